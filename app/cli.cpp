@@ -1,0 +1,68 @@
+#include "app/cli.hpp"
+
+#include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <charconv>
+
+#include "proxy/access_log.hpp"
+
+namespace plextap::app {
+
+std::chrono::milliseconds parse_duration(const std::string& text) {
+  double value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc{} || value < 0) throw UsageError("bad duration '" + text + "'");
+  std::string_view unit(end, text.data() + text.size() - end);
+  double ms;
+  if (unit.empty() || unit == "s")
+    ms = value * 1000;
+  else if (unit == "ms")
+    ms = value;
+  else if (unit == "m")
+    ms = value * 60'000;
+  else if (unit == "h")
+    ms = value * 3'600'000;
+  else
+    throw UsageError("bad duration '" + text + "' (use ms, s, m or h)");
+  return std::chrono::milliseconds(static_cast<long long>(ms));
+}
+
+namespace {
+
+// Formats a log record as one JSON object, escaping the message.
+class JsonFormatter final : public spdlog::formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
+    fmt::format_to(std::back_inserter(dest), "{{\"ts\":\"{}\",\"level\":\"{}\",\"msg\":\"",
+                   proxy::utc_timestamp(msg.time), spdlog::level::to_string_view(msg.level));
+    for (char c : msg.payload) {
+      if (c == '"' || c == '\\') {
+        dest.push_back('\\');
+        dest.push_back(c);
+      } else if (static_cast<unsigned char>(c) < 0x20) {
+        fmt::format_to(std::back_inserter(dest), "\\u{:04x}", static_cast<int>(c));
+      } else {
+        dest.push_back(c);
+      }
+    }
+    dest.append(std::string_view("\"}\n"));
+  }
+  std::unique_ptr<formatter> clone() const override { return std::make_unique<JsonFormatter>(); }
+};
+
+}  // namespace
+
+void setup_logging(bool json) {
+  auto logger = std::make_shared<spdlog::logger>("plextap",
+                                                 std::make_shared<spdlog::sinks::stderr_sink_mt>());
+  if (json)
+    logger->set_formatter(std::make_unique<JsonFormatter>());
+  else
+    logger->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %^%l%$ %v", spdlog::pattern_time_type::utc);
+  logger->flush_on(spdlog::level::info);
+  spdlog::set_default_logger(logger);
+}
+
+}  // namespace plextap::app

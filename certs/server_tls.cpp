@@ -1,0 +1,48 @@
+#include "certs/server_tls.hpp"
+
+#include <openssl/err.h>
+
+#include <stdexcept>
+#include <string>
+
+namespace plextap::certs {
+namespace {
+
+std::string openssl_reason() {
+  unsigned long e = ERR_get_error();
+  ERR_clear_error();
+  if (e == 0) return "unknown error";
+  char buf[256];
+  ERR_error_string_n(e, buf, sizeof buf);
+  return buf;
+}
+
+}  // namespace
+
+SslCtxPtr make_server_context(const std::filesystem::path& cert_chain,
+                              const std::filesystem::path& private_key) {
+  SslCtxPtr ctx(SSL_CTX_new(TLS_server_method()));
+  if (!ctx) throw std::runtime_error("cannot create TLS context: " + openssl_reason());
+  SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
+  SSL_CTX_set_options(ctx.get(), SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
+                                     SSL_OP_NO_COMPRESSION);
+  // Idle keep-alive connections give their read/write buffers back to the allocator.
+  SSL_CTX_set_mode(ctx.get(), SSL_MODE_RELEASE_BUFFERS);
+  SSL_CTX_set_cipher_list(ctx.get(),
+                          "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+                          "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+                          "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305");
+  SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_SERVER);
+  if (SSL_CTX_use_certificate_chain_file(ctx.get(), cert_chain.c_str()) != 1)
+    throw std::runtime_error("cannot load certificate " + cert_chain.string() + ": " +
+                             openssl_reason());
+  if (SSL_CTX_use_PrivateKey_file(ctx.get(), private_key.c_str(), SSL_FILETYPE_PEM) != 1)
+    throw std::runtime_error("cannot load private key " + private_key.string() + ": " +
+                             openssl_reason());
+  if (SSL_CTX_check_private_key(ctx.get()) != 1)
+    throw std::runtime_error("private key " + private_key.string() +
+                             " does not match certificate " + cert_chain.string());
+  return ctx;
+}
+
+}  // namespace plextap::certs

@@ -1,0 +1,28 @@
+// `plextap serve` as a whole: I/O threads, listeners, the admin endpoint, signals.
+#pragma once
+
+#include <memory>
+
+#include "capture/tap.hpp"
+#include "proxy/config.hpp"
+
+namespace plextap::proxy {
+
+class Server {
+ public:
+  Server(const Config& config, capture::Tap& tap);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds every listener (throws std::runtime_error when one cannot be bound), then
+  // serves until SIGTERM or SIGINT, lets in-flight requests finish (drain timeout) and
+  // returns. SIGHUP reloads the TLS certificate files.
+  void run();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace plextap::proxy

@@ -1,0 +1,80 @@
+// Per-thread and process-wide state shared by the sessions of a running proxy.
+// Internal to proxy/: it carries Asio types.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+
+#include <atomic>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "capture/tap.hpp"
+#include "proxy/access_log.hpp"
+#include "proxy/config.hpp"
+#include "proxy/metrics.hpp"
+#include "proxy/upstream_pool.hpp"
+
+namespace plextap::proxy {
+
+// What every thread reads; written only before the threads start (except `draining`).
+struct Shared {
+  Shared(const Config& c, capture::Tap& t, AccessLog& log) : config(c), tap(t), access_log(log) {}
+
+  const Config& config;
+  capture::Tap& tap;
+  AccessLog& access_log;
+  std::vector<boost::asio::ip::tcp::endpoint> upstream_endpoints;
+  std::string upstream_name;  // for error bodies and logs
+  std::atomic<bool> draining{false};
+
+  // The TLS context new handshakes use; replaced as a whole on reload.
+  std::shared_ptr<boost::asio::ssl::context> tls_context() const {
+    std::lock_guard lock(tls_mutex);
+    return tls;
+  }
+  void set_tls_context(std::shared_ptr<boost::asio::ssl::context> ctx) {
+    std::lock_guard lock(tls_mutex);
+    tls = std::move(ctx);
+  }
+
+ private:
+  mutable std::mutex tls_mutex;
+  std::shared_ptr<boost::asio::ssl::context> tls;
+};
+
+// A client connection as the drain sees it: idle ones are closed at once, busy ones
+// finish their exchange first.
+struct SessionEntry {
+  boost::beast::tcp_stream* stream = nullptr;
+  bool idle = false;
+};
+
+struct Worker {
+  Worker(unsigned index, Shared& shared, MetricsShard& metrics);
+
+  unsigned index;
+  boost::asio::io_context ioc{1};
+  Shared& shared;
+  MetricsShard& metrics;
+  UpstreamPool pool;
+  std::list<SessionEntry> sessions;
+  // Closes idle client connections and pooled upstream ones; called on this thread.
+  void drain();
+  // Logs a warning, at most one a second per thread; says how many were held back.
+  void warn_limited(const std::string& message);
+
+ private:
+  std::chrono::steady_clock::time_point last_warning_{};
+  unsigned suppressed_warnings_ = 0;
+};
+
+// Serves one accepted client connection until it closes. Runs on the worker's thread.
+boost::asio::awaitable<void> serve_plain(boost::asio::ip::tcp::socket socket, Worker& worker);
+boost::asio::awaitable<void> serve_tls(boost::asio::ip::tcp::socket socket, Worker& worker);
+
+}  // namespace plextap::proxy
