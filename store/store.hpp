@@ -1,0 +1,101 @@
+// The LMDB store: its tables, the record encoding, and reading events back.
+//
+// Tables (each a named LMDB database):
+//   meta           "schema_version" -> decimal text; "created_at" -> RFC 3339 text;
+//                  "dropped" -> u64 BE (events dropped by the writer, for `stats`)
+//   events         id (u64 BE) -> EventHeader (16 bytes) + the event as a JSON object
+//   exchanges      id (u64 BE) -> the raw exchange, encoded by capture (opaque here)
+//   by_kind        kind (1 byte) + id (u64 BE) -> empty
+//   by_rating_key  rating key + '\0' + id (u64 BE) -> empty
+// Ids are ts_ms << 16 | sequence, so id order is time order and a time range is an id
+// range. The JSON lacks "id" (export adds it): a record never needs rewriting for its id.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "store/lmdb.hpp"
+
+namespace plextap::store {
+
+inline constexpr std::uint32_t kSchemaVersion = 1;
+inline constexpr std::uint8_t kRecordFormat = 1;
+
+// What a producer hands the writer.
+struct Record {
+  std::uint8_t kind = 0;
+  std::uint8_t flags = 0;
+  std::int64_t ts_ms = 0;
+  std::string json;        // the event, a JSON object without "id"
+  std::string exchange;    // raw exchange, may be empty
+  std::string rating_key;  // indexed when not empty
+};
+
+// Fixed little-endian header in front of each event's JSON.
+struct EventHeader {
+  std::uint8_t format = kRecordFormat;
+  std::uint8_t kind = 0;
+  std::uint8_t flags = 0;
+  std::int64_t ts_ms = 0;
+  static constexpr std::size_t kSize = 16;
+  std::string encode() const;
+  static std::optional<EventHeader> decode(std::string_view bytes);
+};
+
+struct StoredEvent {
+  std::uint64_t id = 0;
+  std::uint8_t kind = 0;
+  std::uint8_t flags = 0;
+  std::int64_t ts_ms = 0;
+  std::string_view json;  // valid until the next event is read
+};
+
+inline std::uint64_t first_id_at(std::int64_t ts_ms) {
+  return static_cast<std::uint64_t>(ts_ms) << 16;
+}
+
+struct EventFilter {
+  std::optional<std::int64_t> since_ms;  // inclusive
+  std::optional<std::int64_t> until_ms;  // exclusive
+  std::optional<std::uint8_t> kind;
+  std::uint64_t after_id = 0;  // only ids greater than this (for --follow)
+};
+
+class Store {
+ public:
+  // Opens (and, unless read_only, creates) the store in `dir`. Throws Error on a store it
+  // cannot open or whose schema version it does not know.
+  Store(const std::filesystem::path& dir, bool read_only);
+
+  Env& env() { return env_; }
+  const std::filesystem::path& dir() const { return dir_; }
+
+  // Calls `fn` for each event matching `filter` in id order, inside one read
+  // transaction; `fn` returns false to stop. Returns the last id visited.
+  std::uint64_t for_each_event(const EventFilter& filter,
+                               const std::function<bool(const StoredEvent&)>& fn);
+  std::optional<std::string> exchange(std::uint64_t id);
+
+  struct Summary {
+    std::uint64_t events = 0;
+    std::uint64_t per_kind[256] = {};
+    std::optional<std::int64_t> first_ms, last_ms;
+    std::uint64_t dropped = 0;
+    std::uint64_t file_bytes = 0;
+    std::uint64_t map_bytes = 0;
+  };
+  Summary summary();
+
+  MDB_dbi meta = 0, events = 0, exchanges = 0, by_kind = 0, by_rating_key = 0;
+
+ private:
+  std::filesystem::path dir_;
+  Env env_;
+};
+
+}  // namespace plextap::store

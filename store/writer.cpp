@@ -1,0 +1,161 @@
+#include "store/writer.hpp"
+
+#include <spdlog/spdlog.h>
+
+namespace plextap::store {
+
+Writer::Writer(Store& store, Options options) : store_(store), options_(options) {
+  {  // continue the id sequence of what is already stored
+    Txn txn(store_.env(), false);
+    Cursor cursor(txn, store_.events);
+    if (cursor.last()) last_id_ = decode_u64(cursor.key());
+    if (auto d = txn.get(store_.meta, "dropped")) persisted_drops_ = decode_u64(*d);
+  }
+  queue_.reserve(options_.max_batch);
+  thread_ = std::thread([this] { run(); });
+}
+
+Writer::~Writer() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_one();
+  thread_.join();
+}
+
+bool Writer::submit(std::unique_ptr<Pending> work) {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_ || queue_.size() >= options_.queue_capacity) {
+      counters_.dropped_queue_full.fetch_add(1, std::memory_order_relaxed);
+      healthy_.store(false, std::memory_order_relaxed);
+      return false;
+    }
+    queue_.push_back(std::move(work));
+    ++in_flight_;
+  }
+  counters_.submitted.fetch_add(1, std::memory_order_relaxed);
+  wake_.notify_one();
+  return true;
+}
+
+void Writer::flush() {
+  std::unique_lock lock(mutex_);
+  drained_.wait(lock, [&] { return in_flight_ == 0; });
+}
+
+void Writer::run() {
+  std::vector<std::unique_ptr<Pending>> batch;
+  auto last_sync = std::chrono::steady_clock::now();
+  for (;;) {
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait_for(lock, options_.sync_interval, [&] { return stopping_ || !queue_.empty(); });
+      if (!stopping_ && !queue_.empty() && queue_.size() < options_.min_batch) {
+        // A group that is still small: give it a moment to fill (group commit by time).
+        wake_.wait_for(lock, options_.max_delay,
+                       [&] { return stopping_ || queue_.size() >= options_.max_batch; });
+      }
+      if (queue_.empty() && stopping_) break;
+      std::size_t n = std::min(queue_.size(), options_.max_batch);
+      batch.assign(std::make_move_iterator(queue_.begin()),
+                   std::make_move_iterator(queue_.begin() + static_cast<std::ptrdiff_t>(n)));
+      queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
+    }
+    if (!batch.empty()) write_batch(batch);
+    std::size_t done = batch.size();
+    batch.clear();
+    auto now = std::chrono::steady_clock::now();
+    if (now - last_sync >= options_.sync_interval) {
+      last_sync = now;
+      try {
+        store_.env().sync();
+      } catch (const Error& e) {
+        spdlog::warn("store: {}", e.what());
+      }
+    }
+    std::lock_guard lock(mutex_);
+    in_flight_ -= done;
+    if (in_flight_ == 0) drained_.notify_all();
+  }
+  try {
+    store_.env().sync();
+  } catch (const Error&) {
+  }
+}
+
+std::uint64_t Writer::next_id(std::int64_t ts_ms) {
+  std::uint64_t id = std::max(last_id_.load(std::memory_order_relaxed) + 1, first_id_at(ts_ms));
+  last_id_.store(id, std::memory_order_relaxed);
+  return id;
+}
+
+void Writer::write_batch(std::vector<std::unique_ptr<Pending>>& batch) {
+  std::vector<Record> records;
+  records.reserve(batch.size());
+  for (auto& work : batch) {
+    Record r;
+    try {
+      if (work->build(r)) records.push_back(std::move(r));
+    } catch (const std::exception& e) {
+      spdlog::warn("store: could not prepare a record: {}", e.what());
+      counters_.dropped_store_error.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+  if (records.empty()) return;
+  if (commit_records(records)) {
+    counters_.written.fetch_add(records.size(), std::memory_order_relaxed);
+    healthy_.store(true, std::memory_order_relaxed);
+  } else {
+    counters_.dropped_store_error.fetch_add(records.size(), std::memory_order_relaxed);
+    healthy_.store(false, std::memory_order_relaxed);
+  }
+}
+
+bool Writer::commit_records(std::vector<Record>& records) {
+  const std::uint64_t first_before = last_id_.load();
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    last_id_ = first_before;
+    try {
+      Txn txn(store_.env(), true);
+      for (auto& r : records) {
+        std::string key = encode_u64(next_id(r.ts_ms));
+        EventHeader header{kRecordFormat, r.kind, r.flags, r.ts_ms};
+        std::string value = header.encode();
+        value += r.json;
+        txn.put(store_.events, key, value, MDB_APPEND);
+        if (!r.exchange.empty()) txn.put(store_.exchanges, key, r.exchange, MDB_APPEND);
+        txn.put(store_.by_kind, std::string(1, static_cast<char>(r.kind)) + key, {});
+        if (!r.rating_key.empty())
+          txn.put(store_.by_rating_key, r.rating_key + '\0' + key, {});
+      }
+      std::uint64_t drops = persisted_drops_ + counters_.dropped_queue_full.load() +
+                            counters_.dropped_store_error.load();
+      txn.put(store_.meta, "dropped", encode_u64(drops));
+      txn.commit();
+      counters_.commits.fetch_add(1, std::memory_order_relaxed);
+      return true;
+    } catch (const Error& e) {
+      if (e.code() == MDB_MAP_FULL) {
+        std::size_t size = store_.env().map_size();
+        if (size * 2 <= options_.max_map_size) {
+          store_.env().set_map_size(size * 2);
+          spdlog::info("store: map grown to {} MiB", (size * 2) >> 20);
+          continue;
+        }
+      }
+      static std::chrono::steady_clock::time_point last_log{};
+      if (std::chrono::steady_clock::now() - last_log > std::chrono::seconds(10)) {
+        last_log = std::chrono::steady_clock::now();
+        spdlog::error("store: cannot write, dropping {} events: {}", records.size(), e.what());
+      }
+      last_id_ = first_before;
+      return false;
+    }
+  }
+  last_id_ = first_before;
+  return false;
+}
+
+}  // namespace plextap::store
