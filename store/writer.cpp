@@ -28,8 +28,7 @@ bool Writer::submit(std::unique_ptr<Pending> work) {
   {
     std::lock_guard lock(mutex_);
     if (stopping_ || queue_.size() >= options_.queue_capacity) {
-      counters_.dropped_queue_full.fetch_add(1, std::memory_order_relaxed);
-      healthy_.store(false, std::memory_order_relaxed);
+      note_drop(1, counters_.dropped_queue_full);
       return false;
     }
     queue_.push_back(std::move(work));
@@ -85,6 +84,20 @@ void Writer::run() {
   }
 }
 
+void Writer::note_drop(std::uint64_t n, std::atomic<std::uint64_t>& counter) {
+  counter.fetch_add(n, std::memory_order_relaxed);
+  last_drop_ns_.store(std::chrono::steady_clock::now().time_since_epoch().count(),
+                      std::memory_order_relaxed);
+}
+
+bool Writer::healthy() const {
+  auto last = last_drop_ns_.load(std::memory_order_relaxed);
+  if (last == 0) return true;
+  auto since = std::chrono::steady_clock::now().time_since_epoch() -
+               std::chrono::steady_clock::duration(last);
+  return since > options_.unhealthy_after_drop;
+}
+
 std::uint64_t Writer::next_id(std::int64_t ts_ms) {
   std::uint64_t id = std::max(last_id_.load(std::memory_order_relaxed) + 1, first_id_at(ts_ms));
   last_id_.store(id, std::memory_order_relaxed);
@@ -100,17 +113,14 @@ void Writer::write_batch(std::vector<std::unique_ptr<Pending>>& batch) {
       if (work->build(r)) records.push_back(std::move(r));
     } catch (const std::exception& e) {
       spdlog::warn("store: could not prepare a record: {}", e.what());
-      counters_.dropped_store_error.fetch_add(1, std::memory_order_relaxed);
+      note_drop(1, counters_.dropped_store_error);
     }
   }
   if (records.empty()) return;
-  if (commit_records(records)) {
+  if (commit_records(records))
     counters_.written.fetch_add(records.size(), std::memory_order_relaxed);
-    healthy_.store(true, std::memory_order_relaxed);
-  } else {
-    counters_.dropped_store_error.fetch_add(records.size(), std::memory_order_relaxed);
-    healthy_.store(false, std::memory_order_relaxed);
-  }
+  else
+    note_drop(records.size(), counters_.dropped_store_error);
 }
 
 bool Writer::commit_records(std::vector<Record>& records) {

@@ -36,6 +36,8 @@ class Writer {
     std::chrono::milliseconds max_delay{5};
     std::chrono::milliseconds sync_interval{1'000};
     std::size_t max_map_size = std::size_t{64} << 30;
+    // How long the writer reports itself unhealthy after dropping anything.
+    std::chrono::milliseconds unhealthy_after_drop{30'000};
   };
   struct Counters {
     std::atomic<std::uint64_t> submitted{0};
@@ -54,7 +56,8 @@ class Writer {
   bool submit(std::unique_ptr<Pending> work);
   // Waits until everything submitted so far is committed or dropped (tests, shutdown).
   void flush();
-  bool healthy() const { return healthy_.load(std::memory_order_relaxed); }
+  // False while anything was dropped within the last `unhealthy_after_drop`.
+  bool healthy() const;
   const Counters& counters() const { return counters_; }
   std::uint64_t last_id() const { return last_id_.load(std::memory_order_relaxed); }
 
@@ -67,7 +70,8 @@ class Writer {
   Store& store_;
   Options options_;
   Counters counters_;
-  std::atomic<bool> healthy_{true};
+  void note_drop(std::uint64_t n, std::atomic<std::uint64_t>& counter);
+  std::atomic<std::int64_t> last_drop_ns_{0};  // steady clock; 0: never
   std::atomic<std::uint64_t> last_id_{0};
   std::uint64_t persisted_drops_ = 0;
 
