@@ -2,6 +2,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 
@@ -14,6 +15,10 @@ struct UsageError : std::runtime_error {
 
 // "500ms", "30s", "2m", "1h", or a bare number of seconds.
 std::chrono::milliseconds parse_duration(const std::string& text);
+
+// "2026-11-01T00:00:00Z" (RFC 3339, fraction and offset allowed), "2026-11-01" (UTC
+// midnight), or an age before `now_ms`: "90m", "24h", "7d", "30s". Milliseconds since epoch.
+std::int64_t parse_time(const std::string& text, std::int64_t now_ms);
 
 // Process log on stderr, as text or one JSON object per line.
 void setup_logging(bool json);

@@ -37,7 +37,7 @@ Worker::Worker(unsigned i, Shared& s, MetricsShard& m)
 
 void Worker::drain() {
   for (auto& entry : sessions)
-    if (entry.idle) entry.stream->cancel();
+    if (entry.idle) entry.cancel(entry.stream);
   pool.close_all();
 }
 
@@ -87,8 +87,8 @@ struct Server::Impl {
 };
 
 void Server::Impl::load_tls() {
-  auto native = certs::make_server_context(config.tls_cert, config.tls_key);
-  shared.set_tls_context(std::make_shared<net::ssl::context>(native.release()));
+  auto ctx = certs::make_server_context(config.tls_cert, config.tls_key);
+  shared.set_tls_context(std::shared_ptr<SSL_CTX>(ctx.release(), SSL_CTX_free));
 }
 
 void Server::Impl::bind_listener(const Endpoint& endpoint) {

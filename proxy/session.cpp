@@ -7,13 +7,13 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 
 #include <array>
 #include <optional>
 
 #include "proxy/error_page.hpp"
+#include "proxy/tls_stream.hpp"
 #include "proxy/worker.hpp"
 
 namespace plextap::proxy {
@@ -84,7 +84,9 @@ net::awaitable<RelayResult> relay_body(Src& src, beast::flat_buffer& src_buffer,
       if (ec == http::error::need_buffer) ec = {};
       if (ec) co_return RelayResult{ec, true, written};
       body.size = kRelayBuffer - body.size;
-      body.data = buf;
+      // No bytes (the read only got through a chunk header): hand the serializer no buffer
+      // at all, or it would write a zero-size chunk, which ends a chunked body.
+      body.data = body.size ? buf : nullptr;
       body.more = !parser.is_done();
       if (body.size) on_piece(std::string_view(buf, body.size));
     } else {
@@ -101,7 +103,19 @@ net::awaitable<RelayResult> relay_body(Src& src, beast::flat_buffer& src_buffer,
   }
 }
 
-// Copies bytes one way until the source closes; then half-closes the other side.
+// Ends the sending direction of a stream: a TLS close_notify, or a TCP FIN.
+net::awaitable<void> half_close(TlsStream& s) {
+  s.expires_after(std::chrono::seconds(5));
+  co_await s.async_shutdown(kUseTuple);
+}
+net::awaitable<void> half_close(beast::tcp_stream& s) {
+  error_code ignored;
+  s.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  co_return;
+}
+
+// Copies bytes one way until the source closes, then passes the close on, so that the
+// other direction ends when its peer answers the close (as websocket peers do).
 template <class From, class To>
 net::awaitable<void> pump(From& from, To& to, MetricsShard& metrics, MetricsShard::Counter& count) {
   std::array<char, 16 * 1024> buf;
@@ -116,10 +130,7 @@ net::awaitable<void> pump(From& from, To& to, MetricsShard& metrics, MetricsShar
     }
     if (ec) break;
   }
-  // Unblock the other direction: the tunnel ends when either side ends.
-  error_code ignored;
-  beast::get_lowest_layer(from).socket().shutdown(tcp::socket::shutdown_both, ignored);
-  beast::get_lowest_layer(to).socket().shutdown(tcp::socket::shutdown_both, ignored);
+  co_await half_close(to);
 }
 
 template <class Stream>
@@ -136,7 +147,9 @@ class Session {
 
   net::awaitable<void> run() {
     auto& tcp_layer = beast::get_lowest_layer(client_);
-    entry_ = worker_.sessions.insert(worker_.sessions.end(), SessionEntry{&tcp_layer, false});
+    entry_ = worker_.sessions.insert(
+        worker_.sessions.end(),
+        SessionEntry{&tcp_layer, [](void* s) { static_cast<decltype(&tcp_layer)>(s)->cancel(); }, false});
     metrics_.add(metrics_.client_connections_total);
     metrics_.client_connections.fetch_add(1, std::memory_order_relaxed);
 
@@ -172,10 +185,13 @@ class Session {
       co_return;  // closed, idle too long, or shut down: nothing to say
     metrics_.add(metrics_.bad_requests);
     unsigned status = ec == http::error::header_limit ? 431 : 400;
-    co_await send_error(status, ec == http::error::header_limit
-                                    ? "request head larger than " +
-                                          std::to_string(config_.max_header_bytes) + " bytes"
-                                    : "malformed request: " + ec.message());
+    // Arguments of a co_await are built first, as named locals: GCC 12 mishandles
+    // temporaries that live across a suspension point.
+    std::string reason = ec == http::error::header_limit
+                             ? "request head larger than " + std::to_string(config_.max_header_bytes) + " bytes"
+                             : "malformed request: " + ec.message();
+    co_await send_error(status, reason);
+    metrics_.observe_response(status, {});
     log_access("-", "-", "", status, 0, {});
   }
 
@@ -244,8 +260,8 @@ class Session {
       else
         up = co_await worker_.pool.connect(ec);
       if (ec) {
-        co_return co_await fail_upstream(502, "cannot connect to upstream " + shared_.upstream_name +
-                                                  ": " + ec.message());
+        std::string reason = "cannot connect to upstream " + shared_.upstream_name + ": " + ec.message();
+        co_return co_await fail_upstream(502, reason);
       }
       up->stream.expires_after(config_.upstream_timeout);
       http::request_serializer<http::buffer_body> sr{req};
@@ -274,7 +290,8 @@ class Session {
             if (relay.ec == beast::error::timeout || relay.ec == http::error::partial_message ||
                 relay.ec == net::error::eof || relay.ec == net::error::connection_reset)
               co_return out;  // the client went away
-            co_await send_error(400, "malformed request body: " + relay.ec.message());
+            std::string reason = "malformed request body: " + relay.ec.message();
+            co_await send_error(400, reason);
             out.status = 400;
             co_return out;
           }
@@ -288,12 +305,12 @@ class Session {
       if (!ec) break;
       if (ec == beast::error::timeout) {
         metrics_.add(metrics_.upstream_timeouts);
-        co_return co_await fail_upstream(504, "upstream " + shared_.upstream_name +
-                                                  " did not answer in time");
+        std::string reason = "upstream " + shared_.upstream_name + " did not answer in time";
+        co_return co_await fail_upstream(504, reason);
       }
       if (attempt == 0 && up->reused && !body_sent) continue;
-      co_return co_await fail_upstream(502, "upstream " + shared_.upstream_name +
-                                                " failed: " + ec.message());
+      std::string reason = "upstream " + shared_.upstream_name + " failed: " + ec.message();
+      co_return co_await fail_upstream(502, reason);
     }
 
     auto& res = rp->get();
@@ -400,7 +417,7 @@ class Session {
               pump(up.stream, client_, metrics_, metrics_.bytes_to_clients));
   }
 
-  net::awaitable<Outcome> fail_upstream(unsigned status, std::string reason) {
+  net::awaitable<Outcome> fail_upstream(unsigned status, const std::string& reason) {
     metrics_.add(metrics_.upstream_errors);
     worker_.warn_limited(reason);
     co_await send_error(status, reason);
@@ -418,7 +435,6 @@ class Session {
     res.prepare_payload();
     beast::get_lowest_layer(client_).expires_after(std::chrono::seconds(5));
     auto [ec, n] = co_await http::async_write(client_, res, kUseTuple);
-    metrics_.observe_response(status, {});
     metrics_.add(metrics_.bytes_to_clients, n);
   }
 
@@ -429,11 +445,11 @@ class Session {
 
   net::awaitable<void> close_client() {
     error_code ec;
-    if constexpr (!std::is_same_v<Stream, beast::tcp_stream>) {
+    if constexpr (std::is_same_v<Stream, TlsStream>) {
       // A TLS close_notify, bounded: some clients just drop the connection.
       if (!shared_.draining) {
         beast::get_lowest_layer(client_).expires_after(std::chrono::seconds(1));
-        auto [sec] = co_await client_.async_shutdown(kUseTuple);
+        auto [sec, n] = co_await client_.async_shutdown(kUseTuple);
         (void)sec;
       }
     }
@@ -496,16 +512,15 @@ net::awaitable<void> serve_plain(tcp::socket socket, Worker& worker) {
 }
 
 net::awaitable<void> serve_tls(tcp::socket socket, Worker& worker) {
-  auto ctx = worker.shared.tls_context();  // held for this connection's lifetime
-  beast::ssl_stream<beast::tcp_stream> stream(std::move(socket), *ctx);
-  auto& tcp_layer = beast::get_lowest_layer(stream);
-  tcp_layer.expires_after(worker.shared.config.header_timeout);
-  auto [ec] = co_await stream.async_handshake(net::ssl::stream_base::server, kUseTuple);
+  auto ctx = worker.shared.tls_context();  // the SSL object keeps its own reference
+  TlsStream stream(std::move(socket), ctx.get());
+  stream.expires_after(worker.shared.config.header_timeout);
+  auto [ec, n] = co_await stream.async_handshake(kUseTuple);
   if (ec) {
     worker.metrics.add(worker.metrics.tls_handshake_errors);
     co_return;
   }
-  Session<beast::ssl_stream<beast::tcp_stream>> session(stream, worker, true);
+  Session<TlsStream> session(stream, worker, true);
   co_await session.run();
 }
 

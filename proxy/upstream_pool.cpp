@@ -41,14 +41,14 @@ UpstreamPool::UpstreamPool(net::any_io_executor ex, std::vector<net::ip::tcp::en
 
 net::awaitable<std::unique_ptr<UpstreamConnection>> UpstreamPool::acquire(
     boost::system::error_code& ec) {
-  while (!idle_.empty()) {
+  // No liveness probe here (a system call per request): a pooled connection the server
+  // closed fails on first use, and the session retries on a fresh one.
+  if (!idle_.empty()) {
     auto conn = std::move(idle_.back());
     idle_.pop_back();
-    if (still_open(*conn)) {
-      conn->reused = true;
-      ec = {};
-      co_return conn;
-    }
+    conn->reused = true;
+    ec = {};
+    co_return conn;
   }
   co_return co_await connect(ec);
 }

@@ -4,8 +4,8 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl/context.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <openssl/ssl.h>
 
 #include <atomic>
 #include <list>
@@ -33,24 +33,25 @@ struct Shared {
   std::atomic<bool> draining{false};
 
   // The TLS context new handshakes use; replaced as a whole on reload.
-  std::shared_ptr<boost::asio::ssl::context> tls_context() const {
+  std::shared_ptr<SSL_CTX> tls_context() const {
     std::lock_guard lock(tls_mutex);
     return tls;
   }
-  void set_tls_context(std::shared_ptr<boost::asio::ssl::context> ctx) {
+  void set_tls_context(std::shared_ptr<SSL_CTX> ctx) {
     std::lock_guard lock(tls_mutex);
     tls = std::move(ctx);
   }
 
  private:
   mutable std::mutex tls_mutex;
-  std::shared_ptr<boost::asio::ssl::context> tls;
+  std::shared_ptr<SSL_CTX> tls;
 };
 
 // A client connection as the drain sees it: idle ones are closed at once, busy ones
 // finish their exchange first.
 struct SessionEntry {
-  boost::beast::tcp_stream* stream = nullptr;
+  void* stream = nullptr;
+  void (*cancel)(void* stream) = nullptr;
   bool idle = false;
 };
 

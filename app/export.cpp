@@ -1,0 +1,112 @@
+// `plextap export KIND` and `plextap stats`: read-only views of a store, safe to run
+// while `serve` is writing it.
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+
+#include "app/cli.hpp"
+#include "app/commands.hpp"
+#include "capture/classify.hpp"
+#include "capture/export.hpp"
+#include "capture/time_format.hpp"
+#include "store/store.hpp"
+#include "store/writer.hpp"
+
+namespace plextap::app {
+namespace {
+
+std::atomic<bool> g_stop{false};
+
+extern "C" void on_interrupt(int) { g_stop = true; }
+
+struct ExportFlags {
+  std::string kind;
+  std::string data = "./plextap-data";
+  std::string format = "jsonl";
+  std::string since, until, client, output;
+  bool follow = false;
+};
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+int run_export(const ExportFlags& f) {
+  capture::ExportOptions options;
+  try {
+    capture::kinds_of_export(f.kind);
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(e.what());
+  }
+  options.kind = f.kind;
+  options.format = f.format == "csv" ? capture::ExportFormat::csv : capture::ExportFormat::jsonl;
+  if (!f.since.empty()) options.since_ms = parse_time(f.since, now_ms());
+  if (!f.until.empty()) options.until_ms = parse_time(f.until, now_ms());
+  options.client = f.client;
+  options.follow = f.follow;
+  options.stop = &g_stop;
+
+  store::Store store(std::filesystem::path(f.data) / "store", true);
+  std::FILE* out = stdout;
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(nullptr, &std::fclose);
+  if (!f.output.empty() && f.output != "-") {
+    file.reset(std::fopen(f.output.c_str(), "w"));
+    if (!file) throw std::runtime_error("cannot write " + f.output);
+    out = file.get();
+  }
+  std::signal(SIGINT, on_interrupt);
+  std::signal(SIGTERM, on_interrupt);
+  capture::export_events(store, options, out);
+  if (std::ferror(out)) throw std::runtime_error("write failed");
+  return 0;
+}
+
+int run_stats(const std::string& data) {
+  store::Store store(std::filesystem::path(data) / "store", true);
+  auto s = store.summary();
+  std::printf("store       %s\n", store.dir().c_str());
+  std::printf("size        %.1f MiB on disk (map %.0f MiB)\n", static_cast<double>(s.file_bytes) / (1 << 20),
+              static_cast<double>(s.map_bytes) / (1 << 20));
+  std::printf("events      %llu\n", static_cast<unsigned long long>(s.events));
+  for (int kind = 0; kind <= static_cast<int>(capture::Kind::other); ++kind)
+    if (s.per_kind[kind])
+      std::printf("  %-10s %llu\n", std::string(capture::to_string(static_cast<capture::Kind>(kind))).c_str(),
+                  static_cast<unsigned long long>(s.per_kind[kind]));
+  std::printf("first       %s\n", s.first_ms ? capture::rfc3339_ms(*s.first_ms).c_str() : "-");
+  std::printf("last        %s\n", s.last_ms ? capture::rfc3339_ms(*s.last_ms).c_str() : "-");
+  std::printf("dropped     %llu\n", static_cast<unsigned long long>(s.dropped));
+  return 0;
+}
+
+}  // namespace
+
+Runner add_export(CLI::App& app) {
+  auto f = std::make_shared<ExportFlags>();
+  auto* cmd = app.add_subcommand("export", "Export recorded events as JSON lines or CSV");
+  std::string kinds;
+  for (const auto& n : capture::event_export_names()) kinds += (kinds.empty() ? "" : ", ") + n;
+  cmd->add_option("kind", f->kind, "What to export: " + kinds)->required();
+  with_env(cmd->add_option("--data", f->data, "Data directory")->capture_default_str());
+  with_env(cmd->add_option("--format", f->format, "Output format")
+               ->check(CLI::IsMember({"jsonl", "csv"}))
+               ->capture_default_str());
+  with_env(cmd->add_option("--since", f->since, "From this time (RFC 3339, date, or age like 24h)"));
+  with_env(cmd->add_option("--until", f->until, "Before this time"));
+  with_env(cmd->add_option("--client", f->client, "Only this client identifier"));
+  with_env(cmd->add_option("--output", f->output, "Write to FILE instead of standard output"));
+  with_env(cmd->add_flag("--follow", f->follow, "Keep printing new events until interrupted"));
+  return [f] { return run_export(*f); };
+}
+
+Runner add_stats(CLI::App& app) {
+  auto data = std::make_shared<std::string>("./plextap-data");
+  auto* cmd = app.add_subcommand("stats", "Summarise the store: events per kind, time span, size, drops");
+  with_env(cmd->add_option("--data", *data, "Data directory")->capture_default_str());
+  return [data] { return run_stats(*data); };
+}
+
+}  // namespace plextap::app

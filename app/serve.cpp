@@ -1,0 +1,203 @@
+// `plextap serve`: flags -> proxy::Config, the store and its writer, the recorder, run.
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <memory>
+
+#include "app/cli.hpp"
+#include "app/commands.hpp"
+#include "capture/recorder.hpp"
+#include "certs/local_ca.hpp"
+#include "proxy/config.hpp"
+#include "proxy/server.hpp"
+#include "store/store.hpp"
+#include "store/writer.hpp"
+
+namespace plextap::app {
+namespace {
+
+struct ServeFlags {
+  std::vector<std::string> listen{"https://0.0.0.0:32443"};
+  std::string upstream = "http://127.0.0.1:32400";
+  std::string data = "./plextap-data";
+  std::string admin = "127.0.0.1:32480";
+  std::string record = "tapped";
+  std::string tls_cert, tls_key, tls_p12, tls_p12_password;
+  std::string upstream_ca, upstream_sni;
+  bool upstream_insecure = false;
+  std::string plex_token;
+  bool no_enrich = false;
+  std::string access_log;
+  std::string log_format = "text";
+  unsigned threads = 0;
+  std::size_t body_cap = std::size_t{1} << 20;
+  std::size_t queue = 65'536;
+  std::string store_max_size = "64G";
+  std::string header_timeout = "30s", keepalive_timeout = "75s", upstream_timeout = "120s",
+              connect_timeout = "10s", drain_timeout = "10s", upstream_idle_timeout = "30s";
+};
+
+// "64G", "512M", "1024K" or bytes.
+std::size_t parse_size(const std::string& text) {
+  std::size_t value = 0, used = 0;
+  try {
+    value = std::stoull(text, &used);
+  } catch (const std::exception&) {
+    throw UsageError("bad size '" + text + "'");
+  }
+  std::string unit = text.substr(used);
+  if (unit == "G" || unit == "GiB") return value << 30;
+  if (unit == "M" || unit == "MiB") return value << 20;
+  if (unit == "K" || unit == "KiB") return value << 10;
+  if (unit.empty()) return value;
+  throw UsageError("bad size '" + text + "' (use K, M or G)");
+}
+
+void not_yet(const std::string& what, bool given) {
+  if (given) throw UsageError(what + " is not available yet");
+}
+
+// A tap for a store that could not be opened: forwards everything, records nothing,
+// and says so on /readyz.
+class UnavailableStore final : public capture::Tap {
+ public:
+  bool wants(std::string_view, std::string_view) const override { return false; }
+  std::unique_ptr<capture::Recording> open(const capture::RequestHead&) override { return nullptr; }
+  bool healthy() const override { return false; }
+};
+
+proxy::Config make_config(const ServeFlags& f) {
+  proxy::Config config;
+  try {
+    for (const auto& url : f.listen) config.listen.push_back(proxy::parse_endpoint_url(url));
+    config.upstream = proxy::parse_endpoint_url(f.upstream);
+    config.admin = proxy::parse_host_port(f.admin);
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(e.what());
+  }
+  not_yet("an https:// upstream", config.upstream.tls);
+  if (f.tls_cert.empty() != f.tls_key.empty()) throw UsageError("--tls-cert and --tls-key go together");
+  config.header_timeout = parse_duration(f.header_timeout);
+  config.keepalive_timeout = parse_duration(f.keepalive_timeout);
+  config.upstream_timeout = parse_duration(f.upstream_timeout);
+  config.connect_timeout = parse_duration(f.connect_timeout);
+  config.upstream_idle_timeout = parse_duration(f.upstream_idle_timeout);
+  config.drain_timeout = parse_duration(f.drain_timeout);
+  config.threads = f.threads;
+  config.access_log = f.access_log;
+  config.json_logs = f.log_format == "json";
+  return config;
+}
+
+int run(const ServeFlags& f) {
+  setup_logging(f.log_format == "json");
+  not_yet("--tls-p12", !f.tls_p12.empty());
+  not_yet("--upstream-ca", !f.upstream_ca.empty());
+  not_yet("--upstream-sni", !f.upstream_sni.empty());
+  not_yet("--upstream-insecure", f.upstream_insecure);
+  proxy::Config config = make_config(f);
+  const std::size_t max_map = parse_size(f.store_max_size);
+
+  std::filesystem::path data = f.data;
+  std::filesystem::create_directories(data);
+  ::chmod(data.c_str(), 0700);
+  bool any_tls = std::any_of(config.listen.begin(), config.listen.end(), [](const auto& e) { return e.tls; });
+  if (!f.tls_cert.empty()) {
+    config.tls_cert = f.tls_cert;
+    config.tls_key = f.tls_key;
+  } else if (any_tls) {
+    auto files = certs::ensure_local_certificate(data / "certs", certs::local_host_names());
+    config.tls_cert = files.cert;
+    config.tls_key = files.key;
+    spdlog::info("TLS certificate {} (trust {} on clients)", files.cert.string(), files.ca.string());
+  }
+
+  // Recording is never a reason not to forward: a store that cannot be opened leaves the
+  // proxy running, degraded.
+  std::unique_ptr<store::Store> store;
+  std::unique_ptr<store::Writer> writer;
+  std::unique_ptr<capture::Tap> tap;
+  try {
+    store = std::make_unique<store::Store>(data / "store", false);
+    store::Writer::Options options;
+    options.queue_capacity = f.queue;
+    options.max_map_size = max_map;
+    writer = std::make_unique<store::Writer>(*store, options);
+    tap = std::make_unique<capture::Recorder>(
+        *writer, capture::TokenFingerprinter::from_data_dir(data),
+        capture::Recorder::Options{f.body_cap, f.record == "all"});
+    spdlog::info("recording {} calls into {}", f.record == "all" ? "all non-media" : "analytics",
+                 (data / "store").string());
+  } catch (const std::exception& e) {
+    spdlog::error("recording disabled, forwarding only: {}", e.what());
+    writer.reset();
+    store.reset();
+    tap = std::make_unique<UnavailableStore>();
+  }
+
+  proxy::Server server(config, *tap);
+  server.run();
+  tap.reset();
+  writer.reset();  // commits what is queued
+  return 0;
+}
+
+}  // namespace
+
+Runner add_serve(CLI::App& app) {
+  auto f = std::make_shared<ServeFlags>();
+  auto* serve = app.add_subcommand("serve", "Forward Plex traffic to the server and record it");
+  with_env(serve->add_option("--listen", f->listen, "Listener URL, repeatable (https:// or http://)")
+               ->capture_default_str()
+               ->delimiter(','));
+  with_env(serve->add_option("--upstream", f->upstream, "Plex Media Server URL")->capture_default_str());
+  with_env(serve->add_option("--data", f->data, "Data directory (store, secret, generated certificates)")
+               ->capture_default_str());
+  with_env(serve->add_option("--admin", f->admin, "Admin listener HOST:PORT for /metrics, /healthz, /readyz")
+               ->capture_default_str());
+  with_env(serve->add_option("--record", f->record, "What to record: the analytics calls, or all non-media exchanges")
+               ->check(CLI::IsMember({"tapped", "all"}))
+               ->capture_default_str());
+  with_env(serve->add_option("--tls-cert", f->tls_cert, "PEM certificate chain for https listeners"));
+  with_env(serve->add_option("--tls-key", f->tls_key, "PEM private key for --tls-cert"));
+  with_env(serve->add_option("--tls-p12", f->tls_p12, "PKCS#12 bundle for https listeners"));
+  with_env(serve->add_option("--tls-p12-password", f->tls_p12_password, "Password of --tls-p12"));
+  with_env(serve->add_option("--upstream-ca", f->upstream_ca, "PEM CA to verify an https upstream"));
+  with_env(serve->add_flag("--upstream-insecure", f->upstream_insecure,
+                           "Do not verify an https upstream's certificate"));
+  with_env(serve->add_option("--upstream-sni", f->upstream_sni, "TLS server name for an https upstream"));
+  with_env(serve->add_option("--plex-token", f->plex_token, "Plex token for enrichment"))->envname("PLEX_TOKEN");
+  with_env(serve->add_flag("--no-enrich", f->no_enrich, "Do not fetch metadata for recorded items"));
+  with_env(serve->add_option("--access-log", f->access_log, "Access log file, or - for standard output"));
+  with_env(serve->add_option("--log-format", f->log_format, "Log format")
+               ->check(CLI::IsMember({"text", "json"}))
+               ->capture_default_str());
+  with_env(serve->add_option("--threads", f->threads, "I/O threads (0: one per core)")->capture_default_str());
+  with_env(serve->add_option("--body-cap", f->body_cap, "Bytes of each tapped body kept in the store")
+               ->capture_default_str());
+  with_env(serve->add_option("--queue", f->queue, "Exchanges waiting for the store before new ones are dropped")
+               ->capture_default_str());
+  with_env(serve->add_option("--store-max-size", f->store_max_size, "Largest size the store may grow to")
+               ->capture_default_str());
+  with_env(serve->add_option("--header-timeout", f->header_timeout, "Time a client has to send a request head")
+               ->capture_default_str());
+  with_env(serve->add_option("--keepalive-timeout", f->keepalive_timeout,
+                             "Idle time before a keep-alive client connection is closed")
+               ->capture_default_str());
+  with_env(serve->add_option("--upstream-timeout", f->upstream_timeout,
+                             "Time the server has to start answering (else 504)")
+               ->capture_default_str());
+  with_env(serve->add_option("--connect-timeout", f->connect_timeout, "Upstream connect timeout")
+               ->capture_default_str());
+  with_env(serve->add_option("--upstream-idle-timeout", f->upstream_idle_timeout,
+                             "Idle time before a pooled upstream connection is closed")
+               ->capture_default_str());
+  with_env(serve->add_option("--drain-timeout", f->drain_timeout,
+                             "On SIGTERM, how long requests in flight may take to finish")
+               ->capture_default_str());
+  return [f] { return run(*f); };
+}
+
+}  // namespace plextap::app

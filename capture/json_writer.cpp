@@ -1,0 +1,154 @@
+// JSON text output: string escaping with UTF-8 repair, and locale-free number formatting.
+#include "capture/json_writer.hpp"
+
+#include <charconv>
+#include <cmath>
+
+namespace plextap::capture {
+namespace {
+
+constexpr std::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
+
+bool is_cont(unsigned char c) {
+  return (c & 0xC0) == 0x80;
+}
+
+// Length of the well-formed UTF-8 sequence starting at s[i] (Unicode table 3-7), or 0 when
+// it is not one: overlong forms, surrogates and code points above U+10FFFF are rejected.
+std::size_t utf8_length(std::string_view s, std::size_t i) {
+  auto at = [&](std::size_t k) -> unsigned char {
+    return i + k < s.size() ? static_cast<unsigned char>(s[i + k]) : 0;
+  };
+  unsigned char c = at(0);
+  if (c >= 0xC2 && c <= 0xDF) return is_cont(at(1)) ? 2 : 0;
+  if (c >= 0xE0 && c <= 0xEF) {
+    unsigned char lo = c == 0xE0 ? 0xA0 : 0x80;
+    unsigned char hi = c == 0xED ? 0x9F : 0xBF;
+    return at(1) >= lo && at(1) <= hi && is_cont(at(2)) ? 3 : 0;
+  }
+  if (c >= 0xF0 && c <= 0xF4) {
+    unsigned char lo = c == 0xF0 ? 0x90 : 0x80;
+    unsigned char hi = c == 0xF4 ? 0x8F : 0xBF;
+    return at(1) >= lo && at(1) <= hi && is_cont(at(2)) && is_cont(at(3)) ? 4 : 0;
+  }
+  return 0;
+}
+
+}  // namespace
+
+void append_json_string(std::string& out, std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out.push_back('"');
+  std::size_t run = 0;  // start of the pending run of bytes copied unchanged
+  std::size_t i = 0;
+  while (i < s.size()) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
+      ++i;
+      continue;
+    }
+    if (c >= 0x80) {
+      std::size_t n = utf8_length(s, i);
+      if (n != 0) {
+        i += n;
+        continue;
+      }
+    }
+    out.append(s.data() + run, i - run);
+    switch (c) {
+      case '"':
+        out.append("\\\"");
+        break;
+      case '\\':
+        out.append("\\\\");
+        break;
+      case '\b':
+        out.append("\\b");
+        break;
+      case '\f':
+        out.append("\\f");
+        break;
+      case '\n':
+        out.append("\\n");
+        break;
+      case '\r':
+        out.append("\\r");
+        break;
+      case '\t':
+        out.append("\\t");
+        break;
+      default:
+        if (c < 0x20) {
+          const char esc[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xF]};
+          out.append(esc, sizeof esc);
+        } else {
+          out.append(kReplacement);
+        }
+    }
+    run = ++i;
+  }
+  out.append(s.data() + run, s.size() - run);
+  out.push_back('"');
+}
+
+void JsonWriter::key(std::string_view name) {
+  if (need_comma_) out_.push_back(',');
+  append_json_string(out_, name);
+  out_.push_back(':');
+  need_comma_ = false;
+}
+
+void JsonWriter::string(std::string_view value) {
+  before_value();
+  append_json_string(out_, value);
+}
+
+void JsonWriter::int64(std::int64_t value) {
+  before_value();
+  char buf[24];
+  auto res = std::to_chars(buf, buf + sizeof buf, value);
+  out_.append(buf, res.ptr);
+}
+
+void JsonWriter::uint64(std::uint64_t value) {
+  before_value();
+  char buf[24];
+  auto res = std::to_chars(buf, buf + sizeof buf, value);
+  out_.append(buf, res.ptr);
+}
+
+void JsonWriter::number(double value) {
+  if (!std::isfinite(value)) {
+    null();
+    return;
+  }
+  before_value();
+  char buf[32];
+  // std::to_chars without a precision gives the shortest round-trip form and ignores the
+  // locale; its output ("1e+21", "-0", "0.1") is always valid JSON.
+  auto res = std::to_chars(buf, buf + sizeof buf, value);
+  // Large integral values come out as long digit strings ("30722066015198720000"), which
+  // strict readers (simdjson among them) reject as integers too big for 64 bits; the
+  // scientific form reads back as the same double everywhere.
+  if (std::fabs(value) >= 1e15 &&
+      std::string_view(buf, res.ptr - buf).find_first_of(".e") == std::string_view::npos)
+    res = std::to_chars(buf, buf + sizeof buf, value, std::chars_format::scientific);
+  out_.append(buf, res.ptr);
+}
+
+void JsonWriter::boolean(bool value) {
+  before_value();
+  out_.append(value ? "true" : "false");
+}
+
+void JsonWriter::null() {
+  before_value();
+  out_.append("null");
+}
+
+void JsonWriter::raw(std::string_view json) {
+  before_value();
+  out_.append(json);
+}
+
+}  // namespace plextap::capture

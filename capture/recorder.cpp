@@ -1,0 +1,141 @@
+#include "capture/recorder.hpp"
+
+#include <chrono>
+
+#include "capture/classify.hpp"
+#include "capture/event.hpp"
+#include "capture/query.hpp"
+#include "capture/redact.hpp"
+#include "store/writer.hpp"
+
+namespace plextap::capture {
+namespace {
+
+bool starts_with(std::string_view s, std::string_view prefix) { return s.starts_with(prefix); }
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+// Whether a response body is something `--record all` may keep: text, not media.
+bool is_textual(std::string_view content_type) {
+  return content_type.empty() || content_type.find("xml") != std::string_view::npos ||
+         content_type.find("json") != std::string_view::npos ||
+         content_type.starts_with("text/");
+}
+
+class Pending final : public store::Pending {
+ public:
+  explicit Pending(CapturedExchange c) : captured_(std::move(c)) {}
+  bool build(store::Record& out) override {
+    out = build_record(std::move(captured_));
+    return true;
+  }
+
+ private:
+  CapturedExchange captured_;
+};
+
+class ExchangeRecording final : public Recording {
+ public:
+  ExchangeRecording(Recorder& recorder, std::optional<Route> route, const RequestHead& head)
+      : recorder_(recorder), started_(std::chrono::steady_clock::now()) {
+    captured_.route = route;
+    Exchange& ex = captured_.exchange;
+    ex.ts_ms = std::chrono::duration_cast<std::chrono::milliseconds>(head.arrived.time_since_epoch())
+                   .count();
+    ex.remote_addr = head.remote_addr;
+    ex.method = head.method;
+    ex.target = redact_target(head.target);
+    std::string_view token;
+    for (const auto& h : head.headers) {
+      if (iequals(h.name, "X-Plex-Token")) token = h.value;
+      ex.request_headers.emplace_back(h.name, redact_header(h.name, h.value));
+    }
+    if (token.empty()) {
+      for (const auto& p : decode_query(head.target))
+        if (iequals(p.name, "X-Plex-Token")) {
+          captured_.token_fp = recorder_.fingerprints().fingerprint(p.value);
+          break;
+        }
+    } else {
+      captured_.token_fp = recorder_.fingerprints().fingerprint(token);
+    }
+  }
+
+  void request_body(std::string_view chunk) override {
+    append_capped(captured_.exchange.request_body, captured_.exchange.request_truncated, chunk);
+  }
+
+  void response_head(const ResponseHead& head) override {
+    Exchange& ex = captured_.exchange;
+    ex.status = head.status;
+    std::string_view content_type;
+    for (const auto& h : head.headers) {
+      if (iequals(h.name, "Content-Type")) content_type = h.value;
+      ex.response_headers.emplace_back(h.name, redact_header(h.name, h.value));
+    }
+    // Media never goes into the store, whatever the route.
+    keep_response_body_ = head.status != 206 && (captured_.route || is_textual(content_type));
+  }
+
+  void response_body(std::string_view chunk) override {
+    if (keep_response_body_)
+      append_capped(captured_.exchange.response_body, captured_.exchange.response_truncated, chunk);
+  }
+
+  void finish(bool complete) override {
+    captured_.complete = complete;
+    captured_.exchange.latency_us = static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started_)
+            .count());
+    recorder_.writer().submit(std::make_unique<Pending>(std::move(captured_)));
+  }
+
+ private:
+  void append_capped(std::string& body, bool& truncated, std::string_view chunk) {
+    std::size_t room = recorder_.options().body_cap - std::min(body.size(), recorder_.options().body_cap);
+    if (chunk.size() > room) truncated = true;
+    body.append(chunk.substr(0, room));
+  }
+
+  // Secret headers keep a fingerprint of their value, so equal values stay recognisable.
+  std::string redact_header(std::string_view name, std::string_view value) const {
+    if (is_secret_header(name))
+      return std::string(kRedacted) + ":" + recorder_.fingerprints().fingerprint(value);
+    if (iequals(name, "Referer") || iequals(name, "Origin")) return redact_target(value);
+    return std::string(value);
+  }
+
+  Recorder& recorder_;
+  std::chrono::steady_clock::time_point started_;
+  CapturedExchange captured_;
+  bool keep_response_body_ = true;
+};
+
+}  // namespace
+
+bool is_media_or_stream(std::string_view path) {
+  return starts_with(path, "/library/parts/") || path.find("/transcode/universal/session/") != std::string_view::npos ||
+         starts_with(path, "/photo/:/transcode") || starts_with(path, "/:/websocket") ||
+         starts_with(path, "/:/eventsource") || path.find("/file.") != std::string_view::npos;
+}
+
+Recorder::Recorder(store::Writer& writer, TokenFingerprinter fingerprints, Options options)
+    : writer_(writer), fingerprints_(std::move(fingerprints)), options_(options) {}
+
+bool Recorder::wants(std::string_view method, std::string_view target) const {
+  if (classify(method, target)) return true;
+  return options_.record_all && !is_media_or_stream(path_of(target));
+}
+
+std::unique_ptr<Recording> Recorder::open(const RequestHead& head) {
+  return std::make_unique<ExchangeRecording>(*this, classify(head.method, head.target), head);
+}
+
+bool Recorder::healthy() const { return writer_.healthy(); }
+
+}  // namespace plextap::capture
