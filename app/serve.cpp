@@ -119,22 +119,28 @@ int run(const ServeFlags& f) {
   std::unique_ptr<store::Store> store;
   std::unique_ptr<store::Writer> writer;
   std::unique_ptr<capture::Tap> tap;
-  try {
-    store = std::make_unique<store::Store>(data / "store", false);
-    store::Writer::Options options;
-    options.queue_capacity = f.queue;
-    options.max_map_size = max_map;
-    writer = std::make_unique<store::Writer>(*store, options);
-    tap = std::make_unique<capture::Recorder>(
-        *writer, capture::TokenFingerprinter::from_data_dir(data),
-        capture::Recorder::Options{f.body_cap, f.record == "all"});
-    spdlog::info("recording {} calls into {}", f.record == "all" ? "all non-media" : "analytics",
-                 (data / "store").string());
-  } catch (const std::exception& e) {
-    spdlog::error("recording disabled, forwarding only: {}", e.what());
-    writer.reset();
-    store.reset();
-    tap = std::make_unique<UnavailableStore>();
+  if (f.record == "none") {
+    spdlog::info("recording nothing (--record none): forwarding only");
+    tap = std::make_unique<capture::NullTap>();
+  } else {
+    try {
+      store = std::make_unique<store::Store>(data / "store", false,
+                                             std::min(max_map, std::size_t{256} << 20));
+      store::Writer::Options options;
+      options.queue_capacity = f.queue;
+      options.max_map_size = max_map;
+      writer = std::make_unique<store::Writer>(*store, options);
+      tap = std::make_unique<capture::Recorder>(
+          *writer, capture::TokenFingerprinter::from_data_dir(data),
+          capture::Recorder::Options{f.body_cap, f.record == "all"});
+      spdlog::info("recording {} calls into {}", f.record == "all" ? "all non-media" : "analytics",
+                   (data / "store").string());
+    } catch (const std::exception& e) {
+      spdlog::error("recording disabled, forwarding only: {}", e.what());
+      writer.reset();
+      store.reset();
+      tap = std::make_unique<UnavailableStore>();
+    }
   }
 
   proxy::Server server(config, *tap);
@@ -157,8 +163,8 @@ Runner add_serve(CLI::App& app) {
                ->capture_default_str());
   with_env(serve->add_option("--admin", f->admin, "Admin listener HOST:PORT for /metrics, /healthz, /readyz")
                ->capture_default_str());
-  with_env(serve->add_option("--record", f->record, "What to record: the analytics calls, or all non-media exchanges")
-               ->check(CLI::IsMember({"tapped", "all"}))
+  with_env(serve->add_option("--record", f->record, "What to record: the analytics calls, all non-media exchanges, or none (forward only)")
+               ->check(CLI::IsMember({"tapped", "all", "none"}))
                ->capture_default_str());
   with_env(serve->add_option("--tls-cert", f->tls_cert, "PEM certificate chain for https listeners"));
   with_env(serve->add_option("--tls-key", f->tls_key, "PEM private key for --tls-cert"));

@@ -1,10 +1,12 @@
 #include "capture/export.hpp"
 
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <simdjson.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <chrono>
 #include <map>
 #include <stdexcept>
@@ -34,20 +36,25 @@ const std::map<std::string, std::vector<std::uint8_t>>& export_kinds() {
 }
 
 // Reading a large store touches every page of the map; file-backed pages count as the
-// process's RSS until unmapped. Dropping the mapping of what was read keeps RSS flat (the
-// pages stay in the page cache, LMDB's map is read-only here, so nothing is lost).
+// process's RSS until unmapped. Every so often the span of the map read so far is
+// dropped from this process (MADV_DONTNEED): the pages stay in the page cache and the
+// map is read-only here, so nothing is lost, and RSS stays flat whatever the size.
+// (LMDB does not say where its map is, but every value it returns points into it.)
 class MapTrimmer {
  public:
-  explicit MapTrimmer(store::Store& store) : env_(store.env().get()) {}
-  void tick() {
-    if (++count_ % 16384 != 0) return;
-    MDB_envinfo info;  // asked each time: the map moves when another process grows it
-    mdb_env_info(env_, &info);
-    if (info.me_mapaddr) ::madvise(info.me_mapaddr, info.me_mapsize, MADV_DONTNEED);
+  void tick(std::string_view value) {
+    auto begin = reinterpret_cast<std::uintptr_t>(value.data());
+    lo_ = std::min(lo_, begin);
+    hi_ = std::max(hi_, begin + value.size());
+    if (++count_ % 8192 != 0) return;
+    static const std::uintptr_t page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+    std::uintptr_t start = lo_ & ~(page - 1);
+    // The whole span read so far: it also covers the branch pages between the leaves.
+    ::madvise(reinterpret_cast<void*>(start), hi_ - start, MADV_DONTNEED);
   }
 
  private:
-  MDB_env* env_;
+  std::uintptr_t lo_ = UINTPTR_MAX, hi_ = 0;
   std::uint64_t count_ = 0;
 };
 
@@ -150,7 +157,7 @@ std::uint64_t export_events(store::Store& store, const ExportOptions& options, s
     }
   };
   std::uint64_t written = 0;
-  MapTrimmer trimmer(store);
+  MapTrimmer trimmer;
 
   // CSV needs its columns first: a first pass collects them in first-seen order.
   std::vector<std::string> columns;
@@ -165,7 +172,7 @@ std::uint64_t export_events(store::Store& store, const ExportOptions& options, s
   };
   if (options.format == ExportFormat::csv) {
     store.for_each_event(base, [&](const store::StoredEvent& e) {
-      trimmer.tick();
+      trimmer.tick(e.json);
       if (!filter.accepts(e)) return true;
       flatten_event(e);
       for (auto& [name, _] : cells)
@@ -182,7 +189,7 @@ std::uint64_t export_events(store::Store& store, const ExportOptions& options, s
 
   std::vector<std::string_view> row;
   auto emit = [&](const store::StoredEvent& e) {
-    trimmer.tick();
+    trimmer.tick(e.json);
     if (!filter.accepts(e)) return true;
     if (options.format == ExportFormat::jsonl) {
       append_jsonl(buf, e);

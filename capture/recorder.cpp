@@ -138,4 +138,19 @@ std::unique_ptr<Recording> Recorder::open(const RequestHead& head) {
 
 bool Recorder::healthy() const { return writer_.healthy(); }
 
+std::string Recorder::metrics_text() const {
+  const auto& c = writer_.counters();
+  auto v = [](const std::atomic<std::uint64_t>& a) { return std::to_string(a.load(std::memory_order_relaxed)); };
+  return "# HELP plextap_events_recorded_total Events committed to the store.\n"
+         "# TYPE plextap_events_recorded_total counter\n"
+         "plextap_events_recorded_total " + v(c.written) + "\n"
+         "# HELP plextap_events_dropped_total Events lost: queue full, or store not writable.\n"
+         "# TYPE plextap_events_dropped_total counter\n"
+         "plextap_events_dropped_total{reason=\"queue_full\"} " + v(c.dropped_queue_full) + "\n"
+         "plextap_events_dropped_total{reason=\"store_error\"} " + v(c.dropped_store_error) + "\n"
+         "# HELP plextap_store_commits_total Store write transactions committed.\n"
+         "# TYPE plextap_store_commits_total counter\n"
+         "plextap_store_commits_total " + v(c.commits) + "\n";
+}
+
 }  // namespace plextap::capture

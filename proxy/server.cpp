@@ -166,6 +166,7 @@ net::awaitable<void> Server::Impl::admin_session(tcp::socket socket) {
       res.body() += "# HELP plextap_recording_healthy 1 when recording works, 0 when degraded.\n"
                     "# TYPE plextap_recording_healthy gauge\nplextap_recording_healthy ";
       res.body() += shared.tap.healthy() ? "1\n" : "0\n";
+      res.body() += shared.tap.metrics_text();
     } else if (path == "/healthz") {
       res.body() = "ok\n";
     } else if (path == "/readyz") {

@@ -9,9 +9,10 @@
 namespace plextap::store {
 namespace {
 
-Env::Options env_options(bool read_only) {
+Env::Options env_options(bool read_only, std::size_t map_size) {
   Env::Options o;
   o.read_only = read_only;
+  o.initial_map_size = map_size;
   return o;
 }
 
@@ -59,8 +60,8 @@ std::optional<EventHeader> EventHeader::decode(std::string_view bytes) {
   return h;
 }
 
-Store::Store(const std::filesystem::path& dir, bool read_only)
-    : dir_(prepare_dir(dir, read_only)), env_(dir_, env_options(read_only)) {
+Store::Store(const std::filesystem::path& dir, bool read_only, std::size_t initial_map_size)
+    : dir_(prepare_dir(dir, read_only)), env_(dir_, env_options(read_only, initial_map_size)) {
   Txn txn(env_, !read_only);
   unsigned create = read_only ? 0 : MDB_CREATE;
   meta = txn.open_db("meta", create);

@@ -70,7 +70,8 @@ class Store {
  public:
   // Opens (and, unless read_only, creates) the store in `dir`. Throws Error on a store it
   // cannot open or whose schema version it does not know.
-  Store(const std::filesystem::path& dir, bool read_only);
+  Store(const std::filesystem::path& dir, bool read_only,
+        std::size_t initial_map_size = std::size_t{256} << 20);
 
   Env& env() { return env_; }
   const std::filesystem::path& dir() const { return dir_; }
