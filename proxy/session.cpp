@@ -418,7 +418,7 @@ class Session {
   }
 
   net::awaitable<Outcome> fail_upstream(unsigned status, const std::string& reason) {
-    metrics_.add(metrics_.upstream_errors);
+    if (status == 502) metrics_.add(metrics_.upstream_errors);  // 504s count as timeouts
     worker_.warn_limited(reason);
     co_await send_error(status, reason);
     Outcome out;
