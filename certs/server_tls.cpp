@@ -28,6 +28,9 @@ SslCtxPtr make_server_context(const std::filesystem::path& cert_chain,
                                      SSL_OP_NO_COMPRESSION);
   // Idle keep-alive connections give their read/write buffers back to the allocator.
   SSL_CTX_set_mode(ctx.get(), SSL_MODE_RELEASE_BUFFERS);
+  // Read whatever the socket has in one call instead of a record header and then its
+  // body: one system call per request saved.
+  SSL_CTX_set_read_ahead(ctx.get(), 1);
   SSL_CTX_set_cipher_list(ctx.get(),
                           "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
                           "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"

@@ -256,6 +256,7 @@ void Server::Impl::start() {
                              ec.message());
   for (const auto& r : results) shared.upstream_endpoints.push_back(r.endpoint());
   shared.upstream_name = to_string(config.upstream);
+  shared.upstream_host = shared.upstream_name.substr(shared.upstream_name.find("//") + 2);
   for (unsigned i = 0; i < thread_count(); ++i) workers.emplace_back(i, shared, metrics.shard(i));
 
   bool any_tls = std::any_of(config.listen.begin(), config.listen.end(),

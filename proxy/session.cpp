@@ -26,7 +26,7 @@ using net::ip::tcp;
 namespace {
 
 constexpr auto kUseTuple = net::as_tuple(net::use_awaitable);
-constexpr std::size_t kRelayBuffer = 64 * 1024;
+constexpr std::size_t kRelayBuffer = BufferPool::kSize;
 constexpr std::chrono::seconds kIdleTimeout{600};  // body or tunnel without progress
 
 using RequestParser = http::request_parser<http::buffer_body>;
@@ -239,7 +239,10 @@ class Session {
     auto xff = req["X-Forwarded-For"];
     req.set("X-Forwarded-For", xff.empty() ? remote_ : std::string(xff) + ", " + remote_);
     req.set("X-Forwarded-Proto", tls_ ? "https" : "http");
-    if (auto host = req[http::field::host]; !host.empty()) req.set("X-Forwarded-Host", host);
+    if (auto host = req[http::field::host]; !host.empty())
+      req.set("X-Forwarded-Host", host);
+    else  // HTTP/1.0 clients may omit Host; the server speaks 1.1 with us and needs one
+      req.set(http::field::host, shared_.upstream_host);
   }
 
   net::awaitable<Outcome> exchange(RequestParser& parser, bool upgrade, bool expects_continue,
@@ -479,12 +482,12 @@ class Session {
   }
 
   char* relay_buffer() {
-    if (!relay_buffer_) relay_buffer_ = std::make_unique<char[]>(kRelayBuffer);
+    if (!relay_buffer_) relay_buffer_ = worker_.buffers.take();
     return relay_buffer_.get();
   }
   // Idle keep-alive connections should cost little: give large buffers back.
   void release_relay_buffer() {
-    relay_buffer_.reset();
+    worker_.buffers.give(std::move(relay_buffer_));
     if (buffer_.capacity() > 16 * 1024 && buffer_.size() == 0) buffer_.shrink_to_fit();
   }
 
@@ -498,7 +501,7 @@ class Session {
   const bool tls_;
   const std::string remote_;
   beast::flat_buffer buffer_;
-  std::unique_ptr<char[]> relay_buffer_;
+  BufferPool::Buffer relay_buffer_;
   std::vector<capture::Header> response_headers_;
   std::list<SessionEntry>::iterator entry_;
 };

@@ -12,6 +12,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "capture/tap.hpp"
 #include "proxy/access_log.hpp"
@@ -30,6 +31,7 @@ struct Shared {
   AccessLog& access_log;
   std::vector<boost::asio::ip::tcp::endpoint> upstream_endpoints;
   std::string upstream_name;  // for error bodies and logs
+  std::string upstream_host;  // host[:port], the Host header when a client sent none
   std::atomic<bool> draining{false};
 
   // The TLS context new handshakes use; replaced as a whole on reload.
@@ -55,6 +57,29 @@ struct SessionEntry {
   bool idle = false;
 };
 
+// Relay buffers for one thread. Allocating and freeing 64 KiB per request made the
+// allocator hand pages back to the kernel and fault them in again on every request;
+// keeping a few free buffers per thread removes that, and idle connections still hold
+// none.
+class BufferPool {
+ public:
+  static constexpr std::size_t kSize = 64 * 1024;
+  using Buffer = std::unique_ptr<char[]>;
+  Buffer take() {
+    if (free_.empty()) return Buffer(new char[kSize]);  // uninitialised: no memset
+    Buffer b = std::move(free_.back());
+    free_.pop_back();
+    return b;
+  }
+  void give(Buffer b) {
+    if (b && free_.size() < kMaxFree) free_.push_back(std::move(b));
+  }
+
+ private:
+  static constexpr std::size_t kMaxFree = 32;
+  std::vector<Buffer> free_;
+};
+
 struct Worker {
   Worker(unsigned index, Shared& shared, MetricsShard& metrics);
 
@@ -63,6 +88,7 @@ struct Worker {
   Shared& shared;
   MetricsShard& metrics;
   UpstreamPool pool;
+  BufferPool buffers;
   std::list<SessionEntry> sessions;
   // Closes idle client connections and pooled upstream ones; called on this thread.
   void drain();
