@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <csignal>
 #include <filesystem>
 #include <memory>
 
@@ -93,6 +94,9 @@ proxy::Config make_config(const ServeFlags& f) {
 
 int run(const ServeFlags& f) {
   setup_logging(f.log_format == "json");
+  // OpenSSL writes to client sockets with write(2), which raises SIGPIPE when the client
+  // has gone; the error return is handled, the signal must not end the process.
+  std::signal(SIGPIPE, SIG_IGN);
   not_yet("--tls-p12", !f.tls_p12.empty());
   not_yet("--upstream-ca", !f.upstream_ca.empty());
   not_yet("--upstream-sni", !f.upstream_sni.empty());
