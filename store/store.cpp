@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 
@@ -123,6 +124,26 @@ std::optional<std::string> Store::exchange(std::uint64_t id) {
   return std::string(*value);
 }
 
+std::uint64_t Store::dropped() const {
+  std::FILE* f = std::fopen((dir_ / "dropped").c_str(), "r");
+  if (!f) return 0;
+  unsigned long long n = 0;
+  if (std::fscanf(f, "%llu", &n) != 1) n = 0;
+  std::fclose(f);
+  return n;
+}
+
+bool Store::save_dropped(std::uint64_t count) const {
+  auto tmp = dir_ / "dropped.tmp";
+  std::FILE* f = std::fopen(tmp.c_str(), "w");
+  if (!f) return false;
+  bool ok = std::fprintf(f, "%llu\n", static_cast<unsigned long long>(count)) > 0;
+  ok = std::fclose(f) == 0 && ok;
+  std::error_code ec;
+  if (ok) std::filesystem::rename(tmp, dir_ / "dropped", ec);
+  return ok && !ec;
+}
+
 Store::Summary Store::summary() {
   Summary s;
   Txn txn(env_, false);
@@ -143,7 +164,7 @@ Store::Summary Store::summary() {
     for (bool ok = index.first(); ok; ok = index.next())
       ++s.per_kind[static_cast<std::uint8_t>(index.key()[0])];
   }
-  if (auto d = txn.get(meta, "dropped")) s.dropped = decode_u64(*d);
+  s.dropped = dropped();
   std::error_code ec;
   s.file_bytes = std::filesystem::file_size(dir_ / "data.mdb", ec);
   s.map_bytes = env_.map_size();

@@ -1,14 +1,15 @@
 // The LMDB store: its tables, the record encoding, and reading events back.
 //
 // Tables (each a named LMDB database):
-//   meta           "schema_version" -> decimal text; "created_at" -> RFC 3339 text;
-//                  "dropped" -> u64 BE (events dropped by the writer, for `stats`)
+//   meta           "schema_version" -> decimal text; "created_at" -> RFC 3339 text
 //   events         id (u64 BE) -> EventHeader (16 bytes) + the event as a JSON object
 //   exchanges      id (u64 BE) -> the raw exchange, encoded by capture (opaque here)
 //   by_kind        kind (1 byte) + id (u64 BE) -> empty
 //   by_rating_key  rating key + '\0' + id (u64 BE) -> empty
 // Ids are ts_ms << 16 | sequence, so id order is time order and a time range is an id
 // range. The JSON lacks "id" (export adds it): a record never needs rewriting for its id.
+// The count of dropped events lives beside the environment in the file `dropped`
+// (decimal text): it must be recordable exactly when the store itself cannot be written.
 #pragma once
 
 #include <cstdint>
@@ -81,6 +82,11 @@ class Store {
   std::uint64_t for_each_event(const EventFilter& filter,
                                const std::function<bool(const StoredEvent&)>& fn);
   std::optional<std::string> exchange(std::uint64_t id);
+
+  // Events dropped over the store's life (the `dropped` file; 0 when absent).
+  std::uint64_t dropped() const;
+  // Replaces the `dropped` file atomically. False when it cannot be written.
+  bool save_dropped(std::uint64_t count) const;
 
   struct Summary {
     std::uint64_t events = 0;

@@ -9,7 +9,7 @@ Writer::Writer(Store& store, Options options) : store_(store), options_(options)
     Txn txn(store_.env(), false);
     Cursor cursor(txn, store_.events);
     if (cursor.last()) last_id_ = decode_u64(cursor.key());
-    if (auto d = txn.get(store_.meta, "dropped")) persisted_drops_ = decode_u64(*d);
+    persisted_drops_ = saved_drops_ = store_.dropped();
   }
   queue_.reserve(options_.max_batch);
   thread_ = std::thread([this] { run(); });
@@ -68,6 +68,7 @@ void Writer::run() {
     auto now = std::chrono::steady_clock::now();
     if (now - last_sync >= options_.sync_interval) {
       last_sync = now;
+      save_drops();
       try {
         store_.env().sync();
       } catch (const Error& e) {
@@ -78,10 +79,17 @@ void Writer::run() {
     in_flight_ -= done;
     if (in_flight_ == 0) drained_.notify_all();
   }
+  save_drops();
   try {
     store_.env().sync();
   } catch (const Error&) {
   }
+}
+
+void Writer::save_drops() {
+  std::uint64_t total = persisted_drops_ + counters_.dropped_queue_full.load() +
+                        counters_.dropped_store_error.load();
+  if (total != saved_drops_ && store_.save_dropped(total)) saved_drops_ = total;
 }
 
 void Writer::note_drop(std::uint64_t n, std::atomic<std::uint64_t>& counter) {
@@ -140,9 +148,6 @@ bool Writer::commit_records(std::vector<Record>& records) {
         if (!r.rating_key.empty())
           txn.put(store_.by_rating_key, r.rating_key + '\0' + key, {});
       }
-      std::uint64_t drops = persisted_drops_ + counters_.dropped_queue_full.load() +
-                            counters_.dropped_store_error.load();
-      txn.put(store_.meta, "dropped", encode_u64(drops));
       txn.commit();
       counters_.commits.fetch_add(1, std::memory_order_relaxed);
       return true;

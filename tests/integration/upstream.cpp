@@ -11,6 +11,8 @@
 //   /gzip          gzip_bytes() with Content-Encoding: gzip if the client accepts gzip
 //   /:/websockets/notifications  WebSocket: one message of its own, then echoes
 //   anything else  404
+// A path registered with answer() gets its canned answer instead (method-specific
+// first, then any method), whatever the built-in table says.
 // stop() shuts every socket down (waking blocked reads and writes) and joins the threads.
 #include "tests/integration/upstream.hpp"
 
@@ -25,9 +27,11 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <condition_variable>
+#include <map>
 #include <mutex>
 #include <set>
 #include <stdexcept>
@@ -100,6 +104,13 @@ std::optional<std::pair<std::uint64_t, std::uint64_t>> parse_range(std::string_v
   return std::make_pair(first, last);
 }
 
+// Whether a header value lists `token` (lower case), in any letter case.
+bool header_names(beast::string_view value, std::string_view token) {
+  std::string lower(value.data(), value.size());
+  for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return lower.find(token) != std::string::npos;
+}
+
 std::string chunk(std::string_view data) {
   char size[32];
   auto [end, ec] = std::to_chars(size, size + sizeof size, data.size(), 16);
@@ -153,6 +164,12 @@ const std::string& StandInUpstream::gzip_bytes() {
   return bytes;
 }
 
+// A canned answer with its compressed forms made once, at registration.
+struct Prepared {
+  StandInUpstream::Canned canned;
+  std::string gzip_body, gzip_json_body;  // empty unless gzip_when_accepted
+};
+
 struct StandInUpstream::Impl {
   net::io_context ioc;
   tcp::acceptor acceptor{ioc};
@@ -168,11 +185,17 @@ struct StandInUpstream::Impl {
   std::array<std::optional<Clock::time_point>, 4> sse_sent;
   std::atomic<std::uint64_t> accepted{0};
   std::atomic<std::uint64_t> aborted{0};
+  std::atomic<std::uint64_t> canned_served{0};
+  // (method or "" for any, path) -> answer; under mu.
+  std::map<std::pair<std::string, std::string>, std::shared_ptr<const Prepared>> canned;
 
   void accept_loop();
   void serve(tcp::socket socket, std::uint64_t id);
   void serve_websocket(tcp::socket socket, const http::request<http::string_body>& req);
   bool respond(tcp::socket& s, const http::request<http::string_body>& req);
+  std::shared_ptr<const Prepared> canned_for(std::string_view method, std::string_view path) const;
+  bool send_canned(tcp::socket& s, const http::request<http::string_body>& req,
+                   const Prepared& answer, bool keep);
   bool send_bytes(tcp::socket& s, const http::request<http::string_body>& req, bool keep);
   bool send_sse(tcp::socket& s, bool keep);
   bool send_chunked(tcp::socket& s, bool keep);
@@ -198,6 +221,23 @@ StandInUpstream::StandInUpstream() : impl_(std::make_unique<Impl>()) {
 StandInUpstream::~StandInUpstream() { stop(); }
 
 std::uint16_t StandInUpstream::port() const { return impl_->port; }
+
+void StandInUpstream::answer(std::string path, Canned canned) {
+  answer(std::string(), std::move(path), std::move(canned));
+}
+
+void StandInUpstream::answer(std::string method, std::string path, Canned canned) {
+  auto prepared = std::make_shared<Prepared>();
+  if (canned.gzip_when_accepted) {
+    if (!canned.body.empty()) prepared->gzip_body = gzip(canned.body);
+    if (!canned.json_body.empty()) prepared->gzip_json_body = gzip(canned.json_body);
+  }
+  prepared->canned = std::move(canned);
+  std::lock_guard lock(impl_->mu);
+  impl_->canned[{std::move(method), std::move(path)}] = std::move(prepared);
+}
+
+std::uint64_t StandInUpstream::canned_answers() const { return impl_->canned_served.load(); }
 
 std::vector<RecordedRequest> StandInUpstream::requests() const {
   std::lock_guard lock(impl_->mu);
@@ -354,11 +394,50 @@ bool StandInUpstream::Impl::hold(tcp::socket& s, std::chrono::milliseconds d) {
   return false;
 }
 
+std::shared_ptr<const Prepared> StandInUpstream::Impl::canned_for(std::string_view method,
+                                                                  std::string_view path) const {
+  std::lock_guard lock(mu);
+  if (canned.empty()) return nullptr;
+  auto it = canned.find({std::string(method), std::string(path)});
+  if (it == canned.end()) it = canned.find({std::string(), std::string(path)});
+  return it == canned.end() ? nullptr : it->second;
+}
+
+bool StandInUpstream::Impl::send_canned(tcp::socket& s, const http::request<http::string_body>& req,
+                                        const Prepared& answer, bool keep) {
+  const auto& c = answer.canned;
+  const bool json = !c.json_body.empty() && header_names(req[http::field::accept], "json");
+  const std::string& plain = json ? c.json_body : c.body;
+  const std::string& packed = json ? answer.gzip_json_body : answer.gzip_body;
+  const bool gz = !packed.empty() && header_names(req[http::field::accept_encoding], "gzip");
+
+  http::response<http::string_body> res{static_cast<http::status>(c.status), 11};
+  res.set(http::field::server, "stand-in");
+  res.keep_alive(keep);
+  if (json)
+    res.set(http::field::content_type, "application/json");
+  else if (!c.content_type.empty())
+    res.set(http::field::content_type, c.content_type);
+  if (c.gzip_when_accepted) res.set(http::field::vary, "Accept-Encoding");
+  if (gz) res.set(http::field::content_encoding, "gzip");
+  res.body() = gz ? packed : plain;
+  res.prepare_payload();
+  ++canned_served;
+  if (req.method() == http::verb::head) {
+    http::response<http::empty_body> h{res.base()};
+    return write(s, h) && keep;
+  }
+  return write(s, res) && keep;
+}
+
 bool StandInUpstream::Impl::respond(tcp::socket& s, const http::request<http::string_body>& req) {
   const std::string_view target(req.target().data(), req.target().size());
   const auto path = target.substr(0, target.find('?'));
   const bool keep = req.keep_alive();
   const bool head = req.method() == http::verb::head;
+  const auto method = req.method_string();
+  if (auto answer = canned_for(std::string_view(method.data(), method.size()), path))
+    return send_canned(s, req, *answer, keep);
 
   http::response<http::string_body> res{http::status::ok, 11};
   res.set(http::field::server, "stand-in");

@@ -1,6 +1,7 @@
 // A stand-in Plex Media Server for the proxy to forward to: a small blocking HTTP/1.1
 // server on 127.0.0.1 (a thread per connection, keep-alive) that records every request
-// it gets and answers by path. See upstream.cpp for the paths it knows.
+// it gets and answers by path. See upstream.cpp for the paths it knows; tests add their
+// own canned answers with answer().
 #pragma once
 
 #include <chrono>
@@ -28,6 +29,19 @@ struct RecordedRequest {
 
 class StandInUpstream {
  public:
+  // A canned answer for answer(): what PMS would send for a path.
+  struct Canned {
+    unsigned status = 200;
+    std::string content_type;  // no Content-Type header when empty
+    std::string body;
+    // When the request has `Accept-Encoding: gzip` (and the body is not empty), the body
+    // goes out gzip-compressed with `Content-Encoding: gzip`, as PMS does.
+    bool gzip_when_accepted = true;
+    // When not empty and the request's Accept names JSON (`Accept: application/json`),
+    // sent instead of `body`, as `application/json`: PMS answers in either format.
+    std::string json_body;
+  };
+
   // What /small answers.
   static constexpr std::string_view kSmallBody =
       R"(<MediaContainer size="1"><Video ratingKey="1" title="t"/></MediaContainer>)";
@@ -46,6 +60,13 @@ class StandInUpstream {
   StandInUpstream& operator=(const StandInUpstream&) = delete;
 
   std::uint16_t port() const;
+  // From now on, requests for `path` (the query is ignored) get `canned`, whatever their
+  // method, before any built-in path. Registering a path again replaces its answer.
+  void answer(std::string path, Canned canned);
+  // The same for one method only ("GET", "POST", ...); it wins over an any-method answer.
+  void answer(std::string method, std::string path, Canned canned);
+  // How many requests got a canned answer so far.
+  std::uint64_t canned_answers() const;
   std::vector<RecordedRequest> requests() const;
   // The last request whose target is exactly `target`.
   std::optional<RecordedRequest> find(std::string_view target) const;

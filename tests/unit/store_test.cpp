@@ -160,13 +160,20 @@ TEST(Store, StoreThatCannotGrowDropsAndReportsUnhealthy) {
   store.env().set_map_size(1 << 20);
   Writer::Options options;
   options.max_map_size = 1 << 20;  // not allowed to grow
-  Writer writer(store, options);
-  std::string big(4000, 'x');
-  for (int i = 0; i < 1000; ++i)
-    writer.submit(std::make_unique<FixedRecord>(make(1, 1000 + i, "{\"p\":\"" + big + "\"}")));
-  writer.flush();
-  EXPECT_GT(writer.counters().dropped_store_error, 0u);
-  EXPECT_FALSE(writer.healthy());
+  std::uint64_t dropped;
+  {
+    Writer writer(store, options);
+    std::string big(4000, 'x');
+    for (int i = 0; i < 1000; ++i)
+      writer.submit(std::make_unique<FixedRecord>(make(1, 1000 + i, "{\"p\":\"" + big + "\"}")));
+    writer.flush();
+    dropped = writer.counters().dropped_store_error;
+    EXPECT_GT(dropped, 0u);
+    EXPECT_FALSE(writer.healthy());
+  }
+  // The count survives although the store itself could not take another write.
+  EXPECT_EQ(store.dropped(), dropped);
+  EXPECT_EQ(Store(dir.path(), true).summary().dropped, dropped);
 }
 
 TEST(Store, FullQueueDropsWithoutBlocking) {
