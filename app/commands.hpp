@@ -15,5 +15,6 @@ using Runner = std::function<int()>;
 Runner add_serve(CLI::App& app);
 Runner add_export(CLI::App& app);
 Runner add_stats(CLI::App& app);
+Runner add_enrich(CLI::App& app);
 
 }  // namespace plextap::app

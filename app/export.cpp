@@ -9,6 +9,7 @@
 #include "app/cli.hpp"
 #include "app/commands.hpp"
 #include "capture/classify.hpp"
+#include "capture/enricher.hpp"
 #include "capture/export.hpp"
 #include "capture/time_format.hpp"
 #include "store/store.hpp"
@@ -37,10 +38,13 @@ std::int64_t now_ms() {
 
 int run_export(const ExportFlags& f) {
   capture::ExportOptions options;
-  try {
-    capture::kinds_of_export(f.kind);
-  } catch (const std::invalid_argument& e) {
-    throw UsageError(e.what());
+  const bool media = f.kind == "media";
+  if (!media) {
+    try {
+      capture::kinds_of_export(f.kind);
+    } catch (const std::invalid_argument& e) {
+      throw UsageError(e.what());
+    }
   }
   options.kind = f.kind;
   options.format = f.format == "csv" ? capture::ExportFormat::csv : capture::ExportFormat::jsonl;
@@ -60,7 +64,10 @@ int run_export(const ExportFlags& f) {
   }
   std::signal(SIGINT, on_interrupt);
   std::signal(SIGTERM, on_interrupt);
-  capture::export_events(store, options, out);
+  if (media)
+    capture::export_media(store, options.format, out);
+  else
+    capture::export_events(store, options, out);
   if (std::ferror(out)) throw std::runtime_error("write failed");
   return 0;
 }
@@ -79,6 +86,17 @@ int run_stats(const std::string& data) {
   std::printf("first       %s\n", s.first_ms ? capture::rfc3339_ms(*s.first_ms).c_str() : "-");
   std::printf("last        %s\n", s.last_ms ? capture::rfc3339_ms(*s.last_ms).c_str() : "-");
   std::printf("dropped     %llu\n", static_cast<unsigned long long>(s.dropped));
+  std::uint64_t keys = 0, enriched = 0, failed = 0;
+  store.for_each_rating_key([&](std::string_view key, const std::vector<std::uint64_t>&) {
+    ++keys;
+    if (auto stored = store.media(key))
+      if (auto entry = capture::MediaEntry::decode(*stored))
+        ++(entry->media_json.empty() ? failed : enriched);
+  });
+  std::printf("items       %llu (enriched %llu, no metadata %llu, pending %llu)\n",
+              static_cast<unsigned long long>(keys), static_cast<unsigned long long>(enriched),
+              static_cast<unsigned long long>(failed),
+              static_cast<unsigned long long>(keys - enriched - failed));
   return 0;
 }
 
@@ -89,6 +107,7 @@ Runner add_export(CLI::App& app) {
   auto* cmd = app.add_subcommand("export", "Export recorded events as JSON lines or CSV");
   std::string kinds;
   for (const auto& n : capture::event_export_names()) kinds += (kinds.empty() ? "" : ", ") + n;
+  kinds += ", media";
   cmd->add_option("kind", f->kind, "What to export: " + kinds)->required();
   with_env(cmd->add_option("--data", f->data, "Data directory")->capture_default_str());
   with_env(cmd->add_option("--format", f->format, "Output format")

@@ -35,9 +35,9 @@ int main(int argc, char** argv) {
       {"serve", plextap::app::add_serve(app)},
       {"export", plextap::app::add_export(app)},
       {"stats", plextap::app::add_stats(app)},
+      {"enrich", plextap::app::add_enrich(app)},
   };
   for (auto [name, help] : std::initializer_list<std::pair<const char*, const char*>>{
-           {"enrich", "Fetch metadata for recorded items once, then exit"},
            {"replay", "Serve or re-send recorded traffic"},
            {"certs", "Create or inspect certificates"}}) {
     app.add_subcommand(name, help)->allow_extras();

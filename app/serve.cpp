@@ -5,13 +5,18 @@
 #include <algorithm>
 #include <csignal>
 #include <filesystem>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
+#include <thread>
 
 #include "app/cli.hpp"
 #include "app/commands.hpp"
+#include "capture/enricher.hpp"
 #include "capture/recorder.hpp"
 #include "certs/local_ca.hpp"
 #include "proxy/config.hpp"
+#include "proxy/metadata_client.hpp"
 #include "proxy/server.hpp"
 #include "store/store.hpp"
 #include "store/writer.hpp"
@@ -147,8 +152,42 @@ int run(const ServeFlags& f) {
     }
   }
 
+  // Enrichment in the background: a pass now and then, never on the I/O threads.
+  std::unique_ptr<proxy::MetadataClient> source;
+  std::unique_ptr<capture::Enricher> enricher;
+  std::atomic<bool> stop_enrich{false};
+  std::mutex enrich_mutex;
+  std::condition_variable enrich_wake;
+  std::thread enrich_thread;
+  if (writer && !f.no_enrich) {
+    if (f.plex_token.empty()) {
+      spdlog::info("enrichment off: no --plex-token (or PLEX_TOKEN) given");
+    } else {
+      source = std::make_unique<proxy::MetadataClient>(config.upstream, f.plex_token);
+      enricher = std::make_unique<capture::Enricher>(*store, *writer, *source, capture::Enricher::Options{});
+      static_cast<capture::Recorder&>(*tap).set_enricher(enricher.get());
+      enrich_thread = std::thread([&] {
+        while (!stop_enrich) {
+          try {
+            enricher->run_once(stop_enrich);
+          } catch (const std::exception& e) {
+            spdlog::warn("enrich: {}", e.what());
+          }
+          std::unique_lock lock(enrich_mutex);
+          enrich_wake.wait_for(lock, std::chrono::seconds(3), [&] { return stop_enrich.load(); });
+        }
+      });
+    }
+  }
+
   proxy::Server server(config, *tap);
   server.run();
+  {
+    std::lock_guard lock(enrich_mutex);
+    stop_enrich = true;
+  }
+  enrich_wake.notify_all();
+  if (enrich_thread.joinable()) enrich_thread.join();
   tap.reset();
   writer.reset();  // commits what is queued
   return 0;

@@ -14,6 +14,7 @@
 #include <unordered_map>
 
 #include "capture/classify.hpp"
+#include "capture/enricher.hpp"
 #include "capture/json_writer.hpp"
 
 namespace plextap::capture {
@@ -117,12 +118,64 @@ store::EventFilter store_filter(const ExportOptions& o, const std::vector<std::u
   return f;
 }
 
-void append_jsonl(std::string& buf, const store::StoredEvent& e) {
-  buf += "{\"id\":";
-  buf += std::to_string(e.id);
-  if (e.json.size() > 2) buf += ',';
-  buf.append(e.json.substr(1));
-  buf += '\n';
+// Joins enrichment results onto events: the stored record ends with "media":null, which
+// is replaced by the media object of its rating key when there is one.
+class MediaJoin {
+ public:
+  explicit MediaJoin(store::Store& store) : store_(store) {}
+
+  // The media JSON for a rating key, or "" (cached: items repeat across events).
+  const std::string& lookup(std::string_view key) {
+    auto it = cache_.find(std::string(key));
+    if (it != cache_.end()) return it->second;
+    if (cache_.size() > 100'000) cache_.clear();  // bound memory on huge libraries
+    std::string media;
+    if (auto stored = store_.media(key))
+      if (auto entry = MediaEntry::decode(*stored)) media = std::move(entry->media_json);
+    return cache_.emplace(std::string(key), std::move(media)).first->second;
+  }
+
+  // The rating key a stored event names ("" when none).
+  static std::string_view rating_key_of(std::string_view json) {
+    // The top-level field follows remote_addr; params (client-controlled) come earlier.
+    auto from = json.find("\"remote_addr\":");
+    if (from == std::string_view::npos) return {};
+    constexpr std::string_view kKey = "\"rating_key\":\"";
+    auto at = json.find(kKey, from);
+    if (at == std::string_view::npos) return {};
+    at += kKey.size();
+    auto end = json.find('"', at);
+    return end == std::string_view::npos ? std::string_view{} : json.substr(at, end - at);
+  }
+
+  void append_event(std::string& buf, std::string_view json) {
+    constexpr std::string_view kTail = "\"media\":null}";
+    auto key = rating_key_of(json);
+    if (!key.empty() && json.ends_with(kTail)) {
+      const std::string& media = lookup(key);
+      if (!media.empty()) {
+        buf.append(json.substr(0, json.size() - kTail.size()));
+        buf += "\"media\":";
+        buf += media;
+        buf += '}';
+        return;
+      }
+    }
+    buf.append(json);
+  }
+
+ private:
+  store::Store& store_;
+  std::unordered_map<std::string, std::string> cache_;
+};
+
+// `{"id":N,…}`: the stored JSON with its id in front and media joined at the end.
+void event_json(std::string& out, const store::StoredEvent& e, MediaJoin& media) {
+  out.clear();
+  out += "{\"id\":";
+  out += std::to_string(e.id);
+  if (e.json.size() > 2) out += ',';
+  media.append_event(out, e.json.substr(1));
 }
 
 }  // namespace
@@ -145,84 +198,125 @@ std::vector<std::uint8_t> kinds_of_export(const std::string& name) {
   return it->second;
 }
 
+RecordSink::RecordSink(ExportFormat format, std::FILE* out) : format_(format), out_(out) {
+  buf_.reserve(1 << 20);
+}
+
+void RecordSink::learn_columns(std::string_view json) {
+  flatten_record(json);
+  for (auto& [name, _] : cells_)
+    if (column_index_.emplace(name, columns_.size()).second) columns_.push_back(name);
+}
+
+void RecordSink::begin(std::vector<std::string> fallback_columns) {
+  if (format_ != ExportFormat::csv) return;
+  if (columns_.empty())
+    for (auto& c : fallback_columns) learn_column(std::move(c));
+  for (std::size_t i = 0; i < columns_.size(); ++i) {
+    if (i) buf_ += ',';
+    write_csv_cell(buf_, columns_[i]);
+  }
+  buf_ += '\n';
+}
+
+void RecordSink::learn_column(std::string name) {
+  if (column_index_.emplace(name, columns_.size()).second) columns_.push_back(std::move(name));
+}
+
+void RecordSink::write(std::string_view json) {
+  if (format_ == ExportFormat::jsonl) {
+    buf_.append(json);
+    buf_ += '\n';
+  } else {
+    flatten_record(json);
+    row_.assign(columns_.size(), {});
+    for (auto& [name, text] : cells_)
+      if (auto it = column_index_.find(name); it != column_index_.end()) row_[it->second] = text;
+    for (std::size_t i = 0; i < row_.size(); ++i) {
+      if (i) buf_ += ',';
+      write_csv_cell(buf_, row_[i]);
+    }
+    buf_ += '\n';
+  }
+  ++written_;
+  if (buf_.size() >= (1 << 20) - 65536) flush();
+}
+
+void RecordSink::flush() {
+  std::fwrite(buf_.data(), 1, buf_.size(), out_);
+  buf_.clear();
+  std::fflush(out_);
+}
+
+void RecordSink::flatten_record(std::string_view json) {
+  cells_.clear();
+  auto doc = parser_.parse(json.data(), json.size());
+  if (!doc.error()) flatten(doc.value(), "", cells_);
+}
+
 std::uint64_t export_events(store::Store& store, const ExportOptions& options, std::FILE* out) {
   Filter filter{kinds_of_export(options.kind), options.client.empty() ? "" : client_needle(options.client)};
   auto base = store_filter(options, filter.kinds);
-  std::string buf;
-  buf.reserve(1 << 20);
-  auto flush_if_full = [&] {
-    if (buf.size() >= (1 << 20) - 16384) {
-      std::fwrite(buf.data(), 1, buf.size(), out);
-      buf.clear();
-    }
-  };
-  std::uint64_t written = 0;
+  RecordSink sink(options.format, out);
   MapTrimmer trimmer;
+  MediaJoin media(store);
+  std::string json;
 
   // CSV needs its columns first: a first pass collects them in first-seen order.
-  std::vector<std::string> columns;
-  std::unordered_map<std::string, std::size_t> column_index;
-  simdjson::dom::parser parser;
-  std::vector<std::pair<std::string, std::string>> cells;
-  auto flatten_event = [&](const store::StoredEvent& e) {
-    cells.clear();
-    cells.emplace_back("id", std::to_string(e.id));
-    auto doc = parser.parse(e.json.data(), e.json.size());
-    if (!doc.error()) flatten(doc.value(), "", cells);
-  };
   if (options.format == ExportFormat::csv) {
     store.for_each_event(base, [&](const store::StoredEvent& e) {
       trimmer.tick(e.json);
-      if (!filter.accepts(e)) return true;
-      flatten_event(e);
-      for (auto& [name, _] : cells)
-        if (column_index.emplace(name, columns.size()).second) columns.push_back(name);
+      if (filter.accepts(e)) {
+        event_json(json, e, media);
+        sink.learn_columns(json);
+      }
       return true;
     });
-    if (columns.empty()) columns = {"id", "ts", "kind", "op"};
-    for (std::size_t i = 0; i < columns.size(); ++i) {
-      if (i) buf += ',';
-      write_csv_cell(buf, columns[i]);
-    }
-    buf += '\n';
   }
-
-  std::vector<std::string_view> row;
+  sink.begin({"id", "ts", "kind", "op"});
   auto emit = [&](const store::StoredEvent& e) {
     trimmer.tick(e.json);
-    if (!filter.accepts(e)) return true;
-    if (options.format == ExportFormat::jsonl) {
-      append_jsonl(buf, e);
-    } else {
-      flatten_event(e);
-      row.assign(columns.size(), {});
-      for (auto& [name, text] : cells)
-        if (auto it = column_index.find(name); it != column_index.end()) row[it->second] = text;
-      for (std::size_t i = 0; i < row.size(); ++i) {
-        if (i) buf += ',';
-        write_csv_cell(buf, row[i]);
-      }
-      buf += '\n';
+    if (filter.accepts(e)) {
+      event_json(json, e, media);
+      sink.write(json);
     }
-    ++written;
-    flush_if_full();
     return true;
   };
-
   std::uint64_t last = store.for_each_event(base, emit);
-  std::fwrite(buf.data(), 1, buf.size(), out);
-  buf.clear();
-  std::fflush(out);
+  sink.flush();
   while (options.follow && !(options.stop && options.stop->load())) {
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
     auto next = base;
     next.after_id = last;
     last = std::max(last, store.for_each_event(next, emit));
-    std::fwrite(buf.data(), 1, buf.size(), out);
-    buf.clear();
-    std::fflush(out);
+    sink.flush();
   }
-  return written;
+  return sink.written();
+}
+
+std::uint64_t export_media(store::Store& store, ExportFormat format, std::FILE* out) {
+  RecordSink sink(format, out);
+  std::string json;
+  auto record = [&](std::string_view key, std::string_view value) {
+    json = "{\"rating_key\":";
+    append_json_string(json, key);
+    if (value.size() > 2) json += ',';
+    json.append(value.substr(1));
+  };
+  if (format == ExportFormat::csv)
+    store.for_each_media([&](std::string_view key, std::string_view value) {
+      record(key, value);
+      sink.learn_columns(json);
+      return true;
+    });
+  sink.begin({"rating_key", "fetched_at", "status", "error"});
+  store.for_each_media([&](std::string_view key, std::string_view value) {
+    record(key, value);
+    sink.write(json);
+    return true;
+  });
+  sink.flush();
+  return sink.written();
 }
 
 }  // namespace plextap::capture

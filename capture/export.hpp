@@ -6,7 +6,10 @@
 #include <cstdio>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
+
+#include <simdjson.h>
 
 #include "store/store.hpp"
 
@@ -30,5 +33,34 @@ const std::vector<std::string>& event_export_names();
 
 // Writes the events to `out`; returns how many were written.
 std::uint64_t export_events(store::Store& store, const ExportOptions& options, std::FILE* out);
+// `plextap export media`: the enrichment table, one record per rating key.
+std::uint64_t export_media(store::Store& store, ExportFormat format, std::FILE* out);
+
+// Writes JSON records as JSON lines, or as CSV with nested objects flattened into `a.b`
+// columns (arrays and `params` stay JSON text). CSV needs every column before the first
+// row: feed each record to learn_columns() first, then begin(), then write().
+class RecordSink {
+ public:
+  RecordSink(ExportFormat format, std::FILE* out);
+  void learn_columns(std::string_view json);
+  // Writes the CSV header (`fallback` when no record taught any column).
+  void begin(std::vector<std::string> fallback);
+  void write(std::string_view json);
+  void flush();
+  std::uint64_t written() const { return written_; }
+
+ private:
+  void learn_column(std::string name);
+  void flatten_record(std::string_view json);
+  ExportFormat format_;
+  std::FILE* out_;
+  std::string buf_;
+  std::uint64_t written_ = 0;
+  std::vector<std::string> columns_;
+  std::unordered_map<std::string, std::size_t> column_index_;
+  std::vector<std::pair<std::string, std::string>> cells_;
+  std::vector<std::string_view> row_;
+  simdjson::dom::parser parser_;
+};
 
 }  // namespace plextap::capture

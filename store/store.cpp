@@ -82,6 +82,13 @@ Store::Store(const std::filesystem::path& dir, bool read_only, std::size_t initi
   exchanges = txn.open_db("exchanges", create);
   by_kind = txn.open_db("by_kind", create);
   by_rating_key = txn.open_db("by_rating_key", create);
+  if (read_only) {
+    // A store written by an earlier version may lack the media table.
+    MDB_dbi dbi;
+    if (mdb_dbi_open(txn.get(), "media", 0, &dbi) == MDB_SUCCESS) media_table = dbi;
+  } else {
+    media_table = txn.open_db("media", MDB_CREATE);
+  }
   txn.commit();
 }
 
@@ -142,6 +149,49 @@ bool Store::save_dropped(std::uint64_t count) const {
   std::error_code ec;
   if (ok) std::filesystem::rename(tmp, dir_ / "dropped", ec);
   return ok && !ec;
+}
+
+std::optional<std::string> Store::media(std::string_view rating_key) {
+  if (!media_table) return std::nullopt;
+  Txn txn(env_, false);
+  auto value = txn.get(media_table, rating_key);
+  if (!value) return std::nullopt;
+  return std::string(*value);
+}
+
+void Store::for_each_media(const std::function<bool(std::string_view, std::string_view)>& fn) {
+  if (!media_table) return;
+  Txn txn(env_, false);
+  Cursor cursor(txn, media_table);
+  for (bool ok = cursor.first(); ok; ok = cursor.next())
+    if (!fn(cursor.key(), cursor.value())) break;
+}
+
+void Store::for_each_rating_key(
+    const std::function<void(std::string_view, const std::vector<std::uint64_t>&)>& fn) {
+  Txn txn(env_, false);
+  Cursor cursor(txn, by_rating_key);
+  std::string current;
+  std::vector<std::uint64_t> ids;
+  for (bool ok = cursor.first(); ok; ok = cursor.next()) {
+    auto key = cursor.key();
+    if (key.size() < 9) continue;
+    auto name = key.substr(0, key.size() - 9);
+    if (name != current) {
+      if (!ids.empty()) fn(current, ids);
+      current.assign(name);
+      ids.clear();
+    }
+    ids.push_back(decode_u64(key.substr(key.size() - 8)));
+  }
+  if (!ids.empty()) fn(current, ids);
+}
+
+std::optional<EventHeader> Store::event_header(std::uint64_t id) {
+  Txn txn(env_, false);
+  auto value = txn.get(events, encode_u64(id));
+  if (!value) return std::nullopt;
+  return EventHeader::decode(*value);
 }
 
 Store::Summary Store::summary() {

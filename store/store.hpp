@@ -6,6 +6,7 @@
 //   exchanges      id (u64 BE) -> the raw exchange, encoded by capture (opaque here)
 //   by_kind        kind (1 byte) + id (u64 BE) -> empty
 //   by_rating_key  rating key + '\0' + id (u64 BE) -> empty
+//   media          rating key -> enrichment result, encoded by capture (opaque here)
 // Ids are ts_ms << 16 | sequence, so id order is time order and a time range is an id
 // range. The JSON lacks "id" (export adds it): a record never needs rewriting for its id.
 // The count of dropped events lives beside the environment in the file `dropped`
@@ -19,6 +20,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "store/lmdb.hpp"
 
@@ -27,8 +29,11 @@ namespace plextap::store {
 inline constexpr std::uint32_t kSchemaVersion = 1;
 inline constexpr std::uint8_t kRecordFormat = 1;
 
-// What a producer hands the writer.
+// What a producer hands the writer: an event, or (table media) an enrichment result
+// stored under `rating_key` with `json` as its value.
 struct Record {
+  enum class Table : std::uint8_t { events, media };
+  Table table = Table::events;
   std::uint8_t kind = 0;
   std::uint8_t flags = 0;
   std::int64_t ts_ms = 0;
@@ -82,6 +87,14 @@ class Store {
   std::uint64_t for_each_event(const EventFilter& filter,
                                const std::function<bool(const StoredEvent&)>& fn);
   std::optional<std::string> exchange(std::uint64_t id);
+  std::optional<std::string> media(std::string_view rating_key);
+  // Every media entry in rating-key order; `fn` returns false to stop.
+  void for_each_media(const std::function<bool(std::string_view key, std::string_view value)>& fn);
+  // Every distinct rating key events name, with the ids of its events (ascending).
+  void for_each_rating_key(
+      const std::function<void(std::string_view key, const std::vector<std::uint64_t>& ids)>& fn);
+  // The header of one event (kind, time), or null.
+  std::optional<EventHeader> event_header(std::uint64_t id);
 
   // Events dropped over the store's life (the `dropped` file; 0 when absent).
   std::uint64_t dropped() const;
@@ -98,7 +111,7 @@ class Store {
   };
   Summary summary();
 
-  MDB_dbi meta = 0, events = 0, exchanges = 0, by_kind = 0, by_rating_key = 0;
+  MDB_dbi meta = 0, events = 0, exchanges = 0, by_kind = 0, by_rating_key = 0, media_table = 0;
 
  private:
   std::filesystem::path dir_;

@@ -138,6 +138,10 @@ bool Writer::commit_records(std::vector<Record>& records) {
     try {
       Txn txn(store_.env(), true);
       for (auto& r : records) {
+        if (r.table == Record::Table::media) {
+          txn.put(store_.media_table, r.rating_key, r.json);
+          continue;
+        }
         std::string key = encode_u64(next_id(r.ts_ms));
         EventHeader header{kRecordFormat, r.kind, r.flags, r.ts_ms};
         std::string value = header.encode();

@@ -1,0 +1,69 @@
+// `plextap enrich`: one catch-up enrichment pass over the store, then exit.
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+#include <memory>
+
+#include "app/cli.hpp"
+#include "app/commands.hpp"
+#include "capture/enricher.hpp"
+#include "proxy/config.hpp"
+#include "proxy/metadata_client.hpp"
+#include "store/store.hpp"
+#include "store/writer.hpp"
+
+namespace plextap::app {
+namespace {
+
+struct EnrichFlags {
+  std::string data = "./plextap-data";
+  std::string upstream = "http://127.0.0.1:32400";
+  std::string plex_token;
+  std::string ttl = "24h";
+  unsigned concurrency = 2;
+  bool refresh = false;
+};
+
+int run(const EnrichFlags& f) {
+  setup_logging(false);
+  proxy::Endpoint upstream;
+  try {
+    upstream = proxy::parse_endpoint_url(f.upstream);
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(e.what());
+  }
+  if (upstream.tls) throw UsageError("an https:// upstream is not available yet");
+  if (f.plex_token.empty()) throw UsageError("enrich needs --plex-token (or PLEX_TOKEN)");
+  store::Store store(std::filesystem::path(f.data) / "store", false);
+  store::Writer writer(store, {});
+  proxy::MetadataClient source(upstream, f.plex_token);
+  capture::Enricher::Options options;
+  options.ttl = parse_duration(f.ttl);
+  options.concurrency = f.concurrency;
+  options.refresh = f.refresh;
+  capture::Enricher enricher(store, writer, source, options);
+  std::atomic<bool> stop{false};
+  enricher.run_once(stop);
+  const auto& c = enricher.counters();
+  std::printf("fetched %llu, not found %llu, failed %llu\n",
+              static_cast<unsigned long long>(c.fetched.load()),
+              static_cast<unsigned long long>(c.not_found.load()),
+              static_cast<unsigned long long>(c.failed.load()));
+  return c.failed.load() ? 1 : 0;
+}
+
+}  // namespace
+
+Runner add_enrich(CLI::App& app) {
+  auto f = std::make_shared<EnrichFlags>();
+  auto* cmd = app.add_subcommand("enrich", "Fetch metadata for recorded items once, then exit");
+  with_env(cmd->add_option("--data", f->data, "Data directory")->capture_default_str());
+  with_env(cmd->add_option("--upstream", f->upstream, "Plex Media Server URL")->capture_default_str());
+  with_env(cmd->add_option("--plex-token", f->plex_token, "Plex token"))->envname("PLEX_TOKEN");
+  with_env(cmd->add_option("--ttl", f->ttl, "Refetch items older than this")->capture_default_str());
+  with_env(cmd->add_option("--concurrency", f->concurrency, "Fetches at once")->capture_default_str());
+  with_env(cmd->add_flag("--refresh", f->refresh, "Fetch every item again, whatever its age"));
+  return [f] { return run(*f); };
+}
+
+}  // namespace plextap::app

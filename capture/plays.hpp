@@ -1,0 +1,178 @@
+// Viewing sessions ("plays", DESIGN.md section 7) rebuilt from recorded events: timeline
+// updates make the sessions; scrobble, decision and search events annotate them. Pure and
+// streaming: events go in one at a time in time order, finished rows come out through a
+// callback, and memory holds only the open sessions plus a few minutes of context, whatever
+// the size of the store.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <list>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "capture/classify.hpp"
+#include "capture/json_writer.hpp"
+
+namespace plextap::capture {
+
+enum class TimelineState : std::uint8_t { other, playing, paused, buffering, stopped };
+
+// "playing", "paused", "buffering", "stopped"; anything else (or nothing) is `other`, which
+// counts neither as watching nor as a pause.
+TimelineState timeline_state_from(std::string_view state);
+
+// One recorded event, reduced to what plays need. The views only have to stay valid during
+// PlayBuilder::add, so the caller can point them into its parsed record without copying.
+struct PlayInput {
+  std::int64_t ts_ms = 0;
+  Kind kind = Kind::other;  // timeline, scrobble, unscrobble, decision, search; others ignored
+  std::string_view client_id;
+  std::string_view rating_key;  // empty: none
+
+  // timeline
+  TimelineState state = TimelineState::other;
+  std::optional<std::int64_t> time_ms;      // position
+  std::optional<std::int64_t> duration_ms;  // null or <= 0: unknown
+  std::string_view play_queue_item_id;      // as text (the record's number or string); empty: none
+
+  // decision
+  std::string_view session;
+  std::optional<std::int64_t> general_code;
+  std::string_view general_text;
+  std::optional<bool> direct_play, direct_stream;
+  std::string_view video_decision, audio_decision;  // "directplay", "copy", "transcode"
+
+  // search
+  std::string_view query;
+  std::optional<std::int64_t> result_count;
+};
+
+enum class MarkerType : std::uint8_t { intro, credits, commercial };
+std::optional<MarkerType> marker_type_from(std::string_view type);
+
+struct Marker {
+  MarkerType type = MarkerType::intro;
+  std::int64_t start_ms = 0, end_ms = 0;
+};
+
+// What enrichment knows about one item (DESIGN.md section 6).
+struct Markers {
+  std::vector<Marker> markers;
+  std::optional<std::int64_t> duration_ms;
+};
+
+// Null when the item is not enriched: the marker-derived fields of its plays are then null.
+// The pointer is read at once (the markers are copied), so it only has to outlive the call.
+using MarkerLookup = std::function<const Markers*(std::string_view rating_key)>;
+
+enum class PlayEnd : std::uint8_t { stopped, timeout, next_item, end_of_data };
+std::string_view to_string(PlayEnd end);
+
+// The transcode decision of a play, summarised from a `decision` event.
+struct PlayDecision {
+  std::int64_t ts_ms = 0;
+  std::string session;
+  std::optional<std::int64_t> general_code;
+  std::string general_text;
+  std::optional<bool> direct_play, direct_stream;
+  std::string video, audio;  // stream decisions; empty: unknown
+};
+
+// The search that preceded a play.
+struct PlaySearch {
+  std::int64_t ts_ms = 0;
+  std::string query;
+  std::optional<std::int64_t> result_count;
+};
+
+// One viewing session. Empty strings and empty optionals are written as null.
+struct Play {
+  std::string client_id, rating_key, play_queue_item_id;
+  std::int64_t started_at_ms = 0, ended_at_ms = 0;
+  PlayEnd ended_by = PlayEnd::end_of_data;
+  std::optional<std::int64_t> duration_ms;
+  std::int64_t watched_ms = 0;
+  std::optional<std::int64_t> max_position_ms;
+  std::optional<double> completion;  // max position / duration, 0..1, 4 decimals
+  std::uint32_t pauses = 0;
+  std::uint32_t seeks_forward = 0, seeks_back = 0;  // `seeks` is their sum
+  std::optional<bool> intro_skipped, credits_skipped, stopped_in_credits;
+  bool scrobbled = false;
+  std::optional<PlayDecision> decision;
+  std::optional<PlaySearch> search;
+};
+
+// Writes `play` as one JSON object. `media_json` is the enrichment join, spliced as is;
+// empty writes null.
+void write_play(const Play& play, JsonWriter& out, std::string_view media_json = {});
+
+struct PlayOptions {
+  std::int64_t idle_timeout_ms = 5 * 60'000;     // a session without an update ends
+  std::int64_t scrobble_window_ms = 5 * 60'000;  // a scrobble this long after the end counts
+  std::int64_t search_window_ms = 10 * 60'000;   // a search this long before the start counts
+  std::int64_t decision_window_ms = 5 * 60'000;  // a decision this long before the start counts
+  std::int64_t seek_threshold_ms = 30'000;       // an unexplained jump beyond this is a seek
+  std::int64_t skip_tolerance_ms = 5'000;        // an unexplained jump beyond this skips a marker
+  std::int64_t marker_slack_ms = 5'000;          // the last part of a marker counts as its end
+};
+
+// Rebuilds plays from events given in time order (the store's id order). Rows come out
+// through `emit` once their session is over and its scrobble window has passed, in order of
+// `ended_at`. Single-threaded; the callback must not call back into the builder.
+class PlayBuilder {
+ public:
+  PlayBuilder(PlayOptions options, MarkerLookup markers, std::function<void(const Play&)> emit);
+  ~PlayBuilder();
+  PlayBuilder(const PlayBuilder&) = delete;
+  PlayBuilder& operator=(const PlayBuilder&) = delete;
+
+  void add(const PlayInput& event);
+
+  // End of input: closes every open session and emits every row still held. `end_ms` is the
+  // time up to which the input is complete (the export's --until, or now) when known:
+  // sessions idle longer than the timeout at that time ended by `timeout`, the others by
+  // `end_of_data`. The builder is empty afterwards and can be fed again.
+  void finish(std::optional<std::int64_t> end_ms = std::nullopt);
+
+  // Sizes of what is held, to check that memory does not grow with the input.
+  std::size_t open_sessions() const { return by_idle_.size(); }
+  std::size_t pending_plays() const { return pending_.size(); }
+  std::size_t tracked_clients() const;
+
+ private:
+  struct Session;
+  struct ClientState;
+  struct ClientMap;
+
+  void advance(std::int64_t now);
+  void flush(std::int64_t now, bool all);
+  void on_timeline(const PlayInput& event);
+  void on_scrobble(const PlayInput& event, bool scrobbled);
+  void on_decision(const PlayInput& event);
+  void on_search(const PlayInput& event);
+  ClientState& client(std::string_view id, std::int64_t now);
+  void touch(ClientState& c, std::int64_t now);
+  void start(ClientState& c, const PlayInput& event);
+  void on_rating_key(ClientState& c, Session& s);
+  void update(ClientState& c, const PlayInput& event);
+  void close(ClientState& c, PlayEnd why);
+
+  PlayOptions options_;
+  MarkerLookup markers_;
+  std::function<void(const Play&)> emit_;
+  std::unique_ptr<ClientMap> clients_;
+  std::list<ClientState*> by_activity_;  // every tracked client, least recently active first
+  std::list<ClientState*> by_idle_;  // clients with an open session, least recently updated first
+  // Closed rows waiting for their scrobble window, by (ended_at, close order).
+  std::map<std::pair<std::int64_t, std::uint64_t>, Play> pending_;
+  std::uint64_t closed_ = 0;
+  std::int64_t now_ = 0;
+};
+
+}  // namespace plextap::capture
