@@ -309,7 +309,8 @@ MediaParse parse_metadata(std::string_view body) {
 
   result.type = to_text(item.get("type"));
   result.duration_ms = to_ms(item.get("duration"));
-  if (!result.duration_ms && !versions.empty()) result.duration_ms = to_ms(versions[0].get("duration"));
+  if (!result.duration_ms && !versions.empty())
+    result.duration_ms = to_ms(versions[0].get("duration"));
   result.markers = read_markers(item);
 
   JsonWriter out(result.media_json);
