@@ -16,6 +16,7 @@
 #include "capture/classify.hpp"
 #include "capture/enricher.hpp"
 #include "capture/json_writer.hpp"
+#include "capture/plays.hpp"
 
 namespace plextap::capture {
 namespace {
@@ -315,6 +316,153 @@ std::uint64_t export_media(store::Store& store, ExportFormat format, std::FILE* 
     sink.write(json);
     return true;
   });
+  sink.flush();
+  return sink.written();
+}
+
+}  // namespace plextap::capture
+
+namespace plextap::capture {
+namespace {
+
+// Reads the fields plays need from a stored record (DOM, so string views stay valid
+// until the next parse).
+bool read_play_input(simdjson::dom::element doc, std::uint8_t kind, std::int64_t ts_ms, PlayInput& in) {
+  auto str = [](simdjson::dom::element e, const char* key) -> std::string_view {
+    auto v = e[key];
+    if (v.error() || !v.is_string()) return {};
+    return v.get_string().value();
+  };
+  auto num = [](simdjson::dom::element e, const char* key) -> std::optional<std::int64_t> {
+    auto v = e[key];
+    if (v.error()) return std::nullopt;
+    if (auto i = v.get_int64(); !i.error()) return i.value();
+    if (auto d = v.get_double(); !d.error()) return static_cast<std::int64_t>(d.value());
+    return std::nullopt;
+  };
+  auto flag = [](simdjson::dom::element e, const char* key) -> std::optional<bool> {
+    auto v = e[key];
+    if (v.error()) return std::nullopt;
+    if (auto b = v.get_bool(); !b.error()) return b.value();
+    return std::nullopt;
+  };
+  in = PlayInput{};
+  in.ts_ms = ts_ms;
+  in.kind = static_cast<Kind>(kind);
+  if (auto c = doc["client"]; !c.error()) in.client_id = str(c.value(), "id");
+  in.rating_key = str(doc, "rating_key");
+  switch (in.kind) {
+    case Kind::timeline: {
+      in.state = timeline_state_from(str(doc, "state"));
+      in.time_ms = num(doc, "time_ms");
+      in.duration_ms = num(doc, "duration_ms");
+      auto item = doc["play_queue_item_id"];
+      if (!item.error() && item.is_string())
+        in.play_queue_item_id = item.get_string().value();
+      else if (!item.error() && item.is_int64())
+        in.play_queue_item_id = {};  // set by the caller from its own buffer
+      break;
+    }
+    case Kind::decision: {
+      in.session = str(doc, "session");
+      if (auto g = doc["general_decision"]; !g.error() && g.is_object()) {
+        in.general_code = num(g.value(), "code");
+        in.general_text = str(g.value(), "text");
+      }
+      in.direct_play = flag(doc, "direct_play");
+      in.direct_stream = flag(doc, "direct_stream");
+      if (auto v = doc["video"]; !v.error() && v.is_object()) in.video_decision = str(v.value(), "decision");
+      if (auto a = doc["audio"]; !a.error() && a.is_object()) in.audio_decision = str(a.value(), "decision");
+      break;
+    }
+    case Kind::search:
+      in.query = str(doc, "query");
+      in.result_count = num(doc, "result_count");
+      break;
+    case Kind::scrobble:
+    case Kind::unscrobble:
+      break;
+    default:
+      return false;
+  }
+  return true;
+}
+
+// Markers and duration from a stored media object, for the plays of one item.
+std::optional<Markers> markers_of(const std::string& media_json, simdjson::dom::parser& parser) {
+  auto doc = parser.parse(media_json);
+  if (doc.error()) return std::nullopt;
+  Markers m;
+  if (auto d = doc["duration_ms"].get_int64(); !d.error()) m.duration_ms = d.value();
+  if (auto list = doc["markers"].get_array(); !list.error())
+    for (auto marker : list.value()) {
+      Marker mk;
+      if (auto t = marker["type"].get_string(); !t.error()) mk.type = std::string(t.value());
+      if (auto a = marker["start_ms"].get_int64(); !a.error()) mk.start_ms = a.value();
+      if (auto b = marker["end_ms"].get_int64(); !b.error()) mk.end_ms = b.value();
+      m.markers.push_back(std::move(mk));
+    }
+  return m;
+}
+
+}  // namespace
+
+std::uint64_t export_plays(store::Store& store, const ExportOptions& options, std::FILE* out) {
+  RecordSink sink(options.format, out);
+  MapTrimmer trimmer;
+  MediaJoin media(store);
+  simdjson::dom::parser event_parser, media_parser;
+  std::unordered_map<std::string, std::optional<Markers>> marker_cache;
+  auto lookup = [&](std::string_view key) -> const Markers* {
+    auto it = marker_cache.find(std::string(key));
+    if (it == marker_cache.end()) {
+      if (marker_cache.size() > 100'000) marker_cache.clear();
+      const std::string& m = media.lookup(key);
+      it = marker_cache.emplace(std::string(key), m.empty() ? std::nullopt : markers_of(m, media_parser)).first;
+    }
+    return it->second ? &*it->second : nullptr;
+  };
+  const std::string needle = options.client.empty() ? "" : options.client;
+  std::vector<std::string> rows;  // CSV needs every column before the first row
+  std::string json;
+  auto emit = [&](const Play& play) {
+    if (!needle.empty() && play.client_id != needle) return;
+    json.clear();
+    JsonWriter w(json);
+    write_play(play, w, media.lookup(play.rating_key));
+    if (options.format == ExportFormat::csv)
+      rows.push_back(json);
+    else
+      sink.write(json);
+  };
+  PlayBuilder builder(PlayOptions{}, lookup, emit);
+  store::EventFilter filter;
+  filter.since_ms = options.since_ms;
+  filter.until_ms = options.until_ms;
+  const std::uint8_t wanted[] = {static_cast<std::uint8_t>(Kind::timeline), static_cast<std::uint8_t>(Kind::scrobble),
+                                 static_cast<std::uint8_t>(Kind::unscrobble), static_cast<std::uint8_t>(Kind::decision),
+                                 static_cast<std::uint8_t>(Kind::search)};
+  std::string item_text;
+  store.for_each_event(filter, [&](const store::StoredEvent& e) {
+    trimmer.tick(e.json);
+    if (std::find(std::begin(wanted), std::end(wanted), e.kind) == std::end(wanted)) return true;
+    auto doc = event_parser.parse(e.json.data(), e.json.size());
+    if (doc.error()) return true;
+    PlayInput in;
+    if (!read_play_input(doc.value(), e.kind, e.ts_ms, in)) return true;
+    if (in.kind == Kind::timeline && in.play_queue_item_id.empty())
+      if (auto item = doc.value()["play_queue_item_id"].get_int64(); !item.error()) {
+        item_text = std::to_string(item.value());
+        in.play_queue_item_id = item_text;
+      }
+    builder.add(in);
+    return true;
+  });
+  builder.finish(options.until_ms);
+  if (options.format == ExportFormat::csv)
+    for (const auto& r : rows) sink.learn_columns(r);
+  sink.begin({"client_id", "rating_key", "started_at", "ended_at"});
+  for (const auto& r : rows) sink.write(r);
   sink.flush();
   return sink.written();
 }

@@ -33,6 +33,9 @@ const std::vector<std::string>& event_export_names();
 
 // Writes the events to `out`; returns how many were written.
 std::uint64_t export_events(store::Store& store, const ExportOptions& options, std::FILE* out);
+// `plextap export plays`: viewing sessions rebuilt from timeline events (DESIGN section 7),
+// with the scrobble, decision and search that belong to each, and media joined.
+std::uint64_t export_plays(store::Store& store, const ExportOptions& options, std::FILE* out);
 // `plextap export media`: the enrichment table, one record per rating key.
 std::uint64_t export_media(store::Store& store, ExportFormat format, std::FILE* out);
 

@@ -16,6 +16,8 @@
 #include <array>
 #include <charconv>
 #include <cmath>
+#include <limits>
+#include <type_traits>
 #include <unordered_map>
 
 #include "capture/time_format.hpp"
@@ -79,13 +81,6 @@ TimelineState timeline_state_from(std::string_view state) {
   if (state == "buffering") return TimelineState::buffering;
   if (state == "stopped") return TimelineState::stopped;
   return TimelineState::other;
-}
-
-std::optional<MarkerType> marker_type_from(std::string_view type) {
-  if (type == "intro") return MarkerType::intro;
-  if (type == "credits") return MarkerType::credits;
-  if (type == "commercial") return MarkerType::commercial;
-  return std::nullopt;
 }
 
 std::string_view to_string(PlayEnd end) {
@@ -258,6 +253,7 @@ void PlayBuilder::finish(std::optional<std::int64_t> end_ms) {
   flush(now_, true);
   by_activity_.clear();
   clients_->clear();
+  now_ = std::numeric_limits<std::int64_t>::min();
 }
 
 // Time moves with the events; everything that expires is dealt with before the event that
@@ -281,7 +277,7 @@ void PlayBuilder::advance(std::int64_t now) {
     ClientState& c = *by_activity_.front();
     if (now_ - c.last_active <= keep || c.session) break;
     by_activity_.pop_front();
-    clients_->erase(*c.id);
+    clients_->erase(clients_->find(*c.id));
   }
 }
 
@@ -394,8 +390,8 @@ void PlayBuilder::on_rating_key(ClientState& c, Session& s) {
   if (markers_) {
     if (const Markers* m = markers_(rk)) {
       for (const Marker& marker : m->markers) {
-        if (marker.type == MarkerType::intro) s.intros.push_back(marker);
-        if (marker.type == MarkerType::credits) s.credits.push_back(marker);
+        if (marker.type == "intro") s.intros.push_back(marker);
+        if (marker.type == "credits") s.credits.push_back(marker);
       }
       if (m->duration_ms && *m->duration_ms > 0) s.marker_duration_ms = m->duration_ms;
     }
@@ -426,9 +422,9 @@ void PlayBuilder::update(ClientState& c, const PlayInput& e) {
 
   std::int64_t t = std::max(e.ts_ms, s.last_ts);
   // Rule: watched time is the wall-clock time from an update saying `playing` to the next
-  // update, capped at the idle timeout. Paused and buffering time does not count.
-  if (s.last_state == TimelineState::playing)
-    row.watched_ms += std::min(t - s.last_ts, options_.idle_timeout_ms);
+  // update. Paused and buffering time does not count. No interval exceeds the idle timeout
+  // (a longer gap has ended the session), which is the cap section 7 asks for.
+  if (s.last_state == TimelineState::playing) row.watched_ms += t - s.last_ts;
   // Rule: a pause is a transition into `paused` from any other state.
   if (e.state == TimelineState::paused && s.last_state != TimelineState::paused) ++row.pauses;
   // Rule: the duration is the last one a timeline reported; enrichment's when none did.

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <list>
 #include <map>
 #include <memory>
@@ -18,6 +19,7 @@
 
 #include "capture/classify.hpp"
 #include "capture/json_writer.hpp"
+#include "capture/metadata.hpp"
 
 namespace plextap::capture {
 
@@ -53,15 +55,8 @@ struct PlayInput {
   std::optional<std::int64_t> result_count;
 };
 
-enum class MarkerType : std::uint8_t { intro, credits, commercial };
-std::optional<MarkerType> marker_type_from(std::string_view type);
-
-struct Marker {
-  MarkerType type = MarkerType::intro;
-  std::int64_t start_ms = 0, end_ms = 0;
-};
-
-// What enrichment knows about one item (DESIGN.md section 6).
+// What enrichment knows about one item (DESIGN.md section 6): its intro, credits and
+// commercial spans (Marker from metadata.hpp; other types are ignored) and its duration.
 struct Markers {
   std::vector<Marker> markers;
   std::optional<std::int64_t> duration_ms;
@@ -172,7 +167,7 @@ class PlayBuilder {
   // Closed rows waiting for their scrobble window, by (ended_at, close order).
   std::map<std::pair<std::int64_t, std::uint64_t>, Play> pending_;
   std::uint64_t closed_ = 0;
-  std::int64_t now_ = 0;
+  std::int64_t now_ = std::numeric_limits<std::int64_t>::min();
 };
 
 }  // namespace plextap::capture

@@ -25,6 +25,7 @@ Writer::~Writer() {
 }
 
 bool Writer::submit(std::unique_ptr<Pending> work) {
+  bool wake;
   {
     std::lock_guard lock(mutex_);
     if (stopping_ || queue_.size() >= options_.queue_capacity) {
@@ -33,9 +34,12 @@ bool Writer::submit(std::unique_ptr<Pending> work) {
     }
     queue_.push_back(std::move(work));
     ++in_flight_;
+    // Wake the writer only when it waits for a first item or for a full group: a wake-up
+    // per event costs a futex call and a context switch on the producer's core.
+    wake = queue_.size() == 1 || queue_.size() == options_.max_batch;
   }
   counters_.submitted.fetch_add(1, std::memory_order_relaxed);
-  wake_.notify_one();
+  if (wake) wake_.notify_one();
   return true;
 }
 

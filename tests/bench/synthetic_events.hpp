@@ -21,12 +21,13 @@ class Ready final : public store::Pending {
 };
 
 // A timeline event as the recorder writes it (~900 bytes of JSON, 400 of exchange).
+// Seven clients take turns; each plays an item for 100 updates, then the next one.
 inline store::Record timeline_record(std::int64_t ts, int i) {
   store::Record r;
   r.kind = 0;
   r.ts_ms = ts;
-  r.rating_key = std::to_string(1000 + i % 500);
-  const std::string t = std::to_string(i * 10000);
+  r.rating_key = std::to_string(1000 + (i / 700) % 500);
+  const std::string t = std::to_string((i / 7) % 100 * 10000);
   r.json = R"({"ts":"2026-11-24T12:00:00.000Z","kind":"timeline","op":null,"method":"POST","path":"/:/timeline","params":{"ratingKey":")" +
            r.rating_key + R"(","key":"/library/metadata/)" + r.rating_key +
            R"(","state":"playing","time":")" + t +
