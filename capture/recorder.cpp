@@ -40,6 +40,25 @@ class Pending final : public store::Pending {
   CapturedExchange captured_;
 };
 
+// The X-Plex-Token query parameter of a target (any letter case), decoded; "" if none.
+// A direct scan: decoding every parameter on the I/O thread would cost allocations.
+std::string query_token(std::string_view target) {
+  auto q = target.find('?');
+  if (q == std::string_view::npos) return {};
+  constexpr std::string_view kName = "x-plex-token=";
+  for (std::size_t i = q + 1; i + kName.size() <= target.size();) {
+    if (iequals(target.substr(i, kName.size()), kName)) {
+      auto begin = i + kName.size();
+      auto end = target.find_first_of("&#", begin);
+      return decode_component(target.substr(begin, end == std::string_view::npos ? end : end - begin));
+    }
+    auto amp = target.find('&', i);
+    if (amp == std::string_view::npos) break;
+    i = amp + 1;
+  }
+  return {};
+}
+
 class ExchangeRecording final : public Recording {
  public:
   ExchangeRecording(Recorder& recorder, std::optional<Route> route, const RequestHead& head)
@@ -56,15 +75,12 @@ class ExchangeRecording final : public Recording {
       if (iequals(h.name, "X-Plex-Token")) token = h.value;
       ex.request_headers.emplace_back(h.name, redact_header(h.name, h.value));
     }
+    std::string decoded;
     if (token.empty()) {
-      for (const auto& p : decode_query(head.target))
-        if (iequals(p.name, "X-Plex-Token")) {
-          captured_.token_fp = recorder_.fingerprints().fingerprint(p.value);
-          break;
-        }
-    } else {
-      captured_.token_fp = recorder_.fingerprints().fingerprint(token);
+      decoded = query_token(head.target);
+      token = decoded;
     }
+    if (!token.empty()) captured_.token_fp = fingerprint(token);
   }
 
   void request_body(std::string_view chunk) override {
@@ -106,9 +122,24 @@ class ExchangeRecording final : public Recording {
   // Secret headers keep a fingerprint of their value, so equal values stay recognisable.
   std::string redact_header(std::string_view name, std::string_view value) const {
     if (is_secret_header(name))
-      return std::string(kRedacted) + ":" + recorder_.fingerprints().fingerprint(value);
+      return std::string(kRedacted) + ":" + fingerprint(value);
     if (iequals(name, "Referer") || iequals(name, "Origin")) return redact_target(value);
     return std::string(value);
+  }
+
+  // HMAC is costly per request in OpenSSL 3; clients reuse a handful of tokens, so each
+  // I/O thread remembers the last few fingerprints.
+  std::string fingerprint(std::string_view token) const {
+    struct Entry {
+      const Recorder* recorder;  // the secret belongs to the recorder
+      std::string token, fp;
+    };
+    thread_local std::vector<Entry> cache;
+    for (const auto& e : cache)
+      if (e.recorder == &recorder_ && e.token == token) return e.fp;
+    if (cache.size() >= 16) cache.erase(cache.begin());
+    cache.push_back({&recorder_, std::string(token), recorder_.fingerprints().fingerprint(token)});
+    return cache.back().fp;
   }
 
   Recorder& recorder_;
