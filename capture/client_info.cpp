@@ -1,5 +1,6 @@
 // Client identity from headers and query parameters.
 #include "capture/client_info.hpp"
+#include "capture/text.hpp"
 
 #include <algorithm>
 #include <array>
@@ -10,19 +11,7 @@
 namespace plextap::capture {
 namespace {
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
 
-bool icontains(std::string_view s, std::string_view needle) {
-  return std::search(s.begin(), s.end(), needle.begin(), needle.end(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         }) != s.end();
-}
 
 struct Field {
   std::string_view name;

@@ -6,6 +6,7 @@
 #include "capture/json_writer.hpp"
 #include "capture/parse.hpp"
 #include "capture/query.hpp"
+#include "capture/text.hpp"
 #include "capture/time_format.hpp"
 
 namespace plextap::capture {
@@ -14,11 +15,7 @@ namespace {
 std::string_view header(const std::vector<std::pair<std::string, std::string>>& headers,
                         std::string_view name) {
   for (const auto& [n, v] : headers)
-    if (n.size() == name.size() &&
-        std::equal(n.begin(), n.end(), name.begin(), [](char a, char b) {
-          return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
-        }))
-      return v;
+    if (iequals(n, name)) return v;
   return {};
 }
 

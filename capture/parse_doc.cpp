@@ -1,6 +1,7 @@
 // Reading XML (pugixml) and JSON (simdjson DOM) answers through one Node interface, and the
 // lenient scalar conversions every kind parser uses.
 #include "capture/parse_doc.hpp"
+#include "capture/text.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -11,18 +12,7 @@
 namespace plextap::capture::detail {
 namespace {
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
 
-bool icontains(std::string_view s, std::string_view needle) {
-  return std::search(s.begin(), s.end(), needle.begin(), needle.end(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) == y;
-         }) != s.end();
-}
 
 Scalar json_scalar(simdjson::dom::element e) {
   using simdjson::dom::element_type;

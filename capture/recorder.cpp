@@ -1,4 +1,5 @@
 #include "capture/recorder.hpp"
+#include "capture/text.hpp"
 
 #include <chrono>
 
@@ -14,12 +15,6 @@ namespace {
 
 bool starts_with(std::string_view s, std::string_view prefix) { return s.starts_with(prefix); }
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
 
 // Whether a response body is something `--record all` may keep: text, not media.
 bool is_textual(std::string_view content_type) {

@@ -1,4 +1,5 @@
 #include "capture/redact.hpp"
+#include "capture/text.hpp"
 
 #include <algorithm>
 #include <array>
@@ -7,16 +8,7 @@
 namespace plextap::capture {
 namespace {
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
 
-bool istarts_with(std::string_view s, std::string_view prefix) {
-  return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
-}
 
 constexpr std::string_view kName = "x-plex-token";
 // '=' as it appears plain, percent-encoded once, and encoded twice.

@@ -1,0 +1,27 @@
+// ASCII case-insensitive comparisons: HTTP header names and Plex parameter names are
+// matched in any letter case.
+#pragma once
+
+#include <algorithm>
+#include <cctype>
+#include <string_view>
+
+namespace plextap::capture {
+
+inline bool iequal_char(char a, char b) {
+  return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+}
+
+inline bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), iequal_char);
+}
+
+inline bool istarts_with(std::string_view s, std::string_view prefix) {
+  return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
+}
+
+inline bool icontains(std::string_view s, std::string_view needle) {
+  return std::search(s.begin(), s.end(), needle.begin(), needle.end(), iequal_char) != s.end();
+}
+
+}  // namespace plextap::capture
