@@ -169,6 +169,7 @@ int run(const ServeFlags& f) {
       enrich_thread = std::thread([&] {
         while (!stop_enrich) {
           try {
+            enricher->resolve_accounts();
             enricher->run_once(stop_enrich);
           } catch (const std::exception& e) {
             spdlog::warn("enrich: {}", e.what());

@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "capture/accounts.hpp"
 #include "capture/classify.hpp"
 #include "capture/json_writer.hpp"
 #include "capture/metadata.hpp"
@@ -34,6 +35,20 @@ class MediaPending final : public store::Pending {
 
  private:
   std::string key_, value_;
+};
+
+class AccountPending final : public store::Pending {
+ public:
+  AccountPending(std::string client, std::string value) : client_(std::move(client)), value_(std::move(value)) {}
+  bool build(store::Record& out) override {
+    out.table = store::Record::Table::accounts;
+    out.rating_key = std::move(client_);
+    out.json = std::move(value_);
+    return true;
+  }
+
+ private:
+  std::string client_, value_;
 };
 
 }  // namespace
@@ -106,6 +121,30 @@ bool Enricher::needs_fetch(std::string_view key, const std::vector<std::uint64_t
   // A failure: retry with exponential back-off.
   auto backoff = options_.first_retry.count() << std::min(entry->attempts, 16u);
   return age >= std::min<std::int64_t>(backoff, options_.max_retry.count());
+}
+
+void Enricher::resolve_accounts() {
+  auto summary_last = store_.summary().last_ms;
+  if (!summary_last || now_ms() - *summary_last > 120'000) return;
+  FetchResult r = source_.fetch_sessions();
+  if (r.status != 200) return;
+  for (const auto& a : parse_session_accounts(r.body)) {
+    std::string value;
+    JsonWriter w(value);
+    w.begin_object();
+    w.key("account_id");
+    if (auto id = a.account_id.find_first_not_of("0123456789"); id == std::string::npos && a.account_id.size() < 18)
+      w.raw(a.account_id);
+    else
+      w.string(a.account_id);
+    w.key("name");
+    w.string(a.name);
+    w.key("seen_at_ms");
+    w.int64(now_ms());
+    w.end_object();
+    auto record = std::make_unique<AccountPending>(a.client_id, std::move(value));
+    writer_.submit(std::move(record));
+  }
 }
 
 void Enricher::run_once(const std::atomic<bool>& stop) {

@@ -29,6 +29,8 @@ class MetadataSource {
   virtual ~MetadataSource() = default;
   // GET /library/metadata/{rating_key}?includeGuids=1&includeMarkers=1&includeChapters=1
   virtual FetchResult fetch(const std::string& rating_key) = 0;
+  // GET /status/sessions: who is playing now (for user.account_id and user.name).
+  virtual FetchResult fetch_sessions() = 0;
 };
 
 // The stored value for one rating key (a JSON object):
@@ -65,6 +67,9 @@ class Enricher {
   // One pass: decides which keys need a fetch, fetches them, hands the results to the
   // writer. Returns after all fetches finished or `stop` became true.
   void run_once(const std::atomic<bool>& stop);
+  // Asks the server who is playing and remembers the account of each client (when
+  // something was recorded in the last two minutes: someone is watching).
+  void resolve_accounts();
   const Counters& counters() const { return counters_; }
 
  private:

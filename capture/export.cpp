@@ -149,7 +149,54 @@ class MediaJoin {
     return end == std::string_view::npos ? std::string_view{} : json.substr(at, end - at);
   }
 
+  // `,"account_id":…,"name":"…"` for a client the server named in /status/sessions.
+  const std::string& account_fields(std::string_view client_id) {
+    auto it = accounts_.find(std::string(client_id));
+    if (it != accounts_.end()) return it->second;
+    std::string fields;
+    if (auto stored = store_.account(client_id); stored && stored->size() > 2) {
+      // {"account_id":…,"name":…,"seen_at_ms":…} -> ,"account_id":…,"name":…
+      auto end = stored->find(",\"seen_at_ms\"");
+      fields = "," + stored->substr(1, (end == std::string::npos ? stored->size() - 1 : end) - 1);
+    }
+    return accounts_.emplace(std::string(client_id), std::move(fields)).first->second;
+  }
+
+  static std::string_view client_id_of(std::string_view json) {
+    constexpr std::string_view kClient = "\"client\":{\"id\":\"";
+    auto at = json.find(kClient);
+    if (at == std::string_view::npos) return {};
+    at += kClient.size();
+    auto end = json.find('"', at);
+    return end == std::string_view::npos ? std::string_view{} : json.substr(at, end - at);
+  }
+
+  // Adds the account to the record's `user` object, when the client's account is known.
+  void append_with_account(std::string& buf, std::string_view json) {
+    auto client = client_id_of(json);
+    if (!client.empty()) {
+      const std::string& fields = account_fields(client);
+      auto user = json.find("\"user\":{");
+      auto close = user == std::string_view::npos ? user : json.find('}', user);
+      if (!fields.empty() && close != std::string_view::npos) {
+        buf.append(json.substr(0, close));
+        buf += fields;
+        buf.append(json.substr(close));
+        return;
+      }
+    }
+    buf.append(json);
+  }
+
   void append_event(std::string& buf, std::string_view json) {
+    auto client = client_id_of(json);
+    if (client.empty() || account_fields(client).empty()) return append_joined_media(buf, json);
+    scratch_.clear();
+    append_joined_media(scratch_, json);
+    append_with_account(buf, scratch_);
+  }
+
+  void append_joined_media(std::string& buf, std::string_view json) {
     constexpr std::string_view kTail = "\"media\":null}";
     auto key = rating_key_of(json);
     if (!key.empty() && json.ends_with(kTail)) {
@@ -168,6 +215,8 @@ class MediaJoin {
  private:
   store::Store& store_;
   std::unordered_map<std::string, std::string> cache_;
+  std::unordered_map<std::string, std::string> accounts_;
+  std::string scratch_;
 };
 
 // `{"id":N,…}`: the stored JSON with its id in front and media joined at the end.

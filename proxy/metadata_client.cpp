@@ -20,6 +20,12 @@ MetadataClient::MetadataClient(Endpoint upstream, std::string token, std::chrono
 MetadataClient::~MetadataClient() = default;
 
 capture::FetchResult MetadataClient::fetch(const std::string& rating_key) {
+  return get("/library/metadata/" + rating_key + "?includeGuids=1&includeMarkers=1&includeChapters=1");
+}
+
+capture::FetchResult MetadataClient::fetch_sessions() { return get("/status/sessions"); }
+
+capture::FetchResult MetadataClient::get(const std::string& target) {
   capture::FetchResult result;
   try {
     net::io_context ioc;
@@ -32,9 +38,7 @@ capture::FetchResult MetadataClient::fetch(const std::string& rating_key) {
     ::setsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     ::setsockopt(socket.native_handle(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 
-    http::request<http::empty_body> req{
-        http::verb::get,
-        "/library/metadata/" + rating_key + "?includeGuids=1&includeMarkers=1&includeChapters=1", 11};
+    http::request<http::empty_body> req{http::verb::get, target, 11};
     req.set(http::field::host, upstream_.host + ":" + std::to_string(upstream_.port));
     req.set(http::field::accept, "application/json");
     req.set(http::field::user_agent, "plextap");

@@ -18,8 +18,10 @@ class MetadataClient final : public capture::MetadataSource {
                  std::chrono::milliseconds timeout = std::chrono::seconds(20));
   ~MetadataClient() override;
   capture::FetchResult fetch(const std::string& rating_key) override;
+  capture::FetchResult fetch_sessions() override;
 
  private:
+  capture::FetchResult get(const std::string& target);
   Endpoint upstream_;
   std::string token_;
   std::chrono::milliseconds timeout_;

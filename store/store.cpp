@@ -82,12 +82,11 @@ Store::Store(const std::filesystem::path& dir, bool read_only, std::size_t initi
   exchanges = txn.open_db("exchanges", create);
   by_kind = txn.open_db("by_kind", create);
   by_rating_key = txn.open_db("by_rating_key", create);
-  if (read_only) {
-    // A store written by an earlier version may lack the media table.
-    MDB_dbi dbi;
-    if (mdb_dbi_open(txn.get(), "media", 0, &dbi) == MDB_SUCCESS) media_table = dbi;
-  } else {
-    media_table = txn.open_db("media", MDB_CREATE);
+  // Tables added after the first store format: a read-only open of an older store may
+  // not find them, which reads as empty.
+  for (auto [name, dbi] : {std::pair{"media", &media_table}, std::pair{"accounts", &accounts_table}}) {
+    MDB_dbi opened;
+    if (mdb_dbi_open(txn.get(), name, read_only ? 0 : MDB_CREATE, &opened) == MDB_SUCCESS) *dbi = opened;
   }
   txn.commit();
 }
@@ -155,6 +154,14 @@ std::optional<std::string> Store::media(std::string_view rating_key) {
   if (!media_table) return std::nullopt;
   Txn txn(env_, false);
   auto value = txn.get(media_table, rating_key);
+  if (!value) return std::nullopt;
+  return std::string(*value);
+}
+
+std::optional<std::string> Store::account(std::string_view client_id) {
+  if (!accounts_table) return std::nullopt;
+  Txn txn(env_, false);
+  auto value = txn.get(accounts_table, client_id);
   if (!value) return std::nullopt;
   return std::string(*value);
 }

@@ -7,6 +7,7 @@
 //   by_kind        kind (1 byte) + id (u64 BE) -> empty
 //   by_rating_key  rating key + '\0' + id (u64 BE) -> empty
 //   media          rating key -> enrichment result, encoded by capture (opaque here)
+//   accounts       client identifier -> the account the server says uses it (opaque here)
 // Ids are ts_ms << 16 | sequence, so id order is time order and a time range is an id
 // range. The JSON lacks "id" (export adds it): a record never needs rewriting for its id.
 // The count of dropped events lives beside the environment in the file `dropped`
@@ -32,14 +33,14 @@ inline constexpr std::uint8_t kRecordFormat = 1;
 // What a producer hands the writer: an event, or (table media) an enrichment result
 // stored under `rating_key` with `json` as its value.
 struct Record {
-  enum class Table : std::uint8_t { events, media };
+  enum class Table : std::uint8_t { events, media, accounts };
   Table table = Table::events;
   std::uint8_t kind = 0;
   std::uint8_t flags = 0;
   std::int64_t ts_ms = 0;
   std::string json;        // the event, a JSON object without "id"
   std::string exchange;    // raw exchange, may be empty
-  std::string rating_key;  // indexed when not empty
+  std::string rating_key;  // indexed when not empty; the key for media and accounts
 };
 
 // Fixed little-endian header in front of each event's JSON.
@@ -88,6 +89,7 @@ class Store {
                                const std::function<bool(const StoredEvent&)>& fn);
   std::optional<std::string> exchange(std::uint64_t id);
   std::optional<std::string> media(std::string_view rating_key);
+  std::optional<std::string> account(std::string_view client_id);
   // Every media entry in rating-key order; `fn` returns false to stop.
   void for_each_media(const std::function<bool(std::string_view key, std::string_view value)>& fn);
   // Every distinct rating key events name, with the ids of its events (ascending).
@@ -111,7 +113,8 @@ class Store {
   };
   Summary summary();
 
-  MDB_dbi meta = 0, events = 0, exchanges = 0, by_kind = 0, by_rating_key = 0, media_table = 0;
+  MDB_dbi meta = 0, events = 0, exchanges = 0, by_kind = 0, by_rating_key = 0, media_table = 0,
+          accounts_table = 0;
 
  private:
   std::filesystem::path dir_;

@@ -142,8 +142,9 @@ bool Writer::commit_records(std::vector<Record>& records) {
     try {
       Txn txn(store_.env(), true);
       for (auto& r : records) {
-        if (r.table == Record::Table::media) {
-          txn.put(store_.media_table, r.rating_key, r.json);
+        if (r.table != Record::Table::events) {  // keyed by rating key or client id
+          txn.put(r.table == Record::Table::media ? store_.media_table : store_.accounts_table,
+                  r.rating_key, r.json);
           continue;
         }
         std::string key = encode_u64(next_id(r.ts_ms));
