@@ -11,6 +11,7 @@
 #include "capture/classify.hpp"
 #include "capture/enricher.hpp"
 #include "capture/export.hpp"
+#include "capture/har.hpp"
 #include "capture/time_format.hpp"
 #include "store/store.hpp"
 #include "store/writer.hpp"
@@ -38,8 +39,8 @@ std::int64_t now_ms() {
 
 int run_export(const ExportFlags& f) {
   capture::ExportOptions options;
-  const bool media = f.kind == "media", plays = f.kind == "plays";
-  if (!media && !plays) {
+  const bool media = f.kind == "media", plays = f.kind == "plays", har = f.kind == "har";
+  if (!media && !plays && !har) {
     try {
       capture::kinds_of_export(f.kind);
     } catch (const std::invalid_argument& e) {
@@ -68,6 +69,8 @@ int run_export(const ExportFlags& f) {
     capture::export_media(store, options.format, out);
   else if (plays)
     capture::export_plays(store, options, out);
+  else if (har)
+    capture::export_har(store, options, out);
   else
     capture::export_events(store, options, out);
   if (std::ferror(out)) throw std::runtime_error("write failed");
@@ -109,7 +112,7 @@ Runner add_export(CLI::App& app) {
   auto* cmd = app.add_subcommand("export", "Export recorded events as JSON lines or CSV");
   std::string kinds;
   for (const auto& n : capture::event_export_names()) kinds += (kinds.empty() ? "" : ", ") + n;
-  kinds += ", plays, media";
+  kinds += ", plays, media, har";
   cmd->add_option("kind", f->kind, "What to export: " + kinds)->required();
   with_env(cmd->add_option("--data", f->data, "Data directory")->capture_default_str());
   with_env(cmd->add_option("--format", f->format, "Output format")

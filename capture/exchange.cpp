@@ -78,7 +78,7 @@ std::string encode_exchange(const Exchange& e) {
   put_varint(out, static_cast<std::uint64_t>(e.ts_ms));
   put_varint(out, e.latency_us);
   put_varint(out, e.status);
-  put_varint(out, (e.request_truncated ? 1u : 0u) | (e.response_truncated ? 2u : 0u));
+  put_varint(out, (e.request_truncated ? 1u : 0u) | (e.response_truncated ? 2u : 0u) | (e.tls ? 4u : 0u));
   put_string(out, e.remote_addr);
   put_string(out, e.method);
   put_string(out, e.target);
@@ -101,6 +101,7 @@ std::optional<Exchange> decode_exchange(std::string_view bytes) {
   e.status = static_cast<unsigned>(status);
   e.request_truncated = flags & 1;
   e.response_truncated = flags & 2;
+  e.tls = flags & 4;
   if (!r.string(e.remote_addr) || !r.string(e.method) || !r.string(e.target) ||
       !r.headers(e.request_headers) || !r.string(e.request_body) ||
       !r.headers(e.response_headers) || !r.string(e.response_body))

@@ -2,7 +2,8 @@
 // serves and HAR export writes. Encoded compactly; the encoding is versioned.
 //
 // Encoding, format 1: the byte 0x01, then in order: ts_ms (varint), latency_us (varint),
-// status (varint), flags (varint: 1 request body truncated, 2 response body truncated),
+// status (varint), flags (varint: 1 request body truncated, 2 response body truncated, 4 the
+// client came over TLS),
 // then the strings remote_addr, method, target, request headers, request body, response
 // headers, response body, each as varint length + bytes. Headers are "name: value\r\n"
 // lines.
@@ -23,6 +24,7 @@ struct Exchange {
   unsigned status = 0;
   bool request_truncated = false;
   bool response_truncated = false;
+  bool tls = false;  // the client's connection to the proxy
   std::string remote_addr;
   std::string method;
   std::string target;

@@ -63,6 +63,7 @@ class ExchangeRecording final : public Recording {
     ex.ts_ms = std::chrono::duration_cast<std::chrono::milliseconds>(head.arrived.time_since_epoch())
                    .count();
     ex.remote_addr = head.remote_addr;
+    ex.tls = head.tls;
     ex.method = head.method;
     ex.target = redact_target(head.target);
     std::string_view token;

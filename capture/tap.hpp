@@ -23,6 +23,7 @@ struct RequestHead {
   std::span<const Header> headers;
   std::string_view remote_addr;
   std::chrono::system_clock::time_point arrived;
+  bool tls = false;  // the client connected over TLS
 };
 
 struct ResponseHead {

@@ -477,7 +477,7 @@ class Session {
     std::vector<capture::Header> headers;
     for (const auto& f : req) headers.push_back({to_sv(f.name_string()), to_sv(f.value())});
     capture::RequestHead head{to_sv(req.method_string()), to_sv(req.target()), headers, remote_,
-                              std::chrono::system_clock::now()};
+                              std::chrono::system_clock::now(), tls_};
     return shared_.tap.open(head);
   }
 

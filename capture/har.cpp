@@ -1,0 +1,230 @@
+#include "capture/har.hpp"
+
+#include <string>
+
+#include "capture/body_decode.hpp"
+#include "capture/exchange.hpp"
+#include "capture/json_writer.hpp"
+#include "capture/query.hpp"
+#include "capture/text.hpp"
+#include "capture/time_format.hpp"
+
+namespace plextap::capture {
+namespace {
+
+std::string base64(std::string_view in) {
+  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((in.size() + 2) / 3 * 4);
+  std::size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    unsigned n = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8) |
+                 static_cast<unsigned char>(in[i + 2]);
+    out += kAlphabet[n >> 18];
+    out += kAlphabet[(n >> 12) & 63];
+    out += kAlphabet[(n >> 6) & 63];
+    out += kAlphabet[n & 63];
+  }
+  if (i < in.size()) {
+    unsigned n = static_cast<unsigned char>(in[i]) << 16;
+    if (i + 1 < in.size()) n |= static_cast<unsigned char>(in[i + 1]) << 8;
+    out += kAlphabet[n >> 18];
+    out += kAlphabet[(n >> 12) & 63];
+    out += i + 1 < in.size() ? kAlphabet[(n >> 6) & 63] : '=';
+    out += '=';
+  }
+  return out;
+}
+
+bool valid_utf8_text(std::string_view s) {
+  for (std::size_t i = 0; i < s.size();) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      if (c < 0x20 && c != '\n' && c != '\r' && c != '\t') return false;
+      ++i;
+      continue;
+    }
+    int extra = (c & 0xe0) == 0xc0 ? 1 : (c & 0xf0) == 0xe0 ? 2 : (c & 0xf8) == 0xf0 ? 3 : -1;
+    if (extra < 0 || i + static_cast<std::size_t>(extra) >= s.size()) return false;
+    for (int k = 1; k <= extra; ++k)
+      if ((static_cast<unsigned char>(s[i + static_cast<std::size_t>(k)]) & 0xc0) != 0x80) return false;
+    i += static_cast<std::size_t>(extra) + 1;
+  }
+  return true;
+}
+
+std::string_view header(const std::vector<std::pair<std::string, std::string>>& headers, std::string_view name) {
+  for (const auto& [n, v] : headers)
+    if (iequals(n, name)) return v;
+  return {};
+}
+
+void write_headers(JsonWriter& w, const std::vector<std::pair<std::string, std::string>>& headers) {
+  w.key("headers");
+  w.begin_array();
+  for (const auto& [n, v] : headers) {
+    w.begin_object();
+    w.key("name");
+    w.string(n);
+    w.key("value");
+    w.string(v);
+    w.end_object();
+  }
+  w.end_array();
+}
+
+// HAR wants the content as the client saw it after decoding: text, or base64.
+void write_content(JsonWriter& w, const Exchange& ex) {
+  auto decoded = decode_body(header(ex.response_headers, "Content-Encoding"), ex.response_body, std::size_t{64} << 20);
+  const std::string& body = decoded.ok ? decoded.body : ex.response_body;
+  w.key("content");
+  w.begin_object();
+  w.key("size");
+  w.int64(static_cast<std::int64_t>(body.size()));
+  w.key("mimeType");
+  w.string(header(ex.response_headers, "Content-Type"));
+  w.key("text");
+  if (valid_utf8_text(body)) {
+    w.string(body);
+  } else {
+    w.string(base64(body));
+    w.key("encoding");
+    w.string("base64");
+  }
+  if (ex.response_truncated) {
+    w.key("comment");
+    w.string("truncated by plextap's body cap");
+  }
+  w.end_object();
+}
+
+void write_entry(JsonWriter& w, std::uint64_t id, std::uint8_t kind, const Exchange& ex) {
+  const std::string_view host = header(ex.request_headers, "Host");
+  std::string url = ex.tls ? "https://" : "http://";
+  url += host.empty() ? "plex" : host;
+  url += ex.target;
+  w.begin_object();
+  w.key("startedDateTime");
+  w.string(rfc3339_ms(ex.ts_ms));
+  w.key("time");
+  w.number(static_cast<double>(ex.latency_us) / 1000.0);
+  w.key("request");
+  w.begin_object();
+  w.key("method");
+  w.string(ex.method);
+  w.key("url");
+  w.string(url);
+  w.key("httpVersion");
+  w.string("HTTP/1.1");
+  w.key("cookies");
+  w.begin_array();
+  w.end_array();
+  write_headers(w, ex.request_headers);
+  w.key("queryString");
+  w.begin_array();
+  for (const auto& p : decode_query(ex.target)) {
+    w.begin_object();
+    w.key("name");
+    w.string(p.name);
+    w.key("value");
+    w.string(p.value);
+    w.end_object();
+  }
+  w.end_array();
+  if (!ex.request_body.empty()) {
+    w.key("postData");
+    w.begin_object();
+    w.key("mimeType");
+    w.string(header(ex.request_headers, "Content-Type"));
+    w.key("text");
+    w.string(valid_utf8_text(ex.request_body) ? ex.request_body : base64(ex.request_body));
+    w.end_object();
+  }
+  w.key("headersSize");
+  w.int64(-1);
+  w.key("bodySize");
+  w.int64(static_cast<std::int64_t>(ex.request_body.size()));
+  w.end_object();
+  w.key("response");
+  w.begin_object();
+  w.key("status");
+  w.int64(ex.status);
+  w.key("statusText");
+  w.string("");
+  w.key("httpVersion");
+  w.string("HTTP/1.1");
+  w.key("cookies");
+  w.begin_array();
+  w.end_array();
+  write_headers(w, ex.response_headers);
+  write_content(w, ex);
+  w.key("redirectURL");
+  w.string(header(ex.response_headers, "Location"));
+  w.key("headersSize");
+  w.int64(-1);
+  w.key("bodySize");
+  w.int64(static_cast<std::int64_t>(ex.response_body.size()));
+  w.end_object();
+  w.key("cache");
+  w.begin_object();
+  w.end_object();
+  w.key("timings");
+  w.begin_object();
+  w.key("send");
+  w.int64(0);
+  w.key("wait");
+  w.number(static_cast<double>(ex.latency_us) / 1000.0);
+  w.key("receive");
+  w.int64(0);
+  w.end_object();
+  w.key("serverIPAddress");
+  w.string("");
+  w.key("_plextap");
+  w.begin_object();
+  w.key("id");
+  w.uint64(id);
+  w.key("kind");
+  w.int64(kind);
+  w.key("remote_addr");
+  w.string(ex.remote_addr);
+  w.end_object();
+  w.end_object();
+}
+
+}  // namespace
+
+std::uint64_t export_har(store::Store& store, const ExportOptions& options, std::FILE* out) {
+  auto kinds = kinds_of_export(options.kind == "har" ? "events" : options.kind);
+  store::EventFilter filter;
+  filter.since_ms = options.since_ms;
+  filter.until_ms = options.until_ms;
+  std::string buf = R"({"log":{"version":"1.2","creator":{"name":"plextap","version":"0.1.0"},"pages":[],"entries":[)";
+  std::uint64_t written = 0;
+  std::string client_needle;
+  if (!options.client.empty()) {
+    client_needle = "\"client\":{\"id\":";
+    append_json_string(client_needle, options.client);
+  }
+  store.for_each_event(filter, [&](const store::StoredEvent& e) {
+    if (!kinds.empty() && std::find(kinds.begin(), kinds.end(), e.kind) == kinds.end()) return true;
+    if (!client_needle.empty() && e.json.find(client_needle) == std::string_view::npos) return true;
+    auto raw = store.exchange(e.id);
+    if (!raw) return true;
+    auto ex = decode_exchange(*raw);
+    if (!ex) return true;
+    if (written++) buf += ',';
+    JsonWriter w(buf);
+    write_entry(w, e.id, e.kind, *ex);
+    if (buf.size() > (1 << 20)) {
+      std::fwrite(buf.data(), 1, buf.size(), out);
+      buf.clear();
+    }
+    return true;
+  });
+  buf += "]}}\n";
+  std::fwrite(buf.data(), 1, buf.size(), out);
+  std::fflush(out);
+  return written;
+}
+
+}  // namespace plextap::capture

@@ -1,0 +1,16 @@
+// `plextap export har`: recorded exchanges as an HTTP Archive 1.2 file, which browser
+// developer tools and other recorders open. Tokens stay redacted; bodies are written as
+// captured (decoded from gzip/deflate, base64 where they are not text).
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+
+#include "capture/export.hpp"
+#include "store/store.hpp"
+
+namespace plextap::capture {
+
+std::uint64_t export_har(store::Store& store, const ExportOptions& options, std::FILE* out);
+
+}  // namespace plextap::capture
