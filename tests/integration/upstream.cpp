@@ -12,7 +12,7 @@
 //   /:/websockets/notifications  WebSocket: one message of its own, then echoes
 //   anything else  404
 // A path registered with answer() gets its canned answer instead (method-specific
-// first, then any method), whatever the built-in table says.
+// first, then any method), whatever the built-in table says, after its delay if it has one.
 // stop() shuts every socket down (waking blocked reads and writes) and joins the threads.
 #include "tests/integration/upstream.hpp"
 
@@ -244,6 +244,22 @@ std::vector<RecordedRequest> StandInUpstream::requests() const {
   return impl_->requests;
 }
 
+std::vector<RecordedRequest> StandInUpstream::requests_to(std::string_view path) const {
+  std::vector<RecordedRequest> out;
+  std::lock_guard lock(impl_->mu);
+  for (const auto& r : impl_->requests)
+    if (std::string_view(r.target).substr(0, r.target.find('?')) == path) out.push_back(r);
+  return out;
+}
+
+std::size_t StandInUpstream::count(std::string_view path) const {
+  std::size_t n = 0;
+  std::lock_guard lock(impl_->mu);
+  for (const auto& r : impl_->requests)
+    if (std::string_view(r.target).substr(0, r.target.find('?')) == path) ++n;
+  return n;
+}
+
 std::optional<RecordedRequest> StandInUpstream::find(std::string_view target) const {
   std::lock_guard lock(impl_->mu);
   for (auto it = impl_->requests.rbegin(); it != impl_->requests.rend(); ++it)
@@ -406,6 +422,7 @@ std::shared_ptr<const Prepared> StandInUpstream::Impl::canned_for(std::string_vi
 bool StandInUpstream::Impl::send_canned(tcp::socket& s, const http::request<http::string_body>& req,
                                         const Prepared& answer, bool keep) {
   const auto& c = answer.canned;
+  if (c.delay.count() > 0 && !hold(s, c.delay)) return false;
   const bool json = !c.json_body.empty() && header_names(req[http::field::accept], "json");
   const std::string& plain = json ? c.json_body : c.body;
   const std::string& packed = json ? answer.gzip_json_body : answer.gzip_body;

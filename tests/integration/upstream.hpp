@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -40,6 +41,9 @@ class StandInUpstream {
     // When not empty and the request's Accept names JSON (`Accept: application/json`),
     // sent instead of `body`, as `application/json`: PMS answers in either format.
     std::string json_body;
+    // When positive, the answer goes out this long after the request arrived (a slow
+    // item); the wait ends early, without an answer, if the peer closes or stop() is called.
+    std::chrono::milliseconds delay{0};
   };
 
   // What /small answers.
@@ -68,6 +72,10 @@ class StandInUpstream {
   // How many requests got a canned answer so far.
   std::uint64_t canned_answers() const;
   std::vector<RecordedRequest> requests() const;
+  // The requests whose path (the target without its query) is exactly `path`, in arrival
+  // order, and how many there were.
+  std::vector<RecordedRequest> requests_to(std::string_view path) const;
+  std::size_t count(std::string_view path) const;
   // The last request whose target is exactly `target`.
   std::optional<RecordedRequest> find(std::string_view target) const;
   std::uint64_t connections_accepted() const;
