@@ -201,7 +201,13 @@ TEST_F(StreamingTest, GigabyteDownloadThroughTlsInBoundedMemory) {
   EXPECT_TRUE(check.ok()) << "first wrong byte at offset " << check.first_bad();
   const long hwm = proxy->vm_hwm_kib();
   EXPECT_GT(hwm, 0);
+#if defined(__SANITIZE_ADDRESS__)
+  // AddressSanitizer's shadow memory and quarantine make RSS meaningless; the bound is
+  // checked in the release build.
+  (void)hwm;
+#else
   EXPECT_LT(hwm, 64 * 1024) << "plextap peak RSS " << hwm << " KiB";
+#endif
   std::printf("[          ] 1 GiB over TLS in %lld ms, plextap VmHWM %ld KiB\n", took, hwm);
 }
 

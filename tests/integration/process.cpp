@@ -21,10 +21,6 @@ namespace plextap::itest {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-namespace {
-
-// The child's environment: ours without PLEXTAP_* (and PLEX_TOKEN), which plextap reads
-// as flags and which would make the tests depend on whoever runs them.
 std::vector<std::string> child_environment() {
   std::vector<std::string> env;
   for (char** e = environ; e && *e; ++e) {
@@ -41,6 +37,8 @@ std::vector<char*> c_strings(std::vector<std::string>& strings) {
   out.push_back(nullptr);
   return out;
 }
+
+namespace {
 
 // Starts `args` with stdin from /dev/null and stdout/stderr into files, in `cwd`.
 pid_t spawn(std::vector<std::string> args, const fs::path& cwd, const fs::path& out,

@@ -72,6 +72,12 @@ class PlextapProcess {
   std::uint16_t admin_port_ = 0;
 };
 
+// The environment for a child plextap: ours without PLEXTAP_* and PLEX_TOKEN, which
+// plextap would read as flags and which would make tests depend on who runs them.
+std::vector<std::string> child_environment();
+// argv/envp form of `strings` (pointers into them, null-terminated).
+std::vector<char*> c_strings(std::vector<std::string>& strings);
+
 struct CliResult {
   int exit_code = -1;  // -1: did not finish in time (and was killed)
   std::string out;

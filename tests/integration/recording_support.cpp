@@ -94,24 +94,6 @@ std::vector<std::string> split_lines(const std::string& text) {
 
 namespace {
 
-// Our environment without PLEXTAP_* and PLEX_TOKEN, which plextap would take as flags.
-std::vector<std::string> child_environment() {
-  std::vector<std::string> env;
-  for (char** e = environ; e && *e; ++e) {
-    std::string_view v(*e);
-    if (v.starts_with("PLEXTAP_") || v.starts_with("PLEX_TOKEN=")) continue;
-    env.emplace_back(v);
-  }
-  return env;
-}
-
-std::vector<char*> c_strings(std::vector<std::string>& strings) {
-  std::vector<char*> out;
-  for (auto& s : strings) out.push_back(s.data());
-  out.push_back(nullptr);
-  return out;
-}
-
 std::optional<int> try_reap(pid_t pid) {
   int status = 0;
   if (::waitpid(pid, &status, WNOHANG) != pid) return std::nullopt;
