@@ -33,13 +33,16 @@ std::chrono::milliseconds parse_duration(const std::string& text) {
 
 std::int64_t parse_time(const std::string& text, std::int64_t now_ms) {
   // An age: a number and a unit.
-  if (!text.empty() && (text.back() == 'd' || text.back() == 'h' || text.back() == 'm' ||
-                        text.back() == 's') && text.find('-') == std::string::npos) {
+  if (!text.empty() &&
+      (text.back() == 'd' || text.back() == 'h' || text.back() == 'm' || text.back() == 's') &&
+      text.find('-') == std::string::npos) {
     double value = 0;
     auto [end, ec] = std::from_chars(text.data(), text.data() + text.size() - 1, value);
     if (ec == std::errc{} && end == text.data() + text.size() - 1 && value >= 0) {
-      double unit_ms = text.back() == 'd' ? 86'400'000 : text.back() == 'h' ? 3'600'000
-                       : text.back() == 'm' ? 60'000 : 1'000;
+      double unit_ms = text.back() == 'd'   ? 86'400'000
+                       : text.back() == 'h' ? 3'600'000
+                       : text.back() == 'm' ? 60'000
+                                            : 1'000;
       return now_ms - static_cast<std::int64_t>(value * unit_ms);
     }
   }
@@ -47,7 +50,8 @@ std::int64_t parse_time(const std::string& text, std::int64_t now_ms) {
   int year, month, day, hour = 0, minute = 0, n = 0;
   double second = 0;
   if (std::sscanf(text.c_str(), "%4d-%2d-%2d%n", &year, &month, &day, &n) != 3 || n != 10)
-    throw UsageError("bad time '" + text + "' (use 2026-11-01T00:00:00Z, 2026-11-01 or an age like 24h)");
+    throw UsageError("bad time '" + text +
+                     "' (use 2026-11-01T00:00:00Z, 2026-11-01 or an age like 24h)");
   std::string_view rest(text.c_str() + n);
   std::int64_t offset_s = 0;
   if (!rest.empty()) {
@@ -58,7 +62,8 @@ std::int64_t parse_time(const std::string& text, std::int64_t now_ms) {
     rest.remove_prefix(1 + static_cast<std::size_t>(m));
     if (rest == "Z" || rest == "z") {
     } else if (rest.size() == 6 && (rest[0] == '+' || rest[0] == '-') && rest[3] == ':') {
-      int oh = std::stoi(std::string(rest.substr(1, 2))), om = std::stoi(std::string(rest.substr(4, 2)));
+      int oh = std::stoi(std::string(rest.substr(1, 2))),
+          om = std::stoi(std::string(rest.substr(4, 2)));
       offset_s = (rest[0] == '+' ? 1 : -1) * (oh * 3600 + om * 60);
     } else {
       throw UsageError("bad time '" + text + "' (end it with Z or an offset like +01:00)");

@@ -58,10 +58,13 @@ Runner add_enrich(CLI::App& app) {
   auto f = std::make_shared<EnrichFlags>();
   auto* cmd = app.add_subcommand("enrich", "Fetch metadata for recorded items once, then exit");
   with_env(cmd->add_option("--data", f->data, "Data directory")->capture_default_str());
-  with_env(cmd->add_option("--upstream", f->upstream, "Plex Media Server URL")->capture_default_str());
+  with_env(
+      cmd->add_option("--upstream", f->upstream, "Plex Media Server URL")->capture_default_str());
   with_env(cmd->add_option("--plex-token", f->plex_token, "Plex token"))->envname("PLEX_TOKEN");
-  with_env(cmd->add_option("--ttl", f->ttl, "Refetch items older than this")->capture_default_str());
-  with_env(cmd->add_option("--concurrency", f->concurrency, "Fetches at once")->capture_default_str());
+  with_env(
+      cmd->add_option("--ttl", f->ttl, "Refetch items older than this")->capture_default_str());
+  with_env(
+      cmd->add_option("--concurrency", f->concurrency, "Fetches at once")->capture_default_str());
   with_env(cmd->add_flag("--refresh", f->refresh, "Fetch every item again, whatever its age"));
   return [f] { return run(*f); };
 }

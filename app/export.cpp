@@ -1,5 +1,7 @@
 // `plextap export KIND` and `plextap stats`: read-only views of a store, safe to run
 // while `serve` is writing it.
+#include "capture/export.hpp"
+
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
@@ -10,7 +12,6 @@
 #include "app/commands.hpp"
 #include "capture/classify.hpp"
 #include "capture/enricher.hpp"
-#include "capture/export.hpp"
 #include "capture/har.hpp"
 #include "capture/time_format.hpp"
 #include "store/store.hpp"
@@ -21,7 +22,9 @@ namespace {
 
 std::atomic<bool> g_stop{false};
 
-extern "C" void on_interrupt(int) { g_stop = true; }
+extern "C" void on_interrupt(int) {
+  g_stop = true;
+}
 
 struct ExportFlags {
   std::string kind;
@@ -81,12 +84,14 @@ int run_stats(const std::string& data) {
   store::Store store(std::filesystem::path(data) / "store", true);
   auto s = store.summary();
   std::printf("store       %s\n", store.dir().c_str());
-  std::printf("size        %.1f MiB on disk (map %.0f MiB)\n", static_cast<double>(s.file_bytes) / (1 << 20),
+  std::printf("size        %.1f MiB on disk (map %.0f MiB)\n",
+              static_cast<double>(s.file_bytes) / (1 << 20),
               static_cast<double>(s.map_bytes) / (1 << 20));
   std::printf("events      %llu\n", static_cast<unsigned long long>(s.events));
   for (int kind = 0; kind <= static_cast<int>(capture::Kind::other); ++kind)
     if (s.per_kind[kind])
-      std::printf("  %-10s %llu\n", std::string(capture::to_string(static_cast<capture::Kind>(kind))).c_str(),
+      std::printf("  %-10s %llu\n",
+                  std::string(capture::to_string(static_cast<capture::Kind>(kind))).c_str(),
                   static_cast<unsigned long long>(s.per_kind[kind]));
   std::printf("first       %s\n", s.first_ms ? capture::rfc3339_ms(*s.first_ms).c_str() : "-");
   std::printf("last        %s\n", s.last_ms ? capture::rfc3339_ms(*s.last_ms).c_str() : "-");
@@ -118,7 +123,8 @@ Runner add_export(CLI::App& app) {
   with_env(cmd->add_option("--format", f->format, "Output format")
                ->check(CLI::IsMember({"jsonl", "csv"}))
                ->capture_default_str());
-  with_env(cmd->add_option("--since", f->since, "From this time (RFC 3339, date, or age like 24h)"));
+  with_env(
+      cmd->add_option("--since", f->since, "From this time (RFC 3339, date, or age like 24h)"));
   with_env(cmd->add_option("--until", f->until, "Before this time"));
   with_env(cmd->add_option("--client", f->client, "Only this client identifier"));
   with_env(cmd->add_option("--output", f->output, "Write to FILE instead of standard output"));
@@ -128,7 +134,8 @@ Runner add_export(CLI::App& app) {
 
 Runner add_stats(CLI::App& app) {
   auto data = std::make_shared<std::string>("./plextap-data");
-  auto* cmd = app.add_subcommand("stats", "Summarise the store: events per kind, time span, size, drops");
+  auto* cmd =
+      app.add_subcommand("stats", "Summarise the store: events per kind, time span, size, drops");
   with_env(cmd->add_option("--data", *data, "Data directory")->capture_default_str());
   return [data] { return run_stats(*data); };
 }

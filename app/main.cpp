@@ -27,7 +27,8 @@ CLI::Option* with_env(CLI::Option* opt) {
 
 int main(int argc, char** argv) {
   CLI::App app{"plextap: a recording reverse proxy for Plex Media Server", "plextap"};
-  app.set_config("--config", "", "TOML config file (keys as flags, in [serve], [export], ... tables)");
+  app.set_config("--config", "",
+                 "TOML config file (keys as flags, in [serve], [export], ... tables)");
   app.require_subcommand(1);
   app.set_version_flag("--version", "plextap 0.1.0");
 

@@ -3,9 +3,9 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <condition_variable>
 #include <csignal>
 #include <filesystem>
-#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -84,7 +84,8 @@ proxy::Config make_config(const ServeFlags& f) {
     throw UsageError(e.what());
   }
   not_yet("an https:// upstream", config.upstream.tls);
-  if (f.tls_cert.empty() != f.tls_key.empty()) throw UsageError("--tls-cert and --tls-key go together");
+  if (f.tls_cert.empty() != f.tls_key.empty())
+    throw UsageError("--tls-cert and --tls-key go together");
   config.header_timeout = parse_duration(f.header_timeout);
   config.keepalive_timeout = parse_duration(f.keepalive_timeout);
   config.upstream_timeout = parse_duration(f.upstream_timeout);
@@ -112,7 +113,8 @@ int run(const ServeFlags& f) {
   std::filesystem::path data = f.data;
   std::filesystem::create_directories(data);
   ::chmod(data.c_str(), 0700);
-  bool any_tls = std::any_of(config.listen.begin(), config.listen.end(), [](const auto& e) { return e.tls; });
+  bool any_tls =
+      std::any_of(config.listen.begin(), config.listen.end(), [](const auto& e) { return e.tls; });
   if (!f.tls_cert.empty()) {
     config.tls_cert = f.tls_cert;
     config.tls_key = f.tls_key;
@@ -120,7 +122,8 @@ int run(const ServeFlags& f) {
     auto files = certs::ensure_local_certificate(data / "certs", certs::local_host_names());
     config.tls_cert = files.cert;
     config.tls_key = files.key;
-    spdlog::info("TLS certificate {} (trust {} on clients)", files.cert.string(), files.ca.string());
+    spdlog::info("TLS certificate {} (trust {} on clients)", files.cert.string(),
+                 files.ca.string());
   }
 
   // Recording is never a reason not to forward: a store that cannot be opened leaves the
@@ -164,7 +167,8 @@ int run(const ServeFlags& f) {
       spdlog::info("enrichment off: no --plex-token (or PLEX_TOKEN) given");
     } else {
       source = std::make_unique<proxy::MetadataClient>(config.upstream, f.plex_token);
-      enricher = std::make_unique<capture::Enricher>(*store, *writer, *source, capture::Enricher::Options{});
+      enricher = std::make_unique<capture::Enricher>(*store, *writer, *source,
+                                                     capture::Enricher::Options{});
       static_cast<capture::Recorder&>(*tap).set_enricher(enricher.get());
       enrich_thread = std::thread([&] {
         while (!stop_enrich) {
@@ -199,53 +203,78 @@ int run(const ServeFlags& f) {
 Runner add_serve(CLI::App& app) {
   auto f = std::make_shared<ServeFlags>();
   auto* serve = app.add_subcommand("serve", "Forward Plex traffic to the server and record it");
-  with_env(serve->add_option("--listen", f->listen, "Listener URL, repeatable (https:// or http://)")
-               ->capture_default_str()
-               ->delimiter(','));
-  with_env(serve->add_option("--upstream", f->upstream, "Plex Media Server URL")->capture_default_str());
-  with_env(serve->add_option("--data", f->data, "Data directory (store, secret, generated certificates)")
+  with_env(
+      serve->add_option("--listen", f->listen, "Listener URL, repeatable (https:// or http://)")
+          ->capture_default_str()
+          ->delimiter(','));
+  with_env(
+      serve->add_option("--upstream", f->upstream, "Plex Media Server URL")->capture_default_str());
+  with_env(
+      serve->add_option("--data", f->data, "Data directory (store, secret, generated certificates)")
+          ->capture_default_str());
+  with_env(serve
+               ->add_option("--admin", f->admin,
+                            "Admin listener HOST:PORT for /metrics, /healthz, /readyz")
                ->capture_default_str());
-  with_env(serve->add_option("--admin", f->admin, "Admin listener HOST:PORT for /metrics, /healthz, /readyz")
-               ->capture_default_str());
-  with_env(serve->add_option("--record", f->record, "What to record: the analytics calls, all non-media exchanges, or none (forward only)")
+  with_env(serve
+               ->add_option("--record", f->record,
+                            "What to record: the analytics calls, all non-media exchanges, or none "
+                            "(forward only)")
                ->check(CLI::IsMember({"tapped", "all", "none"}))
                ->capture_default_str());
-  with_env(serve->add_option("--tls-cert", f->tls_cert, "PEM certificate chain for https listeners"));
+  with_env(
+      serve->add_option("--tls-cert", f->tls_cert, "PEM certificate chain for https listeners"));
   with_env(serve->add_option("--tls-key", f->tls_key, "PEM private key for --tls-cert"));
   with_env(serve->add_option("--tls-p12", f->tls_p12, "PKCS#12 bundle for https listeners"));
   with_env(serve->add_option("--tls-p12-password", f->tls_p12_password, "Password of --tls-p12"));
-  with_env(serve->add_option("--upstream-ca", f->upstream_ca, "PEM CA to verify an https upstream"));
+  with_env(
+      serve->add_option("--upstream-ca", f->upstream_ca, "PEM CA to verify an https upstream"));
   with_env(serve->add_flag("--upstream-insecure", f->upstream_insecure,
                            "Do not verify an https upstream's certificate"));
-  with_env(serve->add_option("--upstream-sni", f->upstream_sni, "TLS server name for an https upstream"));
-  with_env(serve->add_option("--plex-token", f->plex_token, "Plex token for enrichment"))->envname("PLEX_TOKEN");
-  with_env(serve->add_flag("--no-enrich", f->no_enrich, "Do not fetch metadata for recorded items"));
-  with_env(serve->add_option("--access-log", f->access_log, "Access log file, or - for standard output"));
+  with_env(serve->add_option("--upstream-sni", f->upstream_sni,
+                             "TLS server name for an https upstream"));
+  with_env(serve->add_option("--plex-token", f->plex_token, "Plex token for enrichment"))
+      ->envname("PLEX_TOKEN");
+  with_env(
+      serve->add_flag("--no-enrich", f->no_enrich, "Do not fetch metadata for recorded items"));
+  with_env(serve->add_option("--access-log", f->access_log,
+                             "Access log file, or - for standard output"));
   with_env(serve->add_option("--log-format", f->log_format, "Log format")
                ->check(CLI::IsMember({"text", "json"}))
                ->capture_default_str());
-  with_env(serve->add_option("--threads", f->threads, "I/O threads (0: one per core)")->capture_default_str());
-  with_env(serve->add_option("--body-cap", f->body_cap, "Bytes of each tapped body kept in the store")
+  with_env(serve->add_option("--threads", f->threads, "I/O threads (0: one per core)")
                ->capture_default_str());
-  with_env(serve->add_option("--queue", f->queue, "Exchanges waiting for the store before new ones are dropped")
+  with_env(
+      serve->add_option("--body-cap", f->body_cap, "Bytes of each tapped body kept in the store")
+          ->capture_default_str());
+  with_env(serve
+               ->add_option("--queue", f->queue,
+                            "Exchanges waiting for the store before new ones are dropped")
                ->capture_default_str());
-  with_env(serve->add_option("--store-max-size", f->store_max_size, "Largest size the store may grow to")
+  with_env(
+      serve->add_option("--store-max-size", f->store_max_size, "Largest size the store may grow to")
+          ->capture_default_str());
+  with_env(serve
+               ->add_option("--header-timeout", f->header_timeout,
+                            "Time a client has to send a request head")
                ->capture_default_str());
-  with_env(serve->add_option("--header-timeout", f->header_timeout, "Time a client has to send a request head")
+  with_env(serve
+               ->add_option("--keepalive-timeout", f->keepalive_timeout,
+                            "Idle time before a keep-alive client connection is closed")
                ->capture_default_str());
-  with_env(serve->add_option("--keepalive-timeout", f->keepalive_timeout,
-                             "Idle time before a keep-alive client connection is closed")
-               ->capture_default_str());
-  with_env(serve->add_option("--upstream-timeout", f->upstream_timeout,
-                             "Time the server has to start answering (else 504)")
+  with_env(serve
+               ->add_option("--upstream-timeout", f->upstream_timeout,
+                            "Time the server has to start answering (else 504)")
                ->capture_default_str());
   with_env(serve->add_option("--connect-timeout", f->connect_timeout, "Upstream connect timeout")
                ->capture_default_str());
-  with_env(serve->add_option("--upstream-idle-timeout", f->upstream_idle_timeout,
-                             "Idle time before a pooled upstream connection is closed")
+  with_env(serve
+               ->add_option("--upstream-idle-timeout", f->upstream_idle_timeout,
+                            "Idle time before a pooled upstream connection is closed")
                ->capture_default_str());
-  with_env(serve->add_option("--drain-timeout", f->drain_timeout,
-                             "On SIGTERM, how long requests in flight may take to finish")
+  with_env(serve
+               ->add_option("--drain-timeout", f->drain_timeout,
+                            "On SIGTERM, how long requests in flight may take to finish")
                ->capture_default_str());
   return [f] { return run(*f); };
 }

@@ -1,17 +1,15 @@
 // Client identity from headers and query parameters.
 #include "capture/client_info.hpp"
-#include "capture/text.hpp"
 
 #include <algorithm>
 #include <array>
 #include <cctype>
 
 #include "capture/redact.hpp"
+#include "capture/text.hpp"
 
 namespace plextap::capture {
 namespace {
-
-
 
 struct Field {
   std::string_view name;

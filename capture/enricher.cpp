@@ -1,8 +1,7 @@
 #include "capture/enricher.hpp"
 
-#include <spdlog/spdlog.h>
-
 #include <simdjson.h>
+#include <spdlog/spdlog.h>
 
 #include <mutex>
 #include <thread>
@@ -25,7 +24,8 @@ std::int64_t now_ms() {
 
 class MediaPending final : public store::Pending {
  public:
-  MediaPending(std::string key, std::string value) : key_(std::move(key)), value_(std::move(value)) {}
+  MediaPending(std::string key, std::string value)
+      : key_(std::move(key)), value_(std::move(value)) {}
   bool build(store::Record& out) override {
     out.table = store::Record::Table::media;
     out.rating_key = std::move(key_);
@@ -39,7 +39,8 @@ class MediaPending final : public store::Pending {
 
 class AccountPending final : public store::Pending {
  public:
-  AccountPending(std::string client, std::string value) : client_(std::move(client)), value_(std::move(value)) {}
+  AccountPending(std::string client, std::string value)
+      : client_(std::move(client)), value_(std::move(value)) {}
   bool build(store::Record& out) override {
     out.table = store::Record::Table::accounts;
     out.rating_key = std::move(client_);
@@ -61,7 +62,8 @@ std::optional<MediaEntry> MediaEntry::decode(std::string_view json) {
   auto obj = doc.value();
   if (auto v = obj["fetched_at_ms"].get_int64(); !v.error()) e.fetched_at_ms = v.value();
   if (auto v = obj["status"].get_uint64(); !v.error()) e.status = static_cast<unsigned>(v.value());
-  if (auto v = obj["attempts"].get_uint64(); !v.error()) e.attempts = static_cast<unsigned>(v.value());
+  if (auto v = obj["attempts"].get_uint64(); !v.error())
+    e.attempts = static_cast<unsigned>(v.value());
   if (auto v = obj["error"].get_string(); !v.error()) e.error = std::string(v.value());
   if (auto v = obj["media"]; !v.error() && !v.is_null()) e.media_json = simdjson::minify(v.value());
   return e;
@@ -110,10 +112,11 @@ bool Enricher::needs_fetch(std::string_view key, const std::vector<std::uint64_t
     // Watched state and ratings change with scrobble and rate: fetch again after one.
     std::uint64_t since = store::first_id_at(entry->fetched_at_ms);
     for (auto it = ids.rbegin(); it != ids.rend() && *it >= since; ++it)
-      if (auto h = store_.event_header(*it); h && h->ts_ms > entry->fetched_at_ms &&
-                                             (h->kind == static_cast<std::uint8_t>(Kind::scrobble) ||
-                                              h->kind == static_cast<std::uint8_t>(Kind::unscrobble) ||
-                                              h->kind == static_cast<std::uint8_t>(Kind::rate)))
+      if (auto h = store_.event_header(*it);
+          h && h->ts_ms > entry->fetched_at_ms &&
+          (h->kind == static_cast<std::uint8_t>(Kind::scrobble) ||
+           h->kind == static_cast<std::uint8_t>(Kind::unscrobble) ||
+           h->kind == static_cast<std::uint8_t>(Kind::rate)))
         return true;
     return false;
   }
@@ -133,7 +136,8 @@ void Enricher::resolve_accounts() {
     JsonWriter w(value);
     w.begin_object();
     w.key("account_id");
-    if (auto id = a.account_id.find_first_not_of("0123456789"); id == std::string::npos && a.account_id.size() < 18)
+    if (auto id = a.account_id.find_first_not_of("0123456789");
+        id == std::string::npos && a.account_id.size() < 18)
       w.raw(a.account_id);
     else
       w.string(a.account_id);

@@ -73,7 +73,8 @@ class Enricher {
   const Counters& counters() const { return counters_; }
 
  private:
-  bool needs_fetch(std::string_view key, const std::vector<std::uint64_t>& ids, std::int64_t now_ms);
+  bool needs_fetch(std::string_view key, const std::vector<std::uint64_t>& ids,
+                   std::int64_t now_ms);
 
   store::Store& store_;
   store::Writer& writer_;

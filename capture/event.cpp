@@ -1,6 +1,5 @@
 #include "capture/event.hpp"
 
-
 #include "capture/body_decode.hpp"
 #include "capture/client_info.hpp"
 #include "capture/json_writer.hpp"

@@ -78,7 +78,8 @@ std::string encode_exchange(const Exchange& e) {
   put_varint(out, static_cast<std::uint64_t>(e.ts_ms));
   put_varint(out, e.latency_us);
   put_varint(out, e.status);
-  put_varint(out, (e.request_truncated ? 1u : 0u) | (e.response_truncated ? 2u : 0u) | (e.tls ? 4u : 0u));
+  put_varint(
+      out, (e.request_truncated ? 1u : 0u) | (e.response_truncated ? 2u : 0u) | (e.tls ? 4u : 0u));
   put_string(out, e.remote_addr);
   put_string(out, e.method);
   put_string(out, e.target);

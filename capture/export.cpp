@@ -1,13 +1,12 @@
 #include "capture/export.hpp"
 
+#include <simdjson.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include <simdjson.h>
-
 #include <algorithm>
-#include <cstdint>
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <stdexcept>
 #include <thread>
@@ -21,18 +20,16 @@
 namespace plextap::capture {
 namespace {
 
-std::uint8_t k(Kind kind) { return static_cast<std::uint8_t>(kind); }
+std::uint8_t k(Kind kind) {
+  return static_cast<std::uint8_t>(kind);
+}
 
 const std::map<std::string, std::vector<std::uint8_t>>& export_kinds() {
   static const std::map<std::string, std::vector<std::uint8_t>> kinds{
-      {"timeline", {k(Kind::timeline)}},
-      {"scrobbles", {k(Kind::scrobble), k(Kind::unscrobble)}},
-      {"ratings", {k(Kind::rate)}},
-      {"queues", {k(Kind::playqueue)}},
-      {"decisions", {k(Kind::decision)}},
-      {"transcodes", {k(Kind::transcode)}},
-      {"searches", {k(Kind::search)}},
-      {"other", {k(Kind::other)}},
+      {"timeline", {k(Kind::timeline)}},  {"scrobbles", {k(Kind::scrobble), k(Kind::unscrobble)}},
+      {"ratings", {k(Kind::rate)}},       {"queues", {k(Kind::playqueue)}},
+      {"decisions", {k(Kind::decision)}}, {"transcodes", {k(Kind::transcode)}},
+      {"searches", {k(Kind::search)}},    {"other", {k(Kind::other)}},
   };
   return kinds;
 }
@@ -94,10 +91,17 @@ void flatten(simdjson::dom::element value, const std::string& prefix,
   }
   std::string text;
   switch (value.type()) {
-    case element_type::STRING: text = std::string(value.get_string().value()); break;
-    case element_type::NULL_VALUE: break;
-    case element_type::BOOL: text = value.get_bool().value() ? "true" : "false"; break;
-    default: text = simdjson::minify(value); break;
+    case element_type::STRING:
+      text = std::string(value.get_string().value());
+      break;
+    case element_type::NULL_VALUE:
+      break;
+    case element_type::BOOL:
+      text = value.get_bool().value() ? "true" : "false";
+      break;
+    default:
+      text = simdjson::minify(value);
+      break;
   }
   cells.emplace_back(prefix, std::move(text));
 }
@@ -106,7 +110,8 @@ struct Filter {
   std::vector<std::uint8_t> kinds;  // empty: all
   std::string needle;               // empty: every client
   bool accepts(const store::StoredEvent& e) const {
-    if (!kinds.empty() && std::find(kinds.begin(), kinds.end(), e.kind) == kinds.end()) return false;
+    if (!kinds.empty() && std::find(kinds.begin(), kinds.end(), e.kind) == kinds.end())
+      return false;
     return needle.empty() || e.json.find(needle) != std::string_view::npos;
   }
 };
@@ -231,9 +236,9 @@ void event_json(std::string& out, const store::StoredEvent& e, MediaJoin& media)
 }  // namespace
 
 const std::vector<std::string>& event_export_names() {
-  static const std::vector<std::string> names{"events",   "timeline",   "scrobbles", "ratings",
-                                              "queues",   "decisions",  "transcodes", "searches",
-                                              "other"};
+  static const std::vector<std::string> names{"events",     "timeline", "scrobbles",
+                                              "ratings",    "queues",   "decisions",
+                                              "transcodes", "searches", "other"};
   return names;
 }
 
@@ -305,7 +310,8 @@ void RecordSink::flatten_record(std::string_view json) {
 }
 
 std::uint64_t export_events(store::Store& store, const ExportOptions& options, std::FILE* out) {
-  Filter filter{kinds_of_export(options.kind), options.client.empty() ? "" : client_needle(options.client)};
+  Filter filter{kinds_of_export(options.kind),
+                options.client.empty() ? "" : client_needle(options.client)};
   auto base = store_filter(options, filter.kinds);
   RecordSink sink(options.format, out);
   MapTrimmer trimmer;
@@ -376,7 +382,8 @@ namespace {
 
 // Reads the fields plays need from a stored record (DOM, so string views stay valid
 // until the next parse).
-bool read_play_input(simdjson::dom::element doc, std::uint8_t kind, std::int64_t ts_ms, PlayInput& in) {
+bool read_play_input(simdjson::dom::element doc, std::uint8_t kind, std::int64_t ts_ms,
+                     PlayInput& in) {
   auto str = [](simdjson::dom::element e, const char* key) -> std::string_view {
     auto v = e[key];
     if (v.error() || !v.is_string()) return {};
@@ -420,8 +427,10 @@ bool read_play_input(simdjson::dom::element doc, std::uint8_t kind, std::int64_t
       }
       in.direct_play = flag(doc, "direct_play");
       in.direct_stream = flag(doc, "direct_stream");
-      if (auto v = doc["video"]; !v.error() && v.is_object()) in.video_decision = str(v.value(), "decision");
-      if (auto a = doc["audio"]; !a.error() && a.is_object()) in.audio_decision = str(a.value(), "decision");
+      if (auto v = doc["video"]; !v.error() && v.is_object())
+        in.video_decision = str(v.value(), "decision");
+      if (auto a = doc["audio"]; !a.error() && a.is_object())
+        in.audio_decision = str(a.value(), "decision");
       break;
     }
     case Kind::search:
@@ -467,7 +476,9 @@ std::uint64_t export_plays(store::Store& store, const ExportOptions& options, st
     if (it == marker_cache.end()) {
       if (marker_cache.size() > 100'000) marker_cache.clear();
       const std::string& m = media.lookup(key);
-      it = marker_cache.emplace(std::string(key), m.empty() ? std::nullopt : markers_of(m, media_parser)).first;
+      it = marker_cache
+               .emplace(std::string(key), m.empty() ? std::nullopt : markers_of(m, media_parser))
+               .first;
     }
     return it->second ? &*it->second : nullptr;
   };
@@ -488,9 +499,10 @@ std::uint64_t export_plays(store::Store& store, const ExportOptions& options, st
   store::EventFilter filter;
   filter.since_ms = options.since_ms;
   filter.until_ms = options.until_ms;
-  const std::uint8_t wanted[] = {static_cast<std::uint8_t>(Kind::timeline), static_cast<std::uint8_t>(Kind::scrobble),
-                                 static_cast<std::uint8_t>(Kind::unscrobble), static_cast<std::uint8_t>(Kind::decision),
-                                 static_cast<std::uint8_t>(Kind::search)};
+  const std::uint8_t wanted[] = {
+      static_cast<std::uint8_t>(Kind::timeline), static_cast<std::uint8_t>(Kind::scrobble),
+      static_cast<std::uint8_t>(Kind::unscrobble), static_cast<std::uint8_t>(Kind::decision),
+      static_cast<std::uint8_t>(Kind::search)};
   std::string item_text;
   store.for_each_event(filter, [&](const store::StoredEvent& e) {
     trimmer.tick(e.json);

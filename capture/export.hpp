@@ -2,14 +2,14 @@
 // client, optionally following new events as they are committed.
 #pragma once
 
+#include <simdjson.h>
+
 #include <atomic>
 #include <cstdio>
 #include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
-
-#include <simdjson.h>
 
 #include "store/store.hpp"
 
@@ -18,7 +18,8 @@ namespace plextap::capture {
 enum class ExportFormat { jsonl, csv };
 
 struct ExportOptions {
-  std::string kind = "events";  // events, timeline, scrobbles, ratings, queues, decisions, transcodes, searches
+  std::string kind =
+      "events";  // events, timeline, scrobbles, ratings, queues, decisions, transcodes, searches
   ExportFormat format = ExportFormat::jsonl;
   std::optional<std::int64_t> since_ms, until_ms;
   std::string client;  // client identifier; empty: all

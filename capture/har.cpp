@@ -13,12 +13,14 @@ namespace plextap::capture {
 namespace {
 
 std::string base64(std::string_view in) {
-  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   std::string out;
   out.reserve((in.size() + 2) / 3 * 4);
   std::size_t i = 0;
   for (; i + 2 < in.size(); i += 3) {
-    unsigned n = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8) |
+    unsigned n = (static_cast<unsigned char>(in[i]) << 16) |
+                 (static_cast<unsigned char>(in[i + 1]) << 8) |
                  static_cast<unsigned char>(in[i + 2]);
     out += kAlphabet[n >> 18];
     out += kAlphabet[(n >> 12) & 63];
@@ -47,13 +49,15 @@ bool valid_utf8_text(std::string_view s) {
     int extra = (c & 0xe0) == 0xc0 ? 1 : (c & 0xf0) == 0xe0 ? 2 : (c & 0xf8) == 0xf0 ? 3 : -1;
     if (extra < 0 || i + static_cast<std::size_t>(extra) >= s.size()) return false;
     for (int k = 1; k <= extra; ++k)
-      if ((static_cast<unsigned char>(s[i + static_cast<std::size_t>(k)]) & 0xc0) != 0x80) return false;
+      if ((static_cast<unsigned char>(s[i + static_cast<std::size_t>(k)]) & 0xc0) != 0x80)
+        return false;
     i += static_cast<std::size_t>(extra) + 1;
   }
   return true;
 }
 
-std::string_view header(const std::vector<std::pair<std::string, std::string>>& headers, std::string_view name) {
+std::string_view header(const std::vector<std::pair<std::string, std::string>>& headers,
+                        std::string_view name) {
   for (const auto& [n, v] : headers)
     if (iequals(n, name)) return v;
   return {};
@@ -75,7 +79,8 @@ void write_headers(JsonWriter& w, const std::vector<std::pair<std::string, std::
 
 // HAR wants the content as the client saw it after decoding: text, or base64.
 void write_content(JsonWriter& w, const Exchange& ex) {
-  auto decoded = decode_body(header(ex.response_headers, "Content-Encoding"), ex.response_body, std::size_t{64} << 20);
+  auto decoded = decode_body(header(ex.response_headers, "Content-Encoding"), ex.response_body,
+                             std::size_t{64} << 20);
   const std::string& body = decoded.ok ? decoded.body : ex.response_body;
   w.key("content");
   w.begin_object();
@@ -198,7 +203,8 @@ std::uint64_t export_har(store::Store& store, const ExportOptions& options, std:
   store::EventFilter filter;
   filter.since_ms = options.since_ms;
   filter.until_ms = options.until_ms;
-  std::string buf = R"({"log":{"version":"1.2","creator":{"name":"plextap","version":"0.1.0"},"pages":[],"entries":[)";
+  std::string buf =
+      R"({"log":{"version":"1.2","creator":{"name":"plextap","version":"0.1.0"},"pages":[],"entries":[)";
   std::uint64_t written = 0;
   std::string client_needle;
   if (!options.client.empty()) {

@@ -1,7 +1,6 @@
 // Reading XML (pugixml) and JSON (simdjson DOM) answers through one Node interface, and the
 // lenient scalar conversions every kind parser uses.
 #include "capture/parse_doc.hpp"
-#include "capture/text.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -9,10 +8,10 @@
 #include <cmath>
 #include <cstring>
 
+#include "capture/text.hpp"
+
 namespace plextap::capture::detail {
 namespace {
-
-
 
 Scalar json_scalar(simdjson::dom::element e) {
   using simdjson::dom::element_type;

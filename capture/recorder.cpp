@@ -1,5 +1,4 @@
 #include "capture/recorder.hpp"
-#include "capture/text.hpp"
 
 #include <chrono>
 
@@ -8,19 +7,20 @@
 #include "capture/event.hpp"
 #include "capture/query.hpp"
 #include "capture/redact.hpp"
+#include "capture/text.hpp"
 #include "store/writer.hpp"
 
 namespace plextap::capture {
 namespace {
 
-bool starts_with(std::string_view s, std::string_view prefix) { return s.starts_with(prefix); }
-
+bool starts_with(std::string_view s, std::string_view prefix) {
+  return s.starts_with(prefix);
+}
 
 // Whether a response body is something `--record all` may keep: text, not media.
 bool is_textual(std::string_view content_type) {
   return content_type.empty() || content_type.find("xml") != std::string_view::npos ||
-         content_type.find("json") != std::string_view::npos ||
-         content_type.starts_with("text/");
+         content_type.find("json") != std::string_view::npos || content_type.starts_with("text/");
 }
 
 class Pending final : public store::Pending {
@@ -45,7 +45,8 @@ std::string query_token(std::string_view target) {
     if (iequals(target.substr(i, kName.size()), kName)) {
       auto begin = i + kName.size();
       auto end = target.find_first_of("&#", begin);
-      return decode_component(target.substr(begin, end == std::string_view::npos ? end : end - begin));
+      return decode_component(
+          target.substr(begin, end == std::string_view::npos ? end : end - begin));
     }
     auto amp = target.find('&', i);
     if (amp == std::string_view::npos) break;
@@ -60,8 +61,9 @@ class ExchangeRecording final : public Recording {
       : recorder_(recorder), started_(std::chrono::steady_clock::now()) {
     captured_.route = route;
     Exchange& ex = captured_.exchange;
-    ex.ts_ms = std::chrono::duration_cast<std::chrono::milliseconds>(head.arrived.time_since_epoch())
-                   .count();
+    ex.ts_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(head.arrived.time_since_epoch())
+            .count();
     ex.remote_addr = head.remote_addr;
     ex.tls = head.tls;
     ex.method = head.method;
@@ -102,23 +104,24 @@ class ExchangeRecording final : public Recording {
 
   void finish(bool complete) override {
     captured_.complete = complete;
-    captured_.exchange.latency_us = static_cast<std::uint64_t>(
-        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started_)
-            .count());
+    captured_.exchange.latency_us =
+        static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                       std::chrono::steady_clock::now() - started_)
+                                       .count());
     recorder_.writer().submit(std::make_unique<Pending>(std::move(captured_)));
   }
 
  private:
   void append_capped(std::string& body, bool& truncated, std::string_view chunk) {
-    std::size_t room = recorder_.options().body_cap - std::min(body.size(), recorder_.options().body_cap);
+    std::size_t room =
+        recorder_.options().body_cap - std::min(body.size(), recorder_.options().body_cap);
     if (chunk.size() > room) truncated = true;
     body.append(chunk.substr(0, room));
   }
 
   // Secret headers keep a fingerprint of their value, so equal values stay recognisable.
   std::string redact_header(std::string_view name, std::string_view value) const {
-    if (is_secret_header(name))
-      return std::string(kRedacted) + ":" + fingerprint(value);
+    if (is_secret_header(name)) return std::string(kRedacted) + ":" + fingerprint(value);
     if (iequals(name, "Referer") || iequals(name, "Origin")) return redact_target(value);
     return std::string(value);
   }
@@ -147,7 +150,8 @@ class ExchangeRecording final : public Recording {
 }  // namespace
 
 bool is_media_or_stream(std::string_view path) {
-  return starts_with(path, "/library/parts/") || path.find("/transcode/universal/session/") != std::string_view::npos ||
+  return starts_with(path, "/library/parts/") ||
+         path.find("/transcode/universal/session/") != std::string_view::npos ||
          starts_with(path, "/photo/:/transcode") || starts_with(path, "/:/websocket") ||
          starts_with(path, "/:/eventsource") || path.find("/file.") != std::string_view::npos;
 }
@@ -164,35 +168,55 @@ std::unique_ptr<Recording> Recorder::open(const RequestHead& head) {
   return std::make_unique<ExchangeRecording>(*this, classify(head.method, head.target), head);
 }
 
-bool Recorder::healthy() const { return writer_.healthy(); }
+bool Recorder::healthy() const {
+  return writer_.healthy();
+}
 
 std::string Recorder::metrics_text() const {
   const auto& c = writer_.counters();
-  auto v = [](const std::atomic<std::uint64_t>& a) { return std::to_string(a.load(std::memory_order_relaxed)); };
+  auto v = [](const std::atomic<std::uint64_t>& a) {
+    return std::to_string(a.load(std::memory_order_relaxed));
+  };
   return "# HELP plextap_events_recorded_total Events committed to the store.\n"
          "# TYPE plextap_events_recorded_total counter\n"
-         "plextap_events_recorded_total " + v(c.written) + "\n"
+         "plextap_events_recorded_total " +
+         v(c.written) +
+         "\n"
          "# HELP plextap_events_dropped_total Events lost: queue full, or store not writable.\n"
          "# TYPE plextap_events_dropped_total counter\n"
-         "plextap_events_dropped_total{reason=\"queue_full\"} " + v(c.dropped_queue_full) + "\n"
-         "plextap_events_dropped_total{reason=\"store_error\"} " + v(c.dropped_store_error) + "\n"
+         "plextap_events_dropped_total{reason=\"queue_full\"} " +
+         v(c.dropped_queue_full) +
+         "\n"
+         "plextap_events_dropped_total{reason=\"store_error\"} " +
+         v(c.dropped_store_error) +
+         "\n"
          "# HELP plextap_store_commits_total Store write transactions committed.\n"
          "# TYPE plextap_store_commits_total counter\n"
-         "plextap_store_commits_total " + v(c.commits) + "\n" + enrich_metrics();
+         "plextap_store_commits_total " +
+         v(c.commits) + "\n" + enrich_metrics();
 }
 
 std::string Recorder::enrich_metrics() const {
   if (!enricher_) return {};
   const auto& c = enricher_->counters();
-  auto v = [](const std::atomic<std::uint64_t>& a) { return std::to_string(a.load(std::memory_order_relaxed)); };
+  auto v = [](const std::atomic<std::uint64_t>& a) {
+    return std::to_string(a.load(std::memory_order_relaxed));
+  };
   return "# HELP plextap_enrich_fetches_total Metadata fetches, by result.\n"
          "# TYPE plextap_enrich_fetches_total counter\n"
-         "plextap_enrich_fetches_total{result=\"ok\"} " + v(c.fetched) + "\n"
-         "plextap_enrich_fetches_total{result=\"not_found\"} " + v(c.not_found) + "\n"
-         "plextap_enrich_fetches_total{result=\"failed\"} " + v(c.failed) + "\n"
+         "plextap_enrich_fetches_total{result=\"ok\"} " +
+         v(c.fetched) +
+         "\n"
+         "plextap_enrich_fetches_total{result=\"not_found\"} " +
+         v(c.not_found) +
+         "\n"
+         "plextap_enrich_fetches_total{result=\"failed\"} " +
+         v(c.failed) +
+         "\n"
          "# HELP plextap_enrich_pending Items waiting for metadata at the last pass.\n"
          "# TYPE plextap_enrich_pending gauge\n"
-         "plextap_enrich_pending " + v(c.pending) + "\n";
+         "plextap_enrich_pending " +
+         v(c.pending) + "\n";
 }
 
 }  // namespace plextap::capture

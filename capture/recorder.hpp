@@ -22,7 +22,7 @@ class Recorder final : public Tap {
  public:
   struct Options {
     std::size_t body_cap = std::size_t{1} << 20;  // per body; larger ones are stored truncated
-    bool record_all = false;                       // also non-media calls of no tapped kind
+    bool record_all = false;                      // also non-media calls of no tapped kind
   };
 
   Recorder(store::Writer& writer, TokenFingerprinter fingerprints, Options options);

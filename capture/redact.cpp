@@ -1,14 +1,13 @@
 #include "capture/redact.hpp"
-#include "capture/text.hpp"
 
 #include <algorithm>
 #include <array>
 #include <cctype>
 
+#include "capture/text.hpp"
+
 namespace plextap::capture {
 namespace {
-
-
 
 constexpr std::string_view kName = "x-plex-token";
 // '=' as it appears plain, percent-encoded once, and encoded twice.
@@ -48,8 +47,8 @@ std::string redact_target(std::string_view target) {
 }
 
 bool is_secret_header(std::string_view name) {
-  for (auto secret : {"x-plex-token", "authorization", "proxy-authorization", "cookie",
-                      "set-cookie"})
+  for (auto secret :
+       {"x-plex-token", "authorization", "proxy-authorization", "cookie", "set-cookie"})
     if (iequals(name, secret)) return true;
   return false;
 }

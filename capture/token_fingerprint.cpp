@@ -27,7 +27,8 @@ TokenFingerprinter TokenFingerprinter::from_data_dir(const std::filesystem::path
   }
   std::ifstream in(path, std::ios::binary);
   std::string secret((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (secret.size() < 16) throw std::runtime_error("installation secret " + path.string() + " is damaged");
+  if (secret.size() < 16)
+    throw std::runtime_error("installation secret " + path.string() + " is damaged");
   return TokenFingerprinter(std::move(secret));
 }
 

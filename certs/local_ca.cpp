@@ -29,7 +29,9 @@ using KeyPtr = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY_free>>;
 using CertPtr = std::unique_ptr<X509, Deleter<X509_free>>;
 using ExtPtr = std::unique_ptr<X509_EXTENSION, Deleter<X509_EXTENSION_free>>;
 
-[[noreturn]] void fail(const std::string& what) { throw std::runtime_error(what); }
+[[noreturn]] void fail(const std::string& what) {
+  throw std::runtime_error(what);
+}
 
 KeyPtr new_key() {
   KeyPtr key(EVP_EC_gen("P-256"));
@@ -61,8 +63,8 @@ CertPtr new_cert(EVP_PKEY* key, const std::string& common_name, int days) {
   X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC,
                              reinterpret_cast<const unsigned char*>("plextap"), -1, -1, 0);
   X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                             reinterpret_cast<const unsigned char*>(common_name.c_str()), -1,
-                             -1, 0);
+                             reinterpret_cast<const unsigned char*>(common_name.c_str()), -1, -1,
+                             0);
   return cert;
 }
 
@@ -150,9 +152,9 @@ CertificateFiles ensure_local_certificate(const std::filesystem::path& dir,
     add_ext(ca.get(), ca.get(), NID_key_usage, "critical,keyCertSign,cRLSign");
     add_ext(ca.get(), ca.get(), NID_subject_key_identifier, "hash");
     if (!X509_sign(ca.get(), ca_key.get(), EVP_sha256())) fail("cannot sign the CA certificate");
-    write_file(ca_key_path, 0600,
-               [&](FILE* f) { return PEM_write_PrivateKey(f, ca_key.get(), nullptr, nullptr, 0,
-                                                          nullptr, nullptr) == 1; });
+    write_file(ca_key_path, 0600, [&](FILE* f) {
+      return PEM_write_PrivateKey(f, ca_key.get(), nullptr, nullptr, 0, nullptr, nullptr) == 1;
+    });
     write_file(files.ca, 0644, [&](FILE* f) { return PEM_write_X509(f, ca.get()) == 1; });
   }
 

@@ -16,11 +16,21 @@ namespace plextap::proxy {
 void append_json_escaped(std::string& out, std::string_view s) {
   for (char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           char buf[8];
@@ -48,7 +58,9 @@ AccessLog::AccessLog(const std::string& destination, bool json) : json_(json) {
   logger_->flush_on(spdlog::level::info);
 }
 
-AccessLog::~AccessLog() { flush(); }
+AccessLog::~AccessLog() {
+  flush();
+}
 
 void AccessLog::flush() {
   if (logger_) logger_->flush();
@@ -77,9 +89,9 @@ void AccessLog::write(const AccessRecord& r) {
     line += fmt::format("\",\"status\":{},\"bytes\":{},\"ms\":{:.3f}}}", r.status, r.bytes_sent,
                         static_cast<double>(r.took.count()) / 1000.0);
   } else {
-    line = fmt::format("{} {} \"{} {}\" {} {} {:.3f}ms \"{}\"", r.remote, now,
-                       r.method, target, r.status, r.bytes_sent,
-                       static_cast<double>(r.took.count()) / 1000.0, r.product);
+    line = fmt::format("{} {} \"{} {}\" {} {} {:.3f}ms \"{}\"", r.remote, now, r.method, target,
+                       r.status, r.bytes_sent, static_cast<double>(r.took.count()) / 1000.0,
+                       r.product);
   }
   logger_->info(line);
 }

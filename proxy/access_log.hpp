@@ -17,9 +17,9 @@ namespace plextap::proxy {
 struct AccessRecord {
   std::string_view remote;
   std::string_view method;
-  std::string_view target;  // as received; redacted on the way out
+  std::string_view target;   // as received; redacted on the way out
   std::string_view product;  // X-Plex-Product or User-Agent
-  unsigned status = 0;      // 0: no response was sent
+  unsigned status = 0;       // 0: no response was sent
   std::uint64_t bytes_sent = 0;
   std::chrono::microseconds took{};
 };

@@ -14,7 +14,8 @@ std::uint16_t parse_port(std::string_view s, const std::string& whole) {
   return static_cast<std::uint16_t>(value);
 }
 
-Endpoint split_host_port(std::string_view rest, std::uint16_t default_port, const std::string& whole) {
+Endpoint split_host_port(std::string_view rest, std::uint16_t default_port,
+                         const std::string& whole) {
   Endpoint e;
   e.port = default_port;
   if (rest.starts_with('[')) {

@@ -14,16 +14,20 @@ namespace net = boost::asio;
 namespace http = boost::beast::http;
 using net::ip::tcp;
 
-MetadataClient::MetadataClient(Endpoint upstream, std::string token, std::chrono::milliseconds timeout)
+MetadataClient::MetadataClient(Endpoint upstream, std::string token,
+                               std::chrono::milliseconds timeout)
     : upstream_(std::move(upstream)), token_(std::move(token)), timeout_(timeout) {}
 
 MetadataClient::~MetadataClient() = default;
 
 capture::FetchResult MetadataClient::fetch(const std::string& rating_key) {
-  return get("/library/metadata/" + rating_key + "?includeGuids=1&includeMarkers=1&includeChapters=1");
+  return get("/library/metadata/" + rating_key +
+             "?includeGuids=1&includeMarkers=1&includeChapters=1");
 }
 
-capture::FetchResult MetadataClient::fetch_sessions() { return get("/status/sessions"); }
+capture::FetchResult MetadataClient::fetch_sessions() {
+  return get("/status/sessions");
+}
 
 capture::FetchResult MetadataClient::get(const std::string& target) {
   capture::FetchResult result;
@@ -58,7 +62,8 @@ capture::FetchResult MetadataClient::get(const std::string& target) {
     socket.shutdown(tcp::socket::shutdown_both, ignored);
   } catch (const std::exception& e) {
     result.status = 0;
-    result.error = std::string("cannot fetch metadata from ") + to_string(upstream_) + ": " + e.what();
+    result.error =
+        std::string("cannot fetch metadata from ") + to_string(upstream_) + ": " + e.what();
   }
   return result;
 }

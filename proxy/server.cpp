@@ -11,7 +11,6 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-
 #include <deque>
 #include <thread>
 
@@ -163,8 +162,9 @@ net::awaitable<void> Server::Impl::admin_session(tcp::socket socket) {
     if (path == "/metrics") {
       res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
       res.body() = metrics.render();
-      res.body() += "# HELP plextap_recording_healthy 1 when recording works, 0 when degraded.\n"
-                    "# TYPE plextap_recording_healthy gauge\nplextap_recording_healthy ";
+      res.body() +=
+          "# HELP plextap_recording_healthy 1 when recording works, 0 when degraded.\n"
+          "# TYPE plextap_recording_healthy gauge\nplextap_recording_healthy ";
       res.body() += shared.tap.healthy() ? "1\n" : "0\n";
       res.body() += shared.tap.metrics_text();
     } else if (path == "/healthz") {

@@ -2,14 +2,13 @@
 // through a pooled connection, stream the response back; repeat while keep-alive holds.
 // Bodies pass through a fixed 64 KiB buffer piece by piece, so memory does not grow with
 // body size and never-ending responses (server-sent events) flow as they arrive.
+#include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
-
-#include <array>
 #include <optional>
 
 #include "proxy/error_page.hpp"
@@ -149,7 +148,8 @@ class Session {
     auto& tcp_layer = beast::get_lowest_layer(client_);
     entry_ = worker_.sessions.insert(
         worker_.sessions.end(),
-        SessionEntry{&tcp_layer, [](void* s) { static_cast<decltype(&tcp_layer)>(s)->cancel(); }, false});
+        SessionEntry{&tcp_layer, [](void* s) { static_cast<decltype(&tcp_layer)>(s)->cancel(); },
+                     false});
     metrics_.add(metrics_.client_connections_total);
     metrics_.client_connections.fetch_add(1, std::memory_order_relaxed);
 
@@ -187,9 +187,10 @@ class Session {
     unsigned status = ec == http::error::header_limit ? 431 : 400;
     // Arguments of a co_await are built first, as named locals: GCC 12 mishandles
     // temporaries that live across a suspension point.
-    std::string reason = ec == http::error::header_limit
-                             ? "request head larger than " + std::to_string(config_.max_header_bytes) + " bytes"
-                             : "malformed request: " + ec.message();
+    std::string reason =
+        ec == http::error::header_limit
+            ? "request head larger than " + std::to_string(config_.max_header_bytes) + " bytes"
+            : "malformed request: " + ec.message();
     co_await send_error(status, reason);
     metrics_.observe_response(status, {});
     log_access("-", "-", "", status, 0, {});
@@ -212,16 +213,18 @@ class Session {
     if (shared_.access_log.enabled()) {
       method = req.method_string();
       target = req.target();
-      product = req["X-Plex-Product"].empty() ? req[http::field::user_agent] : req["X-Plex-Product"];
+      product =
+          req["X-Plex-Product"].empty() ? req[http::field::user_agent] : req["X-Plex-Product"];
     }
 
     const bool expects_continue = beast::iequals(req[http::field::expect], "100-continue");
     rewrite_request_head(req, upgrade);
 
-    Outcome out = co_await exchange(parser, upgrade, expects_continue, client_keep_alive,
-                                    recording.get());
+    Outcome out =
+        co_await exchange(parser, upgrade, expects_continue, client_keep_alive, recording.get());
     if (recording) recording->finish(out.complete);
-    if (out.status) metrics_.observe_response(out.status, std::chrono::steady_clock::now() - started);
+    if (out.status)
+      metrics_.observe_response(out.status, std::chrono::steady_clock::now() - started);
     log_access(method, target, product, out.status, out.bytes_sent,
                std::chrono::steady_clock::now() - started);
     co_return out.keep_alive;
@@ -266,7 +269,8 @@ class Session {
       else
         up = co_await worker_.pool.connect(ec);
       if (ec) {
-        std::string reason = "cannot connect to upstream " + shared_.upstream_name + ": " + ec.message();
+        std::string reason =
+            "cannot connect to upstream " + shared_.upstream_name + ": " + ec.message();
         co_return co_await fail_upstream(502, reason);
       }
       up->stream.expires_after(config_.upstream_timeout);
@@ -292,11 +296,12 @@ class Session {
         if (!ec) {
           body_sent = true;
           if (expects_continue) co_await write_raw("HTTP/1.1 100 Continue\r\n\r\n");
-          auto relay = co_await relay_body(client_, buffer_, parser, up->stream, sr,
-                                           relay_buffer(), [&](std::string_view piece) {
-                                             metrics_.add(metrics_.bytes_from_clients, piece.size());
-                                             if (recording) recording->request_body(piece);
-                                           });
+          auto relay =
+              co_await relay_body(client_, buffer_, parser, up->stream, sr, relay_buffer(),
+                                  [&](std::string_view piece) {
+                                    metrics_.add(metrics_.bytes_from_clients, piece.size());
+                                    if (recording) recording->request_body(piece);
+                                  });
           metrics_.add(metrics_.bytes_to_upstream, n + relay.written);
           if (relay.ec && relay.source_failed) {
             metrics_.add(metrics_.bad_requests);
@@ -476,22 +481,28 @@ class Session {
   std::unique_ptr<capture::Recording> open_recording(const http::request<http::buffer_body>& req) {
     std::vector<capture::Header> headers;
     for (const auto& f : req) headers.push_back({to_sv(f.name_string()), to_sv(f.value())});
-    capture::RequestHead head{to_sv(req.method_string()), to_sv(req.target()), headers, remote_,
-                              std::chrono::system_clock::now(), tls_};
+    capture::RequestHead head{to_sv(req.method_string()),
+                              to_sv(req.target()),
+                              headers,
+                              remote_,
+                              std::chrono::system_clock::now(),
+                              tls_};
     return shared_.tap.open(head);
   }
 
   capture::ResponseHead response_view(const http::response<http::buffer_body>& res) {
     response_headers_.clear();
-    for (const auto& f : res) response_headers_.push_back({to_sv(f.name_string()), to_sv(f.value())});
+    for (const auto& f : res)
+      response_headers_.push_back({to_sv(f.name_string()), to_sv(f.value())});
     return capture::ResponseHead{res.result_int(), response_headers_};
   }
 
   void log_access(std::string_view method, std::string_view target, std::string_view product,
                   unsigned status, std::uint64_t bytes, std::chrono::steady_clock::duration took) {
     if (!shared_.access_log.enabled()) return;
-    shared_.access_log.write(AccessRecord{remote_, method, target, product, status, bytes,
-                                          std::chrono::duration_cast<std::chrono::microseconds>(took)});
+    shared_.access_log.write(
+        AccessRecord{remote_, method, target, product, status, bytes,
+                     std::chrono::duration_cast<std::chrono::microseconds>(took)});
   }
 
   char* relay_buffer() {
@@ -510,7 +521,8 @@ class Session {
   std::string& serialize_head(const http::request<http::buffer_body>& req) {
     head_.clear();
     head_.append(req.method_string()).append(" ").append(req.target()).append(" HTTP/1.1\r\n");
-    for (const auto& f : req) head_.append(f.name_string()).append(": ").append(f.value()).append("\r\n");
+    for (const auto& f : req)
+      head_.append(f.name_string()).append(": ").append(f.value()).append("\r\n");
     head_.append("\r\n");
     return head_;
   }

@@ -31,7 +31,8 @@ class TlsStream {
   using socket_type = boost::asio::ip::tcp::socket;
 
   // Takes the accepted socket; `ctx` is referenced by the SSL object (OpenSSL counts it).
-  TlsStream(socket_type socket, SSL_CTX* ctx) : impl_(std::make_shared<Impl>(std::move(socket), ctx)) {}
+  TlsStream(socket_type socket, SSL_CTX* ctx)
+      : impl_(std::make_shared<Impl>(std::move(socket), ctx)) {}
 
   executor_type get_executor() { return impl_->socket.get_executor(); }
   socket_type& socket() { return impl_->socket; }
@@ -76,7 +77,8 @@ class TlsStream {
     }
     return run(Io{[buf](SSL* ssl, std::size_t& n) {
                  if (buf.size() == 0) return 1;
-                 int rc = SSL_read(ssl, buf.data(), static_cast<int>(std::min<std::size_t>(buf.size(), INT_MAX)));
+                 int rc = SSL_read(ssl, buf.data(),
+                                   static_cast<int>(std::min<std::size_t>(buf.size(), INT_MAX)));
                  if (rc > 0) n = static_cast<std::size_t>(rc);
                  return rc;
                }},
@@ -112,7 +114,8 @@ class TlsStream {
     }
     return run(Io{[buf, joined](SSL* ssl, std::size_t& n) {
                  if (buf.size() == 0) return 1;
-                 int rc = SSL_write(ssl, buf.data(), static_cast<int>(std::min<std::size_t>(buf.size(), INT_MAX)));
+                 int rc = SSL_write(ssl, buf.data(),
+                                    static_cast<int>(std::min<std::size_t>(buf.size(), INT_MAX)));
                  if (rc > 0) n = static_cast<std::size_t>(rc);
                  return rc;
                }},
@@ -122,7 +125,9 @@ class TlsStream {
  private:
   struct Impl {
     Impl(socket_type s, SSL_CTX* ctx)
-        : socket(std::move(s)), read_timer(socket.get_executor()), write_timer(socket.get_executor()) {
+        : socket(std::move(s)),
+          read_timer(socket.get_executor()),
+          write_timer(socket.get_executor()) {
       ssl = SSL_new(ctx);
       boost::system::error_code ec;
       socket.non_blocking(true, ec);
@@ -183,7 +188,8 @@ class TlsStream {
         bool read = err == SSL_ERROR_WANT_READ;
         state = read ? waiting_read : waiting_write;
         arm_timer(read);
-        impl->socket.async_wait(read ? socket_type::wait_read : socket_type::wait_write, std::move(self));
+        impl->socket.async_wait(read ? socket_type::wait_read : socket_type::wait_write,
+                                std::move(self));
         return;
       }
       if (err == SSL_ERROR_ZERO_RETURN) return finish(self, state == start, net::error::eof, 0);
@@ -196,7 +202,8 @@ class TlsStream {
         return finish(self, state == start, net::ssl::error::stream_truncated, 0);
       }
       return finish(self, state == start,
-                    boost::system::error_code(static_cast<int>(e), net::error::get_ssl_category()), 0);
+                    boost::system::error_code(static_cast<int>(e), net::error::get_ssl_category()),
+                    0);
     }
 
     void arm_timer(bool read) {
@@ -204,13 +211,14 @@ class TlsStream {
       auto& timer = read ? impl->read_timer : impl->write_timer;
       std::uint64_t tick = read ? impl->read_tick : impl->write_tick;
       timer.expires_at(impl->deadline);
-      timer.async_wait([weak = std::weak_ptr<Impl>(impl), read, tick](boost::system::error_code ec) {
-        auto impl = weak.lock();
-        if (ec || !impl || tick != (read ? impl->read_tick : impl->write_tick)) return;
-        (read ? impl->read_timed_out : impl->write_timed_out) = true;
-        boost::system::error_code ignored;
-        impl->socket.cancel(ignored);
-      });
+      timer.async_wait(
+          [weak = std::weak_ptr<Impl>(impl), read, tick](boost::system::error_code ec) {
+            auto impl = weak.lock();
+            if (ec || !impl || tick != (read ? impl->read_tick : impl->write_tick)) return;
+            (read ? impl->read_timed_out : impl->write_timed_out) = true;
+            boost::system::error_code ignored;
+            impl->socket.cancel(ignored);
+          });
     }
 
     // Completing inside the initiating call would run the caller's handler before the

@@ -42,9 +42,13 @@ std::size_t Env::map_size() const {
   return info.me_mapsize;
 }
 
-void Env::set_map_size(std::size_t bytes) { check(mdb_env_set_mapsize(env_, bytes), "cannot grow store"); }
+void Env::set_map_size(std::size_t bytes) {
+  check(mdb_env_set_mapsize(env_, bytes), "cannot grow store");
+}
 
-void Env::sync() { check(mdb_env_sync(env_, 1), "cannot sync store"); }
+void Env::sync() {
+  check(mdb_env_sync(env_, 1), "cannot sync store");
+}
 
 Txn::Txn(Env& env, bool write) {
   int rc = mdb_txn_begin(env.get(), nullptr, write ? 0 : MDB_RDONLY, &txn_);
@@ -56,7 +60,9 @@ Txn::Txn(Env& env, bool write) {
   check(rc, "cannot begin store transaction");
 }
 
-Txn::~Txn() { abort(); }
+Txn::~Txn() {
+  abort();
+}
 
 void Txn::commit() {
   MDB_txn* t = txn_;
@@ -107,9 +113,17 @@ bool Cursor::seek(std::string_view key) {
   key_ = to_val(key);
   return move(MDB_SET_RANGE);
 }
-bool Cursor::first() { return move(MDB_FIRST); }
-bool Cursor::last() { return move(MDB_LAST); }
-bool Cursor::next() { return move(MDB_NEXT); }
-bool Cursor::prev() { return move(MDB_PREV); }
+bool Cursor::first() {
+  return move(MDB_FIRST);
+}
+bool Cursor::last() {
+  return move(MDB_LAST);
+}
+bool Cursor::next() {
+  return move(MDB_NEXT);
+}
+bool Cursor::prev() {
+  return move(MDB_PREV);
+}
 
 }  // namespace plextap::store

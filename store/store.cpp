@@ -46,17 +46,20 @@ std::string EventHeader::encode() const {
   out[1] = static_cast<char>(kind);
   out[2] = static_cast<char>(flags);
   auto ts = static_cast<std::uint64_t>(ts_ms);
-  for (int i = 0; i < 8; ++i) out[8 + static_cast<std::size_t>(i)] = static_cast<char>((ts >> (8 * i)) & 0xff);
+  for (int i = 0; i < 8; ++i)
+    out[8 + static_cast<std::size_t>(i)] = static_cast<char>((ts >> (8 * i)) & 0xff);
   return out;
 }
 
 std::optional<EventHeader> EventHeader::decode(std::string_view bytes) {
-  if (bytes.size() < kSize || static_cast<std::uint8_t>(bytes[0]) != kRecordFormat) return std::nullopt;
+  if (bytes.size() < kSize || static_cast<std::uint8_t>(bytes[0]) != kRecordFormat)
+    return std::nullopt;
   EventHeader h;
   h.kind = static_cast<std::uint8_t>(bytes[1]);
   h.flags = static_cast<std::uint8_t>(bytes[2]);
   std::uint64_t ts = 0;
-  for (int i = 7; i >= 0; --i) ts = (ts << 8) | static_cast<unsigned char>(bytes[8 + static_cast<std::size_t>(i)]);
+  for (int i = 7; i >= 0; --i)
+    ts = (ts << 8) | static_cast<unsigned char>(bytes[8 + static_cast<std::size_t>(i)]);
   h.ts_ms = static_cast<std::int64_t>(ts);
   return h;
 }
@@ -84,9 +87,11 @@ Store::Store(const std::filesystem::path& dir, bool read_only, std::size_t initi
   by_rating_key = txn.open_db("by_rating_key", create);
   // Tables added after the first store format: a read-only open of an older store may
   // not find them, which reads as empty.
-  for (auto [name, dbi] : {std::pair{"media", &media_table}, std::pair{"accounts", &accounts_table}}) {
+  for (auto [name, dbi] :
+       {std::pair{"media", &media_table}, std::pair{"accounts", &accounts_table}}) {
     MDB_dbi opened;
-    if (mdb_dbi_open(txn.get(), name, read_only ? 0 : MDB_CREATE, &opened) == MDB_SUCCESS) *dbi = opened;
+    if (mdb_dbi_open(txn.get(), name, read_only ? 0 : MDB_CREATE, &opened) == MDB_SUCCESS)
+      *dbi = opened;
   }
   txn.commit();
 }
@@ -94,12 +99,14 @@ Store::Store(const std::filesystem::path& dir, bool read_only, std::size_t initi
 std::uint64_t Store::for_each_event(const EventFilter& filter,
                                     const std::function<bool(const StoredEvent&)>& fn) {
   Txn txn(env_, false);
-  std::uint64_t from = std::max(filter.after_id + 1, filter.since_ms ? first_id_at(*filter.since_ms) : 0);
+  std::uint64_t from =
+      std::max(filter.after_id + 1, filter.since_ms ? first_id_at(*filter.since_ms) : 0);
   std::uint64_t last = filter.after_id;
   auto visit = [&](std::uint64_t id, std::string_view value) {
     auto header = EventHeader::decode(value);
     if (!header) return true;  // a record of a format this version does not know: skip
-    if (filter.until_ms && header->ts_ms >= *filter.until_ms) return id < first_id_at(*filter.until_ms);
+    if (filter.until_ms && header->ts_ms >= *filter.until_ms)
+      return id < first_id_at(*filter.until_ms);
     if (filter.since_ms && header->ts_ms < *filter.since_ms) return true;
     last = id;
     return fn(StoredEvent{id, header->kind, header->flags, header->ts_ms,

@@ -91,8 +91,8 @@ void Writer::run() {
 }
 
 void Writer::save_drops() {
-  std::uint64_t total = persisted_drops_ + counters_.dropped_queue_full.load() +
-                        counters_.dropped_store_error.load();
+  std::uint64_t total =
+      persisted_drops_ + counters_.dropped_queue_full.load() + counters_.dropped_store_error.load();
   if (total != saved_drops_ && store_.save_dropped(total)) saved_drops_ = total;
 }
 
@@ -154,8 +154,7 @@ bool Writer::commit_records(std::vector<Record>& records) {
         txn.put(store_.events, key, value, MDB_APPEND);
         if (!r.exchange.empty()) txn.put(store_.exchanges, key, r.exchange, MDB_APPEND);
         txn.put(store_.by_kind, std::string(1, static_cast<char>(r.kind)) + key, {});
-        if (!r.rating_key.empty())
-          txn.put(store_.by_rating_key, r.rating_key + '\0' + key, {});
+        if (!r.rating_key.empty()) txn.put(store_.by_rating_key, r.rating_key + '\0' + key, {});
       }
       txn.commit();
       counters_.commits.fetch_add(1, std::memory_order_relaxed);

@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
       writer.flush();  // queue full: let it drain (the bench wants every event)
   }
   writer.flush();
-  std::printf("%llu events written\n", static_cast<unsigned long long>(writer.counters().written.load()));
+  std::printf("%llu events written\n",
+              static_cast<unsigned long long>(writer.counters().written.load()));
   return 0;
 }

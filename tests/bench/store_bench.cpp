@@ -43,11 +43,16 @@ void BM_StoreWriter(benchmark::State& state) {
     state.ResumeTiming();
   }
   std::filesystem::remove_all(dir);
-  state.counters["events_per_s"] = benchmark::Counter(static_cast<double>(total), benchmark::Counter::kIsRate);
-  state.counters["target_ratio"] = benchmark::Counter(static_cast<double>(total) / 200'000.0,
-                                                      benchmark::Counter::kIsRate);
+  state.counters["events_per_s"] =
+      benchmark::Counter(static_cast<double>(total), benchmark::Counter::kIsRate);
+  state.counters["target_ratio"] =
+      benchmark::Counter(static_cast<double>(total) / 200'000.0, benchmark::Counter::kIsRate);
 }
-BENCHMARK(BM_StoreWriter)->Arg(200'000)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
+BENCHMARK(BM_StoreWriter)
+    ->Arg(200'000)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->Iterations(3);
 
 }  // namespace
 

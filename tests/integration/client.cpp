@@ -39,7 +39,8 @@ namespace {
 // Shuts `fd` down after `limit` unless destroyed first: wakes any blocked read or write.
 class Watchdog {
  public:
-  Watchdog(int fd, std::chrono::milliseconds limit) : thread_([this, fd, limit] { run(fd, limit); }) {}
+  Watchdog(int fd, std::chrono::milliseconds limit)
+      : thread_([this, fd, limit] { run(fd, limit); }) {}
   ~Watchdog() {
     {
       std::lock_guard lock(mu_);
@@ -68,7 +69,9 @@ class Watchdog {
   std::thread thread_;  // last: starts once the members it uses exist
 };
 
-tcp::endpoint loopback(std::uint16_t port) { return {net::ip::make_address_v4("127.0.0.1"), port}; }
+tcp::endpoint loopback(std::uint16_t port) {
+  return {net::ip::make_address_v4("127.0.0.1"), port};
+}
 
 sockaddr_in loopback_sockaddr(std::uint16_t port) {
   sockaddr_in addr{};
@@ -119,7 +122,9 @@ struct HttpClient::Impl {
 
 HttpClient::HttpClient(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
-HttpClient::~HttpClient() { close(); }
+HttpClient::~HttpClient() {
+  close();
+}
 
 std::unique_ptr<HttpClient> HttpClient::plain(std::uint16_t port, std::chrono::milliseconds limit) {
   auto impl = std::make_unique<Impl>();
@@ -151,9 +156,13 @@ std::unique_ptr<HttpClient> HttpClient::tls(std::uint16_t port, const std::files
   return std::unique_ptr<HttpClient>(new HttpClient(std::move(impl)));
 }
 
-bool HttpClient::is_tls() const { return impl_->tls.has_value(); }
+bool HttpClient::is_tls() const {
+  return impl_->tls.has_value();
+}
 
-std::string HttpClient::host() const { return "127.0.0.1:" + std::to_string(impl_->port); }
+std::string HttpClient::host() const {
+  return "127.0.0.1:" + std::to_string(impl_->port);
+}
 
 Request HttpClient::request(http::verb method, std::string target) const {
   Request req{method, target, 11};
@@ -203,7 +212,8 @@ Response HttpClient::send_expect_continue(Request req, unsigned& interim) {
   return read(false);
 }
 
-ResponseHead HttpClient::stream(Request req, const std::function<void(const ResponseHead&)>& on_head,
+ResponseHead HttpClient::stream(Request req,
+                                const std::function<void(const ResponseHead&)>& on_head,
                                 const std::function<bool(std::string_view)>& on_piece) {
   const bool head_only = req.method() == http::verb::head;
   write(std::move(req));
@@ -290,7 +300,9 @@ WsClient::~WsClient() {
   impl_->ws.reset();
 }
 
-unsigned WsClient::upgrade_status() const { return impl_->status; }
+unsigned WsClient::upgrade_status() const {
+  return impl_->status;
+}
 
 std::string WsClient::read() {
   beast::flat_buffer buffer;
@@ -309,7 +321,9 @@ error_code WsClient::close() {
   return ec;
 }
 
-unsigned WsClient::close_code_received() const { return impl_->ws->reason().code; }
+unsigned WsClient::close_code_received() const {
+  return impl_->ws->reason().code;
+}
 
 // ---- RawConnection ----
 
@@ -386,6 +400,8 @@ DeadPort::DeadPort() {
   port_ = ntohs(addr.sin_port);
 }
 
-DeadPort::~DeadPort() { ::close(fd_); }
+DeadPort::~DeadPort() {
+  ::close(fd_);
+}
 
 }  // namespace plextap::itest

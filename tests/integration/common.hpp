@@ -13,7 +13,9 @@ namespace plextap::itest {
 
 // Byte i of every /bytes body. Period 251 (a prime), so a piece dropped, repeated or
 // shifted by anything but a multiple of 251 bytes shows up at once.
-inline char pattern_byte(std::uint64_t i) { return static_cast<char>((i * 31) % 251); }
+inline char pattern_byte(std::uint64_t i) {
+  return static_cast<char>((i * 31) % 251);
+}
 
 // The pattern from offset 0, long enough that any offset's next 64 KiB is a substring.
 class PatternTable {

@@ -120,10 +120,12 @@ class EnrichmentTest : public ProxyTest {
   // The stand-in's metadata, and the calls clients make.
   void serve_metadata() {
     const std::string xml = "text/xml;charset=utf-8";
-    upstream.answer(metadata_path("101"), canned(xml, plex_fixture("metadata-movie-two-versions.xml"),
-                                                 plex_fixture("metadata-movie-two-versions.json")));
+    upstream.answer(metadata_path("101"),
+                    canned(xml, plex_fixture("metadata-movie-two-versions.xml"),
+                           plex_fixture("metadata-movie-two-versions.json")));
     // JSON only: a fetch that does not ask for JSON gets an empty answer.
-    upstream.answer(metadata_path("202"), canned({}, {}, plex_fixture("metadata-episode-markers.json")));
+    upstream.answer(metadata_path("202"),
+                    canned({}, {}, plex_fixture("metadata-episode-markers.json")));
     Canned slow = canned({}, {}, plex_fixture("metadata-movie-strings.json"));
     slow.delay = 1000ms;
     upstream.answer(metadata_path("303"), slow);
@@ -131,7 +133,8 @@ class EnrichmentTest : public ProxyTest {
     missing.status = 404;
     upstream.answer(metadata_path("404"), missing);
 
-    upstream.answer("/:/timeline", canned(xml, plex_fixture("timeline.xml"), plex_fixture("timeline.json")));
+    upstream.answer("/:/timeline",
+                    canned(xml, plex_fixture("timeline.xml"), plex_fixture("timeline.json")));
     upstream.answer("/:/scrobble", Canned{});
     upstream.answer("/hubs/search",
                     canned(xml, plex_fixture("hubs-search.xml"), plex_fixture("hubs-search.json")));
@@ -296,7 +299,10 @@ TEST_F(EnrichmentTest, ScrobbleMakesServeFetchTheItemAgain) {
   const std::string first_fetch = media.at("101").json("/fetched_at_ms");
 
   auto c = http();
-  send(*c, "/:/scrobble?key=101&identifier=com.plexapp.plugins.library&X-Plex-Client-Identifier=client-101");
+  send(*c,
+       "/:/"
+       "scrobble?key=101&identifier=com.plexapp.plugins.library&X-Plex-Client-Identifier=client-"
+       "101");
   EXPECT_TRUE(wait_until([&] { return fetches("101") >= 2; }, 2 * kOnePass, 50ms))
       << "101 fetched " << fetches("101") << " times after its scrobble";
   std::this_thread::sleep_for(kOnePass);
@@ -406,7 +412,8 @@ TEST_F(EnrichmentTest, PlayOfEnrichedEpisodeUsesItsMarkers) {
   };
   std::string search = "/hubs/search?query=food%20and%20drink&limit=10&X-Plex-Client-Identifier=";
   search += client;
-  std::string scrobble = "/:/scrobble?key=202&identifier=com.plexapp.plugins.library&X-Plex-Client-Identifier=";
+  std::string scrobble =
+      "/:/scrobble?key=202&identifier=com.plexapp.plugins.library&X-Plex-Client-Identifier=";
   scrobble += client;
   const std::vector<std::string> story{
       search,

@@ -11,7 +11,9 @@ using Clock = std::chrono::steady_clock;
 
 using FailureTest = ProxyTest;
 
-bool starts_with(const std::string& s, std::string_view prefix) { return s.starts_with(prefix); }
+bool starts_with(const std::string& s, std::string_view prefix) {
+  return s.starts_with(prefix);
+}
 
 TEST_F(FailureTest, UpstreamDownGives502NamingTheUpstream) {
   DeadPort dead;
@@ -51,8 +53,9 @@ TEST_F(FailureTest, MalformedHeadGets400AndClose) {
 TEST_F(FailureTest, InvalidChunkedBodyGets400AndClose) {
   start();
   RawConnection raw(proxy->http_port());
-  ASSERT_TRUE(raw.send("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-                       "zz\r\nhello\r\n0\r\n\r\n"));
+  ASSERT_TRUE(
+      raw.send("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+               "zz\r\nhello\r\n0\r\n\r\n"));
   auto got = raw.read_until_close(3s);
   EXPECT_TRUE(starts_with(got.data, "HTTP/1.1 400")) << got.data;
   EXPECT_TRUE(got.closed) << "connection left open";

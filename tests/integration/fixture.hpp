@@ -25,8 +25,9 @@ class ProxyTest : public ::testing::Test {
 
   // What plextap said is the first thing to read when a test fails.
   void TearDown() override {
-    if (HasFailure() && proxy) std::printf("---- plextap stderr ----\n%s------------------------\n",
-                                           proxy->stderr_text().c_str());
+    if (HasFailure() && proxy)
+      std::printf("---- plextap stderr ----\n%s------------------------\n",
+                  proxy->stderr_text().c_str());
   }
 
   void start(const std::vector<std::string>& extra = {}) {

@@ -102,8 +102,8 @@ TEST_F(LifecycleTest, DescriptorsReturnToBaseline) {
   open.clear();
 
   int now = -1;
-  EXPECT_TRUE(wait_until([&] { return (now = proxy->open_fds()) >= 0 && now <= baseline; }, 6s,
-                         100ms))
+  EXPECT_TRUE(
+      wait_until([&] { return (now = proxy->open_fds()) >= 0 && now <= baseline; }, 6s, 100ms))
       << "baseline " << baseline << ", with 20 clients " << busy << ", 6 s after closing " << now;
   EXPECT_FALSE(proxy->wait_exit(0ms)) << "plextap died";
 }

@@ -133,20 +133,13 @@ PlextapProcess::PlextapProcess(const std::string& upstream_url,
 }
 
 void PlextapProcess::start(const std::string& upstream_url, const std::vector<std::string>& extra) {
-  std::vector<std::string> args{PLEXTAP_BINARY,
-                                "serve",
-                                "--listen",
-                                "https://127.0.0.1:0",
-                                "--listen",
-                                "http://127.0.0.1:0",
-                                "--admin",
-                                "127.0.0.1:0",
-                                "--upstream",
-                                upstream_url,
-                                "--data",
-                                (dir() / "data").string(),
-                                "--threads",
-                                "2"};
+  std::vector<std::string> args{PLEXTAP_BINARY, "serve",
+                                "--listen",     "https://127.0.0.1:0",
+                                "--listen",     "http://127.0.0.1:0",
+                                "--admin",      "127.0.0.1:0",
+                                "--upstream",   upstream_url,
+                                "--data",       (dir() / "data").string(),
+                                "--threads",    "2"};
   args.insert(args.end(), extra.begin(), extra.end());
   pid_ = spawn(args, dir(), dir() / "stdout.log", dir() / "stderr.log");
 
@@ -173,8 +166,12 @@ PlextapProcess::~PlextapProcess() {
   }
 }
 
-std::string PlextapProcess::stderr_text() const { return read_file(dir() / "stderr.log"); }
-std::string PlextapProcess::stdout_text() const { return read_file(dir() / "stdout.log"); }
+std::string PlextapProcess::stderr_text() const {
+  return read_file(dir() / "stderr.log");
+}
+std::string PlextapProcess::stdout_text() const {
+  return read_file(dir() / "stdout.log");
+}
 
 void PlextapProcess::signal(int signo) const {
   if (!exit_code_) ::kill(pid_, signo);

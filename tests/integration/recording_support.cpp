@@ -104,7 +104,8 @@ std::optional<int> try_reap(pid_t pid) {
 
 fs::path make_temp_dir() {
   std::string pattern = (fs::temp_directory_path() / "plextap-child-XXXXXX").string();
-  if (!::mkdtemp(pattern.data())) throw std::system_error(errno, std::generic_category(), "mkdtemp");
+  if (!::mkdtemp(pattern.data()))
+    throw std::system_error(errno, std::generic_category(), "mkdtemp");
   return pattern;
 }
 
@@ -112,7 +113,8 @@ fs::path make_temp_dir() {
 
 Child::Child(const std::vector<std::string>& args) : dir_(make_temp_dir()) {
   int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) throw std::system_error(errno, std::generic_category(), "pipe2");
+  if (::pipe2(fds, O_CLOEXEC) != 0)
+    throw std::system_error(errno, std::generic_category(), "pipe2");
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
@@ -174,7 +176,9 @@ const std::string& Child::out() {
   return out_;
 }
 
-std::string Child::err() const { return read_file(dir_ / "stderr.log"); }
+std::string Child::err() const {
+  return read_file(dir_ / "stderr.log");
+}
 
 bool Child::wait_out(const std::function<bool(const std::string&)>& done,
                      std::chrono::milliseconds limit) {

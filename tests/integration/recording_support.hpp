@@ -60,8 +60,10 @@ class Child {
   const std::string& out();
   std::string err() const;
   // Polls out() until `done(out())` holds or `limit` passes.
-  bool wait_out(const std::function<bool(const std::string&)>& done, std::chrono::milliseconds limit);
-  bool wait_err(const std::function<bool(const std::string&)>& done, std::chrono::milliseconds limit);
+  bool wait_out(const std::function<bool(const std::string&)>& done,
+                std::chrono::milliseconds limit);
+  bool wait_err(const std::function<bool(const std::string&)>& done,
+                std::chrono::milliseconds limit);
   void signal(int signo) const;
   // The exit code once exited (128 + signal if a signal ended it), or nothing after `limit`.
   std::optional<int> wait_exit(std::chrono::milliseconds limit);

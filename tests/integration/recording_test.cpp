@@ -26,13 +26,15 @@ constexpr std::string_view kAbsent = "<absent>";
 
 bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
          });
 }
 
 bool is_fingerprint(const std::string& s) {
-  return s.size() == 16 &&
-         std::all_of(s.begin(), s.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); });
+  return s.size() == 16 && std::all_of(s.begin(), s.end(), [](char c) {
+           return std::isxdigit(static_cast<unsigned char>(c));
+         });
 }
 
 bool contains(const std::string& haystack, std::string_view needle) {
@@ -82,7 +84,9 @@ Canned canned(std::string content_type, std::string body, std::string json_body 
   return c;
 }
 
-std::uint64_t id_of(const JsonLine& e) { return std::stoull(e.json("/id")); }
+std::uint64_t id_of(const JsonLine& e) {
+  return std::stoull(e.json("/id"));
+}
 
 // A Plex client: its identity, sent as headers (apps) or as query parameters in mixed
 // letter case (the web app).
@@ -91,10 +95,11 @@ struct Who {
   bool in_query = false;
 };
 
-const Who kTv{"client-tv-7d1e40", "Plex for Android (TV)", "10.12.0.1234", "Android",
+const Who kTv{"client-tv-7d1e40", "Plex for Android (TV)", "10.12.0.1234",         "Android",
               "Living Room TV",   "sess-tv-0a1b",          "xJ3kTvA1b2C3d4E5f6G7", false};
-const Who kWeb{"client-web-93c2f1", "Plex Web",     "4.118.0",             "Chrome",
-               "Chrome on Linux",   "sess-web-7e8f", "qW9eRtY8uI7oP6aS5dF4", true};
+const Who kWeb{
+    "client-web-93c2f1",    "Plex Web", "4.118.0", "Chrome", "Chrome on Linux", "sess-web-7e8f",
+    "qW9eRtY8uI7oP6aS5dF4", true};
 
 // The play-queue source of the story, as PMS reports it and as the client sends it (uri=).
 constexpr std::string_view kQueueSource =
@@ -154,7 +159,8 @@ class RecordingTest : public ProxyTest {
     const std::string xml(kXml);
     upstream.answer("/hubs/search",
                     canned(xml, plex_fixture("hubs-search.xml"), plex_fixture("hubs-search.json")));
-    Canned queue = canned(xml, plex_fixture("playqueue-create.xml"), plex_fixture("playqueue-create.json"));
+    Canned queue =
+        canned(xml, plex_fixture("playqueue-create.xml"), plex_fixture("playqueue-create.json"));
     upstream.answer("POST", "/playQueues", queue);
     upstream.answer("GET", "/playQueues/9631", queue);
     upstream.answer("/video/:/transcode/universal/decision",
@@ -162,7 +168,8 @@ class RecordingTest : public ProxyTest {
     Canned timeline = canned(xml, plex_fixture("timeline.xml"), plex_fixture("timeline.json"));
     upstream.answer("/:/timeline", timeline);
     upstream.answer("/:/progress", timeline);
-    for (const char* path : {"/:/scrobble", "/:/unscrobble", "/:/rate"}) upstream.answer(path, Canned{});
+    for (const char* path : {"/:/scrobble", "/:/unscrobble", "/:/rate"})
+      upstream.answer(path, Canned{});
   }
 
   // A request of `who`: client parameters and token as headers, or appended to the query.
@@ -210,7 +217,8 @@ class RecordingTest : public ProxyTest {
       return res;
     };
     {
-      auto res = send(as(c, http::verb::get, "/hubs/search?query=wallace&limit=8&includeCollections=1", who));
+      auto res = send(
+          as(c, http::verb::get, "/hubs/search?query=wallace&limit=8&includeCollections=1", who));
       EXPECT_EQ(res.body(), plex_fixture("hubs-search.xml"));
     }
     {
@@ -218,7 +226,8 @@ class RecordingTest : public ProxyTest {
       req.set(http::field::accept, "application/json");
       req.set(http::field::accept_encoding, "gzip, deflate");
       auto res = send(std::move(req));
-      EXPECT_EQ(res[http::field::content_encoding], "gzip") << "the stand-in did not compress the search";
+      EXPECT_EQ(res[http::field::content_encoding], "gzip")
+          << "the stand-in did not compress the search";
       EXPECT_EQ(res[http::field::content_type], "application/json");
     }
     {
@@ -241,7 +250,8 @@ class RecordingTest : public ProxyTest {
       auto req = as(c, http::verb::get, target, who);
       req.set(http::field::accept_encoding, "gzip");
       auto res = send(std::move(req));
-      EXPECT_EQ(res[http::field::content_encoding], "gzip") << "the stand-in did not compress the decision";
+      EXPECT_EQ(res[http::field::content_encoding], "gzip")
+          << "the stand-in did not compress the decision";
     }
     const std::pair<http::verb, std::string_view> states[] = {
         {http::verb::post, "&state=playing&time=0"},
@@ -253,9 +263,12 @@ class RecordingTest : public ProxyTest {
       target += state;
       send(as(c, verb, target, who));
     }
-    send(as(c, http::verb::get, "/:/scrobble?key=151671&identifier=com.plexapp.plugins.library", who));
-    send(as(c, http::verb::put, "/:/unscrobble?key=151671&identifier=com.plexapp.plugins.library", who));
-    send(as(c, http::verb::put, "/:/rate?key=151671&identifier=com.plexapp.plugins.library&rating=8", who));
+    send(as(c, http::verb::get, "/:/scrobble?key=151671&identifier=com.plexapp.plugins.library",
+            who));
+    send(as(c, http::verb::put, "/:/unscrobble?key=151671&identifier=com.plexapp.plugins.library",
+            who));
+    send(as(c, http::verb::put,
+            "/:/rate?key=151671&identifier=com.plexapp.plugins.library&rating=8", who));
     return sent;
   }
 
@@ -292,7 +305,8 @@ class RecordingTest : public ProxyTest {
       EXPECT_EQ(e.str("/params/X-Plex-Product"), who.product);
     } else {
       for (const auto& name : e.keys("/params"))
-        EXPECT_FALSE(iequals(name.substr(0, 7), "X-Plex-")) << name << " in params of a header client";
+        EXPECT_FALSE(iequals(name.substr(0, 7), "X-Plex-"))
+            << name << " in params of a header client";
     }
   }
 
@@ -306,8 +320,9 @@ class RecordingTest : public ProxyTest {
               R"({"hub_identifier":"episode","type":"episode","size":2,"more":false},)"
               R"({"hub_identifier":"playlist","type":"playlist","size":0,"more":false}])");
     EXPECT_EQ(e.json("/result_count"), "8");
-    EXPECT_EQ(e.json("/results/0"),
-              R"({"rating_key":"1975","type":"show","title":"Wallace & Gromit's Cracking Contraptions"})");
+    EXPECT_EQ(
+        e.json("/results/0"),
+        R"({"rating_key":"1975","type":"show","title":"Wallace & Gromit's Cracking Contraptions"})");
     EXPECT_EQ(e.json("/results/1/rating_key"), R"("1973")");
     EXPECT_EQ(e.json("/results/3"),
               R"({"rating_key":null,"type":"tag","title":"Wallace & Gromit Collection"})");
@@ -392,12 +407,14 @@ class RecordingTest : public ProxyTest {
       EXPECT_EQ(e.json("/session"), json_text(who.in_query ? who.session : "tsess-tv-55aa"));
       EXPECT_EQ(e.json("/general_decision"),
                 R"({"code":1001,"text":"Direct play not available; Conversion OK."})");
-      EXPECT_EQ(e.json("/direct_play_decision"),
-                R"({"code":3000,"text":"App cannot direct play this item. Direct play is disabled."})");
+      EXPECT_EQ(
+          e.json("/direct_play_decision"),
+          R"({"code":3000,"text":"App cannot direct play this item. Direct play is disabled."})");
       EXPECT_EQ(e.json("/transcode_decision/code"), "1001");
       EXPECT_EQ(e.json("/mde_decision"), R"({"code":null,"text":null})");
-      EXPECT_EQ(e.json("/video"),
-                R"({"decision":"transcode","codec":"h264","location":"segments-av","bitrate":3419,"width":1280,"height":720})");
+      EXPECT_EQ(
+          e.json("/video"),
+          R"({"decision":"transcode","codec":"h264","location":"segments-av","bitrate":3419,"width":1280,"height":720})");
       EXPECT_EQ(e.json("/audio/decision"), R"("transcode")");
       EXPECT_EQ(e.json("/audio/codec"), R"("opus")");
       EXPECT_EQ(e.json("/audio/channels"), "2");
@@ -446,7 +463,10 @@ class RecordingTest : public ProxyTest {
   // on /:/progress (whose key is a bare rating key).
   void send_probe() {
     auto c = http();
-    std::string target = "/:/progress?key=151671&time=5000&state=playing&X-Plex-Client-Identifier=client-probe&x-plex-token=";
+    std::string target =
+        "/:/"
+        "progress?key=151671&time=5000&state=playing&X-Plex-Client-Identifier=client-probe&x-plex-"
+        "token=";
     target += kTv.token;
     EXPECT_EQ(c->send(c->request(http::verb::get, target)).result_int(), 200);
   }
@@ -497,13 +517,15 @@ TEST_F(RecordingTest, ClientStoryIsExportedFieldByField) {
     EXPECT_EQ(probe.str("/path"), "/:/progress");
     EXPECT_EQ(probe.json("/key"), R"("151671")");
     EXPECT_EQ(probe.json("/rating_key"), R"("151671")");
-    EXPECT_EQ(probe.str("/user/token_fp"), fp_tv) << "same token as a query parameter, other fingerprint";
+    EXPECT_EQ(probe.str("/user/token_fp"), fp_tv)
+        << "same token as a query parameter, other fingerprint";
     EXPECT_FALSE(contains(probe.text(), kTv.token));
   }
 
   // Every export kind holds its events and only those.
   const std::map<std::string, std::multiset<std::string>> kinds{
-      {"timeline", {"timeline", "timeline", "timeline", "timeline", "timeline", "timeline", "timeline"}},
+      {"timeline",
+       {"timeline", "timeline", "timeline", "timeline", "timeline", "timeline", "timeline"}},
       {"scrobbles", {"scrobble", "scrobble", "unscrobble", "unscrobble"}},
       {"ratings", {"rate", "rate"}},
       {"queues", {"playqueue", "playqueue", "playqueue", "playqueue"}},
@@ -531,15 +553,17 @@ TEST_F(RecordingTest, ClientStoryIsExportedFieldByField) {
     ASSERT_EQ(lines.size(), 1 + 7u) << r.out;
     auto header = csv_cells(lines[0]);
     auto column = [&](std::string_view name) {
-      return static_cast<std::size_t>(std::find(header.begin(), header.end(), name) - header.begin());
+      return static_cast<std::size_t>(std::find(header.begin(), header.end(), name) -
+                                      header.begin());
     };
-    const std::size_t id_col = column("client.id"), state_col = column("state"), kind_col = column("kind");
+    const std::size_t id_col = column("client.id"), state_col = column("state"),
+                      kind_col = column("kind");
     ASSERT_LT(id_col, header.size()) << lines[0];
     ASSERT_LT(state_col, header.size()) << lines[0];
     ASSERT_LT(kind_col, header.size()) << lines[0];
     EXPECT_EQ(header.front(), "id");
     const std::vector<std::pair<std::string, std::string>> rows{
-        {kTv.id, "playing"},  {kTv.id, "paused"},  {kTv.id, "stopped"}, {kWeb.id, "playing"},
+        {kTv.id, "playing"}, {kTv.id, "paused"},   {kTv.id, "stopped"},        {kWeb.id, "playing"},
         {kWeb.id, "paused"}, {kWeb.id, "stopped"}, {"client-probe", "playing"}};
     for (std::size_t i = 0; i < rows.size(); ++i) {
       auto cells = csv_cells(lines[1 + i]);
@@ -559,7 +583,8 @@ TEST_F(RecordingTest, ClientStoryIsExportedFieldByField) {
     auto after = export_lines("events", {"--since", rfc3339_ms(t1)});
     EXPECT_EQ(after.size(), kStoryLength + 1);
     for (const auto& e : after) EXPECT_NE(e.str("/client/id"), kTv.id);
-    EXPECT_EQ(export_lines("events", {"--since", rfc3339_ms(t0), "--until", rfc3339_ms(t2)}).size(), total);
+    EXPECT_EQ(export_lines("events", {"--since", rfc3339_ms(t0), "--until", rfc3339_ms(t2)}).size(),
+              total);
     EXPECT_EQ(export_lines("events", {"--since", rfc3339_ms(t2)}).size(), 0u);
     auto web_timeline = export_lines("timeline", {"--since", rfc3339_ms(t1), "--client", kWeb.id});
     EXPECT_EQ(web_timeline.size(), 3u);
@@ -596,7 +621,8 @@ TEST_F(RecordingTest, TokensAreNeverStoredOrLogged) {
       [&] { return split_lines(read_file(logs.path() / "access.log")).size() >= total; }, 5s))
       << read_file(logs.path() / "access.log");
 
-  for (const auto& e : all) EXPECT_FALSE(contains(e.text(), kTv.token) || contains(e.text(), kWeb.token));
+  for (const auto& e : all)
+    EXPECT_FALSE(contains(e.text(), kTv.token) || contains(e.text(), kWeb.token));
   std::string store_bytes;
   auto files = files_under(data_dir());
   ASSERT_FALSE(files.empty());
@@ -610,7 +636,8 @@ TEST_F(RecordingTest, TokensAreNeverStoredOrLogged) {
   // The stored exchanges keep the header and the query parameter, their values redacted.
   EXPECT_TRUE(contains(store_bytes, "X-Plex-Token: REDACTED"))
       << "no redacted X-Plex-Token header in the stored exchanges";
-  EXPECT_TRUE(contains(store_bytes, "X-Plex-Token=REDACTED")) << "no redacted token parameter in the store";
+  EXPECT_TRUE(contains(store_bytes, "X-Plex-Token=REDACTED"))
+      << "no redacted token parameter in the store";
   EXPECT_TRUE(contains(store_bytes, "/web/index.html#!/search?query=x&X-Plex-Token=REDACTED"))
       << "the Referer is not stored redacted";
 
@@ -647,7 +674,8 @@ TEST_F(RecordingTest, UnparseableAnswerKeepsEventWithParseError) {
   EXPECT_EQ(e.json("/hubs"), "null");
   EXPECT_EQ(e.json("/results"), "null");
   const std::string error = e.str("/parse_error");
-  EXPECT_FALSE(error.empty() || error == kAbsent || error.starts_with("<not a string")) << e.json("/parse_error");
+  EXPECT_FALSE(error.empty() || error == kAbsent || error.starts_with("<not a string"))
+      << e.json("/parse_error");
   // The raw answer stays with the exchange.
   EXPECT_TRUE(contains(read_file(data_dir() / "store" / "data.mdb"), "<html>401</html>"))
       << "the unparseable body is not kept";
@@ -670,7 +698,10 @@ TEST_F(RecordingTest, KillDuringRecordingKeepsCommittedEvents) {
           if (stop) return;
           int i = claimed++;
           if (i >= kRequests) return;
-          std::string target = "/:/timeline?ratingKey=42&key=%2Flibrary%2Fmetadata%2F42&state=playing&duration=9000000&time=";
+          std::string target =
+              "/:/"
+              "timeline?ratingKey=42&key=%2Flibrary%2Fmetadata%2F42&state=playing&duration=9000000&"
+              "time=";
           target += std::to_string(i);
           auto req = c->request(http::verb::post, target);
           req.set("X-Plex-Client-Identifier", "client-load");
@@ -736,7 +767,8 @@ TEST_F(RecordingTest, KillDuringRecordingKeepsCommittedEvents) {
       10s))
       << again.err();
   const std::string err = again.err();
-  const auto port = static_cast<std::uint16_t>(std::stoi(err.substr(err.find(listening) + listening.size())));
+  const auto port =
+      static_cast<std::uint16_t>(std::stoi(err.substr(err.find(listening) + listening.size())));
   {
     auto c = HttpClient::plain(port, 10s);
     auto req = c->request(http::verb::get, "/:/timeline?ratingKey=42&state=stopped&time=777777");
@@ -832,7 +864,8 @@ TEST_F(RecordingTest, FullStoreDropsEventsButForwardsEverything) {
   // What did fit is exported intact.
   auto ev = export_lines("searches");
   EXPECT_EQ(static_cast<long long>(ev.size()), recorded);
-  for (const auto& e : ev) EXPECT_EQ(e.json("/result_count"), std::to_string(row_count)) << e.text().substr(0, 300);
+  for (const auto& e : ev)
+    EXPECT_EQ(e.json("/result_count"), std::to_string(row_count)) << e.text().substr(0, 300);
   expect_still_serving();
 }
 
@@ -874,8 +907,9 @@ TEST_F(RecordingTest, FullQueueDropsAreCountedAndRequestsAnswered) {
         return recorded + queue_full + store_error == kTotal;
       },
       5s, 50ms);
-  EXPECT_TRUE(settled) << "recorded " << recorded << " + dropped " << queue_full << " + " << store_error
-                       << " != " << kTotal << "\n" << m;
+  EXPECT_TRUE(settled) << "recorded " << recorded << " + dropped " << queue_full << " + "
+                       << store_error << " != " << kTotal << "\n"
+                       << m;
   EXPECT_GE(queue_full, 0) << m;
   EXPECT_EQ(store_error, 0) << m;
   EXPECT_GT(recorded, 0) << m;
@@ -910,7 +944,9 @@ TEST_F(RecordingTest, RecordAllKeepsApiCallsButNotMedia) {
     EXPECT_EQ(res.result_int(), 200);
     EXPECT_EQ(res.body(), sections);
     // A tapped call last: once it is exported, everything before it would be too.
-    EXPECT_EQ(c->send(as(*c, http::verb::get, "/:/timeline?ratingKey=1&state=playing&time=1", kTv)).result_int(), 200);
+    EXPECT_EQ(c->send(as(*c, http::verb::get, "/:/timeline?ratingKey=1&state=playing&time=1", kTv))
+                  .result_int(),
+              200);
   }
   auto all = await_export("events", 2);
   ASSERT_EQ(all.size(), 2u);
@@ -944,7 +980,8 @@ TEST_F(RecordingTest, RecordNoneRecordsNothingButForwards) {
   start({"--record", "none"});
   {
     auto c = http();
-    auto res = c->send(as(*c, http::verb::post, "/:/timeline?ratingKey=1&state=playing&time=1", kTv));
+    auto res =
+        c->send(as(*c, http::verb::post, "/:/timeline?ratingKey=1&state=playing&time=1", kTv));
     EXPECT_EQ(res.result_int(), 200);
     EXPECT_EQ(res.body(), plex_fixture("timeline.xml"));
     res = c->send(as(*c, http::verb::get, "/hubs/search?query=wallace", kTv));
@@ -963,7 +1000,8 @@ TEST_F(RecordingTest, RecordNoneRecordsNothingButForwards) {
     EXPECT_TRUE(contains(r.err, "no store")) << r.err;
   }
   auto ready = admin_get("/readyz");
-  EXPECT_EQ(ready.result_int(), 200) << "recording nothing on purpose is not degraded: " << ready.body();
+  EXPECT_EQ(ready.result_int(), 200)
+      << "recording nothing on purpose is not degraded: " << ready.body();
 }
 
 // `export --follow` prints events as they are committed and ends cleanly on SIGINT.
@@ -971,18 +1009,26 @@ TEST_F(RecordingTest, ExportFollowPrintsNewEventsUntilInterrupted) {
   serve_plex_fixtures();
   start();
   auto c = http();
-  ASSERT_EQ(c->send(as(*c, http::verb::post, "/:/timeline?ratingKey=5&state=playing&time=1000", kTv)).result_int(), 200);
+  ASSERT_EQ(
+      c->send(as(*c, http::verb::post, "/:/timeline?ratingKey=5&state=playing&time=1000", kTv))
+          .result_int(),
+      200);
   ASSERT_EQ(await_export("timeline", 1).size(), 1u);
 
   Child follow({"export", "timeline", "--follow", "--data", data_dir().string()});
   auto lines_out = [&](std::size_t n) {
-    return [n](const std::string& out) { return std::count(out.begin(), out.end(), '\n') >= static_cast<long>(n); };
+    return [n](const std::string& out) {
+      return std::count(out.begin(), out.end(), '\n') >= static_cast<long>(n);
+    };
   };
-  ASSERT_TRUE(follow.wait_out(lines_out(1), 5s)) << "no existing event printed; stderr: " << follow.err();
+  ASSERT_TRUE(follow.wait_out(lines_out(1), 5s))
+      << "no existing event printed; stderr: " << follow.err();
   std::this_thread::sleep_for(300ms);  // following now, not catching up
 
   const auto sent = Clock::now();
-  ASSERT_EQ(c->send(as(*c, http::verb::put, "/:/timeline?ratingKey=5&state=paused&time=2000", kTv)).result_int(), 200);
+  ASSERT_EQ(c->send(as(*c, http::verb::put, "/:/timeline?ratingKey=5&state=paused&time=2000", kTv))
+                .result_int(),
+            200);
   const bool arrived = follow.wait_out(lines_out(2), 2s);
   const auto took = ms_between(sent, Clock::now());
   ASSERT_TRUE(arrived) << "new event not printed within 2 s; output so far:\n" << follow.out();

@@ -137,8 +137,9 @@ bool RecordedRequest::has_header(std::string_view name) const {
 }
 
 const std::vector<std::string>& StandInUpstream::chunk_pieces() {
-  static const std::vector<std::string> pieces{"<MediaContainer size=\"3\">", "<Directory key=\"1\"/>",
-                                               std::string(5000, 'x'), "</MediaContainer>"};
+  static const std::vector<std::string> pieces{"<MediaContainer size=\"3\">",
+                                               "<Directory key=\"1\"/>", std::string(5000, 'x'),
+                                               "</MediaContainer>"};
   return pieces;
 }
 
@@ -179,7 +180,7 @@ struct StandInUpstream::Impl {
   mutable std::mutex mu;
   std::condition_variable stop_cv;
   std::atomic<bool> stopping{false};  // set under mu, so hold() cannot miss the wake-up
-  std::set<int> live_fds;  // connections stop() must wake; under mu
+  std::set<int> live_fds;             // connections stop() must wake; under mu
   std::vector<std::thread> threads;
   std::vector<RecordedRequest> requests;
   std::array<std::optional<Clock::time_point>, 4> sse_sent;
@@ -218,9 +219,13 @@ StandInUpstream::StandInUpstream() : impl_(std::make_unique<Impl>()) {
   impl_->accept_thread = std::thread([impl = impl_.get()] { impl->accept_loop(); });
 }
 
-StandInUpstream::~StandInUpstream() { stop(); }
+StandInUpstream::~StandInUpstream() {
+  stop();
+}
 
-std::uint16_t StandInUpstream::port() const { return impl_->port; }
+std::uint16_t StandInUpstream::port() const {
+  return impl_->port;
+}
 
 void StandInUpstream::answer(std::string path, Canned canned) {
   answer(std::string(), std::move(path), std::move(canned));
@@ -237,7 +242,9 @@ void StandInUpstream::answer(std::string method, std::string path, Canned canned
   impl_->canned[{std::move(method), std::move(path)}] = std::move(prepared);
 }
 
-std::uint64_t StandInUpstream::canned_answers() const { return impl_->canned_served.load(); }
+std::uint64_t StandInUpstream::canned_answers() const {
+  return impl_->canned_served.load();
+}
 
 std::vector<RecordedRequest> StandInUpstream::requests() const {
   std::lock_guard lock(impl_->mu);
@@ -267,8 +274,12 @@ std::optional<RecordedRequest> StandInUpstream::find(std::string_view target) co
   return std::nullopt;
 }
 
-std::uint64_t StandInUpstream::connections_accepted() const { return impl_->accepted.load(); }
-std::uint64_t StandInUpstream::aborted_responses() const { return impl_->aborted.load(); }
+std::uint64_t StandInUpstream::connections_accepted() const {
+  return impl_->accepted.load();
+}
+std::uint64_t StandInUpstream::aborted_responses() const {
+  return impl_->aborted.load();
+}
 
 std::optional<Clock::time_point> StandInUpstream::sse_sent_at(int n) const {
   std::lock_guard lock(impl_->mu);
@@ -308,8 +319,7 @@ void StandInUpstream::Impl::accept_loop() {
     std::lock_guard lock(mu);
     if (stopping) break;
     live_fds.insert(socket.native_handle());
-    threads.emplace_back(
-        [this, s = std::move(socket), id]() mutable { serve(std::move(s), id); });
+    threads.emplace_back([this, s = std::move(socket), id]() mutable { serve(std::move(s), id); });
   }
 }
 
@@ -539,8 +549,8 @@ bool StandInUpstream::Impl::send_bytes(tcp::socket& s, const http::request<http:
   // Piece by piece from a shared table: a 1 GiB body costs no memory here.
   const auto& table = PatternTable::get();
   for (std::uint64_t at = first; at < last;) {
-    auto piece = table.at(at, static_cast<std::size_t>(std::min<std::uint64_t>(
-                                  last - at, PatternTable::kSpan)));
+    auto piece = table.at(
+        at, static_cast<std::size_t>(std::min<std::uint64_t>(last - at, PatternTable::kSpan)));
     if (!write(s, piece)) return false;
     at += piece.size();
   }
@@ -548,8 +558,9 @@ bool StandInUpstream::Impl::send_bytes(tcp::socket& s, const http::request<http:
 }
 
 bool StandInUpstream::Impl::send_sse(tcp::socket& s, bool keep) {
-  if (!write(s, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
-                "Transfer-Encoding: chunked\r\n\r\n"))
+  if (!write(s,
+             "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+             "Transfer-Encoding: chunked\r\n\r\n"))
     return false;
   for (int i = 1; i <= 3; ++i) {
     if (i > 1 && !hold(s, 300ms)) return false;

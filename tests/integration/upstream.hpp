@@ -50,7 +50,8 @@ class StandInUpstream {
   static constexpr std::string_view kSmallBody =
       R"(<MediaContainer size="1"><Video ratingKey="1" title="t"/></MediaContainer>)";
   // The message the WebSocket endpoint sends unprompted right after the upgrade.
-  static constexpr std::string_view kNotification = R"({"NotificationContainer":{"type":"playing"}})";
+  static constexpr std::string_view kNotification =
+      R"({"NotificationContainer":{"type":"playing"}})";
   // The pieces /chunked sends, one chunk each.
   static const std::vector<std::string>& chunk_pieces();
   static std::string chunked_body();

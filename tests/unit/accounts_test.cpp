@@ -35,9 +35,10 @@ TEST(SessionAccounts, FromJson) {
 TEST(SessionAccounts, NothingFromGarbageOrItemsWithoutUser) {
   EXPECT_TRUE(parse_session_accounts("<html>401</html>").empty());
   EXPECT_TRUE(parse_session_accounts("").empty());
-  EXPECT_TRUE(parse_session_accounts(
-                  R"({"MediaContainer":{"size":1,"Metadata":[{"Player":{"machineIdentifier":"x"}}]}})")
-                  .empty());
+  EXPECT_TRUE(
+      parse_session_accounts(
+          R"({"MediaContainer":{"size":1,"Metadata":[{"Player":{"machineIdentifier":"x"}}]}})")
+          .empty());
 }
 
 }  // namespace

@@ -1,6 +1,8 @@
 // HAR export: a store's exchanges come out as HTTP Archive 1.2 entries: URL with the
 // scheme the client used and the token still redacted, decoded bodies as text, binary
 // bodies as base64, kind and client filters applied.
+#include "capture/har.hpp"
+
 #include <gtest/gtest.h>
 #include <simdjson.h>
 #include <zlib.h>
@@ -10,7 +12,6 @@
 #include <random>
 
 #include "capture/event.hpp"
-#include "capture/har.hpp"
 #include "store/writer.hpp"
 
 namespace plextap::capture {
@@ -65,9 +66,9 @@ TEST(HarExport, EntriesCarryUrlsBodiesAndFilters) {
     store::Store store(dir, false);
     store::Writer writer(store, {});
     writer.submit(std::make_unique<Built>(exchange(
-        Route{Kind::timeline, {}}, "/:/timeline?ratingKey=7&state=playing&X-Plex-Token=REDACTED", true,
-        {{"Content-Type", "text/xml"}, {"Content-Encoding", "gzip"}}, gzip("<MediaContainer size=\"0\"/>"),
-        "web")));
+        Route{Kind::timeline, {}}, "/:/timeline?ratingKey=7&state=playing&X-Plex-Token=REDACTED",
+        true, {{"Content-Type", "text/xml"}, {"Content-Encoding", "gzip"}},
+        gzip("<MediaContainer size=\"0\"/>"), "web")));
     writer.submit(std::make_unique<Built>(exchange(std::nullopt, "/library/parts/1/thumb", false,
                                                    {{"Content-Type", "image/jpeg"}},
                                                    std::string("\xff\xd8\xff\x00\x01", 5), "tv")));
@@ -99,8 +100,10 @@ TEST(HarExport, EntriesCarryUrlsBodiesAndFilters) {
   auto second = entries.at(1).value();
   EXPECT_EQ(std::string_view(second["request"]["url"].get_string().value()),
             "http://plex.local:32443/library/parts/1/thumb");
-  EXPECT_EQ(std::string_view(second["response"]["content"]["encoding"].get_string().value()), "base64");
-  EXPECT_EQ(std::string_view(second["response"]["content"]["text"].get_string().value()), "/9j/AAE=");
+  EXPECT_EQ(std::string_view(second["response"]["content"]["encoding"].get_string().value()),
+            "base64");
+  EXPECT_EQ(std::string_view(second["response"]["content"]["text"].get_string().value()),
+            "/9j/AAE=");
 
   ExportOptions only_timeline;
   only_timeline.kind = "timeline";

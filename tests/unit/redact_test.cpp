@@ -22,7 +22,8 @@ TEST(RedactTarget, EveryOccurrence) {
 
 TEST(RedactTarget, PercentEncodedInsideAnotherParameter) {
   // The web app's photo transcoder URLs carry the token inside `url=`.
-  EXPECT_EQ(redact_target("/photo/:/transcode?url=%2Flibrary%2Fthumb%3FX-Plex-Token%3Dsecret%26w%3D1&w=2"),
+  EXPECT_EQ(redact_target(
+                "/photo/:/transcode?url=%2Flibrary%2Fthumb%3FX-Plex-Token%3Dsecret%26w%3D1&w=2"),
             "/photo/:/transcode?url=%2Flibrary%2Fthumb%3FX-Plex-Token%3DREDACTED%26w%3D1&w=2");
   EXPECT_EQ(redact_target("/p?url=x%3FX-Plex-Token%253Dsecret%2526a"),
             "/p?url=x%3FX-Plex-Token%253DREDACTED%2526a");

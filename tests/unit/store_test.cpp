@@ -1,13 +1,14 @@
 // The store's contract: records come back in id (time) order with their kind and time,
 // filters by kind and time work, ids continue across reopen, the map grows when full,
 // and a store of an unknown schema version is refused.
+#include "store/store.hpp"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <random>
 
 #include "capture/exchange.hpp"
-#include "store/store.hpp"
 #include "store/writer.hpp"
 
 namespace plextap::store {
@@ -70,7 +71,8 @@ EventFilter after(std::uint64_t id) {
   return f;
 }
 
-std::vector<StoredEvent> collect(Store& store, EventFilter filter, std::vector<std::string>& jsons) {
+std::vector<StoredEvent> collect(Store& store, EventFilter filter,
+                                 std::vector<std::string>& jsons) {
   std::vector<StoredEvent> out;
   store.for_each_event(filter, [&](const StoredEvent& e) {
     jsons.emplace_back(e.json);
