@@ -1,6 +1,9 @@
 #include "proxy/metrics.hpp"
 
 #include <cstdio>
+#include <string_view>
+#include <tuple>
+#include <utility>
 
 namespace plextap::proxy {
 
@@ -25,20 +28,19 @@ std::int64_t sum(const std::deque<MetricsShard>& shards, Field field) {
   return total;
 }
 
-void line(std::string& out, const char* name, const char* type, const char* help, std::int64_t v) {
-  out += "# HELP ";
-  out += name;
-  out += ' ';
-  out += help;
-  out += "\n# TYPE ";
-  out += name;
-  out += ' ';
-  out += type;
-  out += '\n';
-  out += name;
-  out += ' ';
-  out += std::to_string(v);
-  out += '\n';
+template <class T>
+std::int64_t sum_member(const std::deque<MetricsShard>& shards, T MetricsShard::*member) {
+  return sum(
+      shards, [member](const MetricsShard& s) -> auto& { return s.*member; });
+}
+
+void header(std::string& out, std::string_view name, std::string_view type, std::string_view help) {
+  out.append("# HELP ").append(name).append(" ").append(help).append("\n# TYPE ");
+  out.append(name).append(" ").append(type).append("\n");
+}
+
+void sample(std::string& out, std::string_view name, std::string_view labels, std::int64_t v) {
+  out.append(name).append(labels).append(" ").append(std::to_string(v)).append("\n");
 }
 
 }  // namespace
@@ -46,71 +48,73 @@ void line(std::string& out, const char* name, const char* type, const char* help
 std::string Metrics::render() const {
   std::string out;
   out.reserve(4096);
-  out +=
-      "# HELP plextap_responses_total Responses sent to clients, by status class.\n"
-      "# TYPE plextap_responses_total counter\n";
+  header(out, "plextap_responses_total", "counter", "Responses sent to clients, by status class.");
   static constexpr const char* kClass[] = {"none", "1xx", "2xx", "3xx", "4xx", "5xx"};
   for (std::size_t c = 0; c < 6; ++c)
-    out += std::string("plextap_responses_total{class=\"") + kClass[c] + "\"} " +
-           std::to_string(sum(
-               shards_, [c](auto& s) -> auto& { return s.responses_by_class[c]; })) +
-           "\n";
-#define PLEXTAP_FIELD(f) \
-  [](auto& s) -> auto& { \
-    return s.f;          \
-  }
-  out +=
-      "# HELP plextap_bytes_total Bytes moved, by direction.\n# TYPE plextap_bytes_total counter\n";
-  out += "plextap_bytes_total{direction=\"from_client\"} " +
-         std::to_string(sum(shards_, PLEXTAP_FIELD(bytes_from_clients))) + "\n";
-  out += "plextap_bytes_total{direction=\"to_client\"} " +
-         std::to_string(sum(shards_, PLEXTAP_FIELD(bytes_to_clients))) + "\n";
-  out += "plextap_bytes_total{direction=\"to_upstream\"} " +
-         std::to_string(sum(shards_, PLEXTAP_FIELD(bytes_to_upstream))) + "\n";
-  out += "plextap_bytes_total{direction=\"from_upstream\"} " +
-         std::to_string(sum(shards_, PLEXTAP_FIELD(bytes_from_upstream))) + "\n";
-  line(out, "plextap_client_connections", "gauge", "Open client connections.",
-       sum(shards_, PLEXTAP_FIELD(client_connections)));
-  line(out, "plextap_upstream_connections", "gauge", "Open upstream connections (busy and pooled).",
-       sum(shards_, PLEXTAP_FIELD(upstream_connections)));
-  line(out, "plextap_client_connections_total", "counter", "Client connections accepted.",
-       sum(shards_, PLEXTAP_FIELD(client_connections_total)));
-  line(out, "plextap_upstream_connects_total", "counter", "Upstream connections opened.",
-       sum(shards_, PLEXTAP_FIELD(upstream_connects_total)));
-  line(out, "plextap_upstream_errors_total", "counter",
-       "Upstream connect, reset and protocol errors (502).",
-       sum(shards_, PLEXTAP_FIELD(upstream_errors)));
-  line(out, "plextap_upstream_timeouts_total", "counter", "Upstream response timeouts (504).",
-       sum(shards_, PLEXTAP_FIELD(upstream_timeouts)));
-  line(out, "plextap_bad_requests_total", "counter", "Malformed or oversized client requests.",
-       sum(shards_, PLEXTAP_FIELD(bad_requests)));
-  line(out, "plextap_tls_handshake_errors_total", "counter", "Failed client TLS handshakes.",
-       sum(shards_, PLEXTAP_FIELD(tls_handshake_errors)));
-  line(out, "plextap_websocket_tunnels_total", "counter", "WebSocket upgrades tunnelled.",
-       sum(shards_, PLEXTAP_FIELD(websocket_tunnels)));
+    sample(out, "plextap_responses_total", std::string("{class=\"") + kClass[c] + "\"}",
+           sum(
+               shards_, [c](const MetricsShard& s) -> auto& { return s.responses_by_class[c]; }));
 
-  out +=
-      "# HELP plextap_request_duration_seconds Time from request head to last response byte.\n"
-      "# TYPE plextap_request_duration_seconds histogram\n";
+  header(out, "plextap_bytes_total", "counter", "Bytes moved, by direction.");
+  using Counter = MetricsShard::Counter;
+  static constexpr std::pair<const char*, Counter MetricsShard::*> kBytes[] = {
+      {"from_client", &MetricsShard::bytes_from_clients},
+      {"to_client", &MetricsShard::bytes_to_clients},
+      {"to_upstream", &MetricsShard::bytes_to_upstream},
+      {"from_upstream", &MetricsShard::bytes_from_upstream}};
+  for (auto [direction, member] : kBytes)
+    sample(out, "plextap_bytes_total", std::string("{direction=\"") + direction + "\"}",
+           sum_member(shards_, member));
+
+  using Gauge = std::atomic<std::int64_t>;
+  static constexpr std::tuple<const char*, const char*, Gauge MetricsShard::*> kGauges[] = {
+      {"plextap_client_connections", "Open client connections.", &MetricsShard::client_connections},
+      {"plextap_upstream_connections", "Open upstream connections (busy and pooled).",
+       &MetricsShard::upstream_connections}};
+  for (auto [name, help, member] : kGauges) {
+    header(out, name, "gauge", help);
+    sample(out, name, "", sum_member(shards_, member));
+  }
+  static constexpr std::tuple<const char*, const char*, Counter MetricsShard::*> kCounters[] = {
+      {"plextap_client_connections_total", "Client connections accepted.",
+       &MetricsShard::client_connections_total},
+      {"plextap_upstream_connects_total", "Upstream connections opened.",
+       &MetricsShard::upstream_connects_total},
+      {"plextap_upstream_errors_total", "Upstream connect, reset and protocol errors (502).",
+       &MetricsShard::upstream_errors},
+      {"plextap_upstream_timeouts_total", "Upstream response timeouts (504).",
+       &MetricsShard::upstream_timeouts},
+      {"plextap_bad_requests_total", "Malformed or oversized client requests.",
+       &MetricsShard::bad_requests},
+      {"plextap_tls_handshake_errors_total", "Failed client TLS handshakes.",
+       &MetricsShard::tls_handshake_errors},
+      {"plextap_websocket_tunnels_total", "WebSocket upgrades tunnelled.",
+       &MetricsShard::websocket_tunnels}};
+  for (auto [name, help, member] : kCounters) {
+    header(out, name, "counter", help);
+    sample(out, name, "", sum_member(shards_, member));
+  }
+
+  header(out, "plextap_request_duration_seconds", "histogram",
+         "Time from request head to last response byte.");
   std::int64_t cumulative = 0;
   char le[32];
   for (std::size_t b = 0; b <= MetricsShard::kBuckets.size(); ++b) {
     cumulative += sum(
-        shards_, [b](auto& s) -> auto& { return s.duration_buckets[b]; });
+        shards_, [b](const MetricsShard& s) -> auto& { return s.duration_buckets[b]; });
     if (b < MetricsShard::kBuckets.size())
       std::snprintf(le, sizeof le, "%g", MetricsShard::kBuckets[b]);
     else
       std::snprintf(le, sizeof le, "+Inf");
-    out += std::string("plextap_request_duration_seconds_bucket{le=\"") + le + "\"} " +
-           std::to_string(cumulative) + "\n";
+    sample(out, "plextap_request_duration_seconds_bucket", std::string("{le=\"") + le + "\"}",
+           cumulative);
   }
   char total[64];
   std::snprintf(total, sizeof total, "%.6f",
-                static_cast<double>(sum(shards_, PLEXTAP_FIELD(duration_micros_sum))) / 1e6);
-  out += std::string("plextap_request_duration_seconds_sum ") + total + "\n";
-  out += "plextap_request_duration_seconds_count " +
-         std::to_string(sum(shards_, PLEXTAP_FIELD(duration_count))) + "\n";
-#undef PLEXTAP_FIELD
+                static_cast<double>(sum_member(shards_, &MetricsShard::duration_micros_sum)) / 1e6);
+  out.append("plextap_request_duration_seconds_sum ").append(total).append("\n");
+  sample(out, "plextap_request_duration_seconds_count", "",
+         sum_member(shards_, &MetricsShard::duration_count));
   return out;
 }
 
