@@ -68,19 +68,7 @@ class EnrichmentTest : public ProxyTest {
 
   std::vector<JsonLine> export_lines(const std::string& kind) {
     auto r = cli("export", {kind});
-    std::vector<JsonLine> lines;
-    if (r.exit_code != 0) {
-      ADD_FAILURE() << "export " << kind << " exited " << r.exit_code << ": " << r.err;
-      return lines;
-    }
-    for (auto& line : split_lines(r.out)) {
-      try {
-        lines.emplace_back(line);
-      } catch (const std::exception& e) {
-        ADD_FAILURE() << e.what();
-      }
-    }
-    return lines;
+    return export_result_lines(r, kind);
   }
 
   // `export media` by rating key.

@@ -1,6 +1,7 @@
 #include "tests/integration/recording_support.hpp"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <poll.h>
 #include <simdjson.h>
 #include <spawn.h>
@@ -88,6 +89,22 @@ std::vector<std::string> split_lines(const std::string& text) {
     if (end == std::string::npos) end = text.size();
     lines.push_back(text.substr(start, end - start));
     start = end + 1;
+  }
+  return lines;
+}
+
+std::vector<JsonLine> export_result_lines(const CliResult& run, const std::string& kind) {
+  std::vector<JsonLine> lines;
+  if (run.exit_code != 0) {
+    ADD_FAILURE() << "export " << kind << " exited " << run.exit_code << ": " << run.err;
+    return lines;
+  }
+  for (auto& line : split_lines(run.out)) {
+    try {
+      lines.emplace_back(line);
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << e.what();
+    }
   }
   return lines;
 }

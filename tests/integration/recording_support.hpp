@@ -14,6 +14,8 @@
 #include <string_view>
 #include <vector>
 
+#include "tests/integration/process.hpp"
+
 namespace plextap::itest {
 
 // One line of `plextap export … --format jsonl`, parsed. Fields are read with JSON
@@ -44,6 +46,9 @@ class JsonLine {
 
 // Lines of `text` without their '\n'; no trailing empty line.
 std::vector<std::string> split_lines(const std::string& text);
+
+// The lines of a `plextap export` run, parsed; a failed run or a bad line fails the test.
+std::vector<JsonLine> export_result_lines(const CliResult& run, const std::string& kind);
 
 // `plextap` (PLEXTAP_BINARY) with `args`, as a child whose standard output is a pipe the
 // test reads while the child runs; standard error goes to a file. Killed (SIGKILL) and

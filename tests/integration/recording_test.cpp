@@ -123,19 +123,7 @@ class RecordingTest : public ProxyTest {
   std::vector<JsonLine> export_lines(const std::string& kind, std::vector<std::string> extra = {}) {
     extra.insert(extra.begin(), kind);
     auto r = cli("export", extra);
-    std::vector<JsonLine> lines;
-    if (r.exit_code != 0) {
-      ADD_FAILURE() << "export " << kind << " exited " << r.exit_code << ": " << r.err;
-      return lines;
-    }
-    for (auto& line : split_lines(r.out)) {
-      try {
-        lines.emplace_back(line);
-      } catch (const std::exception& e) {
-        ADD_FAILURE() << e.what();
-      }
-    }
-    return lines;
+    return export_result_lines(r, kind);
   }
 
   // Polls export until at least `count` lines come out (the writer commits within a few

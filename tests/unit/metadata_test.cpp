@@ -12,85 +12,17 @@
 #include <string_view>
 #include <vector>
 
+#include "parse_test_support.hpp"
+
 namespace plextap::capture {
 namespace {
 
-std::string fixture(std::string_view name) {
-  std::ifstream in(std::string(PLEXTAP_FIXTURES_DIR) + "/" + std::string(name), std::ios::binary);
-  EXPECT_TRUE(in) << "missing fixture " << name;
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using testing::fixture;
 
-// media_json of a parse, read back by JSON pointer.
-class Media {
+// media_json of a successful parse, read back by JSON pointer.
+class Media : public testing::JsonDoc {
  public:
-  explicit Media(const MediaParse& p)
-      : json_(p.media_json), parser_(std::make_unique<simdjson::dom::parser>()) {
-    EXPECT_EQ(p.error, "");
-    auto err = parser_->parse(json_).get(root_);
-    EXPECT_EQ(err, simdjson::SUCCESS) << "invalid JSON: " << json_;
-  }
-
-  const std::string& json() const { return json_; }
-  simdjson::dom::element root() const { return root_; }
-
-  bool is_null(std::string_view pointer) const {
-    simdjson::dom::element e;
-    if (root_.at_pointer(pointer).get(e) != simdjson::SUCCESS) {
-      ADD_FAILURE() << pointer << " missing in " << json_;
-      return false;
-    }
-    return e.is_null();
-  }
-  std::string str(std::string_view pointer) const {
-    std::string_view v;
-    if (root_.at_pointer(pointer).get_string().get(v) != simdjson::SUCCESS) {
-      ADD_FAILURE() << pointer << " is not a string in " << json_;
-      return "<not a string>";
-    }
-    return std::string(v);
-  }
-  std::int64_t integer(std::string_view pointer) const {
-    std::int64_t v;
-    if (root_.at_pointer(pointer).get_int64().get(v) != simdjson::SUCCESS) {
-      ADD_FAILURE() << pointer << " is not an integer in " << json_;
-      return -999999;
-    }
-    return v;
-  }
-  double number(std::string_view pointer) const {
-    double v;
-    if (root_.at_pointer(pointer).get_double().get(v) != simdjson::SUCCESS) {
-      ADD_FAILURE() << pointer << " is not a number in " << json_;
-      return -999999;
-    }
-    return v;
-  }
-  std::size_t size(std::string_view pointer) const {
-    simdjson::dom::array a;
-    if (root_.at_pointer(pointer).get_array().get(a) != simdjson::SUCCESS) {
-      ADD_FAILURE() << pointer << " is not an array in " << json_;
-      return 0;
-    }
-    return a.size();
-  }
-  std::vector<std::string> keys(std::string_view pointer) const {
-    std::vector<std::string> out;
-    simdjson::dom::object o;
-    if (root_.at_pointer(pointer).get_object().get(o) != simdjson::SUCCESS) {
-      ADD_FAILURE() << pointer << " is not an object in " << json_;
-      return out;
-    }
-    for (auto field : o) out.emplace_back(field.key);
-    return out;
-  }
-
- private:
-  std::string json_;
-  std::unique_ptr<simdjson::dom::parser> parser_;  // on the heap: root_ points into it
-  simdjson::dom::element root_;
+  explicit Media(const MediaParse& p) : JsonDoc(p.media_json) { EXPECT_EQ(p.error, ""); }
 };
 
 // A JSON answer holding one item with the given members (without the outer braces).

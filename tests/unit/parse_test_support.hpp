@@ -10,6 +10,7 @@
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "capture/classify.hpp"
 #include "capture/json_writer.hpp"
@@ -26,20 +27,17 @@ inline std::string fixture(std::string_view name) {
   return s.str();
 }
 
-// The fields one call produced, as JSON text and as a parsed document.
-class Fields {
+// JSON text read back by JSON pointer; a missing or mistyped value fails the test.
+class JsonDoc {
  public:
-  Fields(std::string json, ParseResult result)
-      : json_(std::move(json)),
-        result_(std::move(result)),
-        parser_(std::make_unique<simdjson::dom::parser>()) {
+  explicit JsonDoc(std::string json)
+      : json_(std::move(json)), parser_(std::make_unique<simdjson::dom::parser>()) {
     auto err = parser_->parse(json_).get(root_);
     EXPECT_EQ(err, simdjson::SUCCESS) << "invalid JSON: " << json_;
   }
 
   const std::string& json() const { return json_; }
-  const std::string& rating_key() const { return result_.rating_key; }
-  const std::string& parse_error() const { return result_.parse_error; }
+  simdjson::dom::element root() const { return root_; }
 
   bool has(std::string_view pointer) const {
     return root_.at_pointer(pointer).error() == simdjson::SUCCESS;
@@ -92,12 +90,33 @@ class Fields {
     }
     return a.size();
   }
+  std::vector<std::string> keys(std::string_view pointer) const {
+    std::vector<std::string> out;
+    simdjson::dom::object o;
+    if (root_.at_pointer(pointer).get_object().get(o) != simdjson::SUCCESS) {
+      ADD_FAILURE() << pointer << " is not an object in " << json_;
+      return out;
+    }
+    for (auto field : o) out.emplace_back(field.key);
+    return out;
+  }
 
  private:
   std::string json_;
-  ParseResult result_;
   std::unique_ptr<simdjson::dom::parser> parser_;  // on the heap: root_ points into it
   simdjson::dom::element root_;
+};
+
+// The fields one call produced, with what the parser said of the call.
+class Fields : public JsonDoc {
+ public:
+  Fields(std::string json, ParseResult result)
+      : JsonDoc(std::move(json)), result_(std::move(result)) {}
+  const std::string& rating_key() const { return result_.rating_key; }
+  const std::string& parse_error() const { return result_.parse_error; }
+
+ private:
+  ParseResult result_;
 };
 
 // One exchange: `target` is the raw request target as a client sends it.
