@@ -55,11 +55,13 @@ void Worker::warn_limited(const std::string& message) {
 }
 
 struct Server::Impl {
-  Impl(const Config& c, capture::Tap& tap)
+  Impl(const Config& c, capture::Tap& tap, Responder* responder)
       : config(c),
         access_log(c.access_log, c.json_logs),
         shared(config, tap, access_log),
-        metrics(thread_count()) {}
+        metrics(thread_count()) {
+    shared.responder = responder;
+  }
 
   unsigned thread_count() const {
     return config.threads ? config.threads : std::max(1u, std::thread::hardware_concurrency());
@@ -167,6 +169,7 @@ net::awaitable<void> Server::Impl::admin_session(tcp::socket socket) {
           "# TYPE plextap_recording_healthy gauge\nplextap_recording_healthy ";
       res.body() += shared.tap.healthy() ? "1\n" : "0\n";
       res.body() += shared.tap.metrics_text();
+      if (shared.responder) res.body() += shared.responder->metrics_text();
     } else if (path == "/healthz") {
       res.body() = "ok\n";
     } else if (path == "/readyz") {
@@ -250,13 +253,15 @@ void Server::Impl::start() {
   net::io_context resolver_context;
   tcp::resolver resolver(resolver_context);
   boost::system::error_code ec;
-  auto results = resolver.resolve(config.upstream.host, std::to_string(config.upstream.port), ec);
-  if (ec)
-    throw std::runtime_error("cannot resolve upstream " + to_string(config.upstream) + ": " +
-                             ec.message());
-  for (const auto& r : results) shared.upstream_endpoints.push_back(r.endpoint());
-  shared.upstream_name = to_string(config.upstream);
-  shared.upstream_host = shared.upstream_name.substr(shared.upstream_name.find("//") + 2);
+  if (!shared.responder) {
+    auto results = resolver.resolve(config.upstream.host, std::to_string(config.upstream.port), ec);
+    if (ec)
+      throw std::runtime_error("cannot resolve upstream " + to_string(config.upstream) + ": " +
+                               ec.message());
+    for (const auto& r : results) shared.upstream_endpoints.push_back(r.endpoint());
+    shared.upstream_name = to_string(config.upstream);
+    shared.upstream_host = shared.upstream_name.substr(shared.upstream_name.find("//") + 2);
+  }
   for (unsigned i = 0; i < thread_count(); ++i) workers.emplace_back(i, shared, metrics.shard(i));
 
   bool any_tls = std::any_of(config.listen.begin(), config.listen.end(),
@@ -277,7 +282,7 @@ void Server::Impl::start() {
     throw std::runtime_error("cannot listen on admin address " + config.admin.host + ":" +
                              std::to_string(config.admin.port) + ": " + ec.message());
   spdlog::info("admin on http://{}:{}", config.admin.host, admin->local_endpoint().port());
-  spdlog::info("forwarding to {}", shared.upstream_name);
+  if (!shared.responder) spdlog::info("forwarding to {}", shared.upstream_name);
   net::co_spawn(workers.front().ioc, admin_loop(), net::detached);
   net::co_spawn(workers.front().ioc, signal_loop(), net::detached);
   for (auto& worker : workers) {
@@ -286,8 +291,8 @@ void Server::Impl::start() {
   }
 }
 
-Server::Server(const Config& config, capture::Tap& tap)
-    : impl_(std::make_unique<Impl>(config, tap)) {}
+Server::Server(const Config& config, capture::Tap& tap, Responder* responder)
+    : impl_(std::make_unique<Impl>(config, tap, responder)) {}
 
 Server::~Server() = default;
 

@@ -8,9 +8,13 @@
 
 namespace plextap::proxy {
 
+class Responder;
+
 class Server {
  public:
-  Server(const Config& config, capture::Tap& tap);
+  // With a `responder`, requests are answered by it and nothing is forwarded (the
+  // upstream is neither resolved nor contacted); it must outlive the server.
+  Server(const Config& config, capture::Tap& tap, Responder* responder = nullptr);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;

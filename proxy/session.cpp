@@ -12,6 +12,7 @@
 #include <optional>
 
 #include "proxy/error_page.hpp"
+#include "proxy/responder.hpp"
 #include "proxy/tls_stream.hpp"
 #include "proxy/worker.hpp"
 
@@ -218,10 +219,14 @@ class Session {
     }
 
     const bool expects_continue = beast::iequals(req[http::field::expect], "100-continue");
-    rewrite_request_head(req, upgrade);
-
-    Outcome out =
-        co_await exchange(parser, upgrade, expects_continue, client_keep_alive, recording.get());
+    Outcome out;
+    if (shared_.responder) {
+      out = co_await answer_locally(parser, expects_continue, client_keep_alive);
+    } else {
+      rewrite_request_head(req, upgrade);
+      out =
+          co_await exchange(parser, upgrade, expects_continue, client_keep_alive, recording.get());
+    }
     if (recording) recording->finish(out.complete);
     if (out.status)
       metrics_.observe_response(out.status, std::chrono::steady_clock::now() - started);
@@ -387,6 +392,69 @@ class Session {
     co_return out;
   }
 
+  // No upstream (replay serve): the responder answers from memory. A request body is
+  // read and dropped, as matching uses the method, path and query alone.
+  net::awaitable<Outcome> answer_locally(RequestParser& parser, bool expects_continue,
+                                         bool client_keep_alive) {
+    auto& req = parser.get();
+    Outcome out;
+    if (!parser.is_done()) {
+      if (expects_continue) co_await write_raw("HTTP/1.1 100 Continue\r\n\r\n");
+      char* buf = relay_buffer();
+      while (!parser.is_done()) {
+        req.body().data = buf;
+        req.body().size = kRelayBuffer;
+        beast::get_lowest_layer(client_).expires_after(kIdleTimeout);
+        auto [ec, n] = co_await http::async_read_some(client_, buffer_, parser, kUseTuple);
+        if (ec == http::error::need_buffer) ec = {};
+        if (ec) {
+          metrics_.add(metrics_.bad_requests);
+          co_return out;
+        }
+        metrics_.add(metrics_.bytes_from_clients, n);
+      }
+      release_relay_buffer();
+    }
+    request_headers_.clear();
+    for (const auto& f : req)
+      request_headers_.push_back({to_sv(f.name_string()), to_sv(f.value())});
+    auto reply = shared_.responder->respond(
+        LocalRequest{to_sv(req.method_string()), to_sv(req.target()), request_headers_});
+
+    const bool keep_alive = client_keep_alive && !shared_.draining;
+    const bool bodyless = req.method() == http::verb::head || reply->status == 204 ||
+                          reply->status == 304 || reply->status < 200;
+    std::string& framing = head_;
+    framing.clear();
+    if (!(reply->status == 204 || reply->status < 200))
+      framing.append("Content-Length: ").append(std::to_string(reply->body.size())).append("\r\n");
+    if (!keep_alive)
+      framing.append("Connection: close\r\n");
+    else if (req.version() < 11)
+      framing.append("Connection: keep-alive\r\n");
+    framing.append("\r\n");
+    std::string_view body = bodyless ? std::string_view{} : std::string_view(reply->body);
+    beast::get_lowest_layer(client_).expires_after(kIdleTimeout);
+    error_code ec;
+    std::size_t n = 0;
+    if (reply->head.size() + framing.size() + body.size() <= 16 * 1024) {
+      // Small answers leave in one write (and, over TLS, one record).
+      framing.insert(0, reply->head);
+      framing.append(body);
+      std::tie(ec, n) = co_await net::async_write(client_, net::buffer(framing), kUseTuple);
+    } else {
+      std::array<net::const_buffer, 3> pieces{net::buffer(reply->head), net::buffer(framing),
+                                              net::buffer(body)};
+      std::tie(ec, n) = co_await net::async_write(client_, pieces, kUseTuple);
+    }
+    metrics_.add(metrics_.bytes_to_clients, n);
+    out.status = reply->status;
+    out.bytes_sent = body.size();
+    out.complete = !ec;
+    out.keep_alive = !ec && keep_alive;
+    co_return out;
+  }
+
   // Reads a response head, skipping interim 1xx answers (but not 101).
   net::awaitable<error_code> read_response_head(UpstreamConnection& up,
                                                 std::optional<ResponseParser>& rp, bool head_only) {
@@ -537,6 +605,7 @@ class Session {
   beast::flat_buffer buffer_;
   BufferPool::Buffer relay_buffer_;
   std::vector<capture::Header> response_headers_;
+  std::vector<capture::Header> request_headers_;
   std::string head_;
   std::list<SessionEntry>::iterator entry_;
 };

@@ -18,6 +18,7 @@
 #include "proxy/access_log.hpp"
 #include "proxy/config.hpp"
 #include "proxy/metrics.hpp"
+#include "proxy/responder.hpp"
 #include "proxy/upstream_pool.hpp"
 
 namespace plextap::proxy {
@@ -30,8 +31,9 @@ struct Shared {
   capture::Tap& tap;
   AccessLog& access_log;
   std::vector<boost::asio::ip::tcp::endpoint> upstream_endpoints;
-  std::string upstream_name;  // for error bodies and logs
-  std::string upstream_host;  // host[:port], the Host header when a client sent none
+  std::string upstream_name;       // for error bodies and logs
+  std::string upstream_host;       // host[:port], the Host header when a client sent none
+  Responder* responder = nullptr;  // set: answer locally instead of forwarding
   std::atomic<bool> draining{false};
 
   // The TLS context new handshakes use; replaced as a whole on reload.

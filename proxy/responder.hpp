@@ -1,0 +1,40 @@
+// The seam for answering requests without an upstream: `plextap replay serve` runs the
+// same listeners, TLS, access log and admin endpoints as `serve`, and hands each request
+// to a Responder instead of forwarding it. A Responder answers from memory, at once: it
+// runs on the I/O threads and must never block.
+#pragma once
+
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "capture/tap.hpp"
+
+namespace plextap::proxy {
+
+struct LocalRequest {
+  std::string_view method;
+  std::string_view target;
+  std::span<const capture::Header> headers;
+};
+
+// A complete answer. `head` is the status line and the header fields, each line ending
+// in CRLF, without framing (Content-Length, Transfer-Encoding) or Connection, which the
+// session adds; the blank line that ends the head is not included either.
+struct LocalReply {
+  unsigned status = 200;
+  std::string head;
+  std::string body;
+};
+
+class Responder {
+ public:
+  virtual ~Responder() = default;
+  // Shared so that recorded answers are served without a copy.
+  virtual std::shared_ptr<const LocalReply> respond(const LocalRequest& request) = 0;
+  // Prometheus text lines appended to /metrics.
+  virtual std::string metrics_text() const { return {}; }
+};
+
+}  // namespace plextap::proxy
