@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <ctime>
 
+#include "capture/time_format.hpp"
 #include "proxy/access_log.hpp"
 
 namespace plextap::app {
@@ -46,37 +47,10 @@ std::int64_t parse_time(const std::string& text, std::int64_t now_ms) {
       return now_ms - static_cast<std::int64_t>(value * unit_ms);
     }
   }
-  std::tm tm{};
-  int year, month, day, hour = 0, minute = 0, n = 0;
-  double second = 0;
-  if (std::sscanf(text.c_str(), "%4d-%2d-%2d%n", &year, &month, &day, &n) != 3 || n != 10)
-    throw UsageError("bad time '" + text +
-                     "' (use 2026-11-01T00:00:00Z, 2026-11-01 or an age like 24h)");
-  std::string_view rest(text.c_str() + n);
-  std::int64_t offset_s = 0;
-  if (!rest.empty()) {
-    int m = 0;
-    if ((rest[0] != 'T' && rest[0] != 't' && rest[0] != ' ') ||
-        std::sscanf(rest.data() + 1, "%2d:%2d:%lf%n", &hour, &minute, &second, &m) != 3)
-      throw UsageError("bad time '" + text + "'");
-    rest.remove_prefix(1 + static_cast<std::size_t>(m));
-    if (rest == "Z" || rest == "z") {
-    } else if (rest.size() == 6 && (rest[0] == '+' || rest[0] == '-') && rest[3] == ':') {
-      int oh = std::stoi(std::string(rest.substr(1, 2))),
-          om = std::stoi(std::string(rest.substr(4, 2)));
-      offset_s = (rest[0] == '+' ? 1 : -1) * (oh * 3600 + om * 60);
-    } else {
-      throw UsageError("bad time '" + text + "' (end it with Z or an offset like +01:00)");
-    }
-  }
-  tm.tm_year = year - 1900;
-  tm.tm_mon = month - 1;
-  tm.tm_mday = day;
-  tm.tm_hour = hour;
-  tm.tm_min = minute;
-  tm.tm_sec = 0;
-  std::int64_t secs = static_cast<std::int64_t>(timegm(&tm)) - offset_s;
-  return secs * 1000 + static_cast<std::int64_t>(second * 1000);
+  if (auto ms = capture::parse_rfc3339_ms(text)) return *ms;
+  throw UsageError("bad time '" + text +
+                   "' (use 2026-11-01T00:00:00Z, 2026-11-01, an offset like +01:00, or an age "
+                   "like 24h)");
 }
 
 namespace {

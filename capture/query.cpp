@@ -1,6 +1,8 @@
 // Query-string decoding for request targets (application/x-www-form-urlencoded rules).
 #include "capture/query.hpp"
 
+#include <cctype>
+
 namespace plextap::capture {
 namespace {
 
@@ -80,6 +82,23 @@ const std::string* find_param(std::span<const Param> params, std::string_view na
   for (const auto& p : params)
     if (p.name == name) return &p.value;
   return nullptr;
+}
+
+std::string encode_component(std::string_view s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    auto u = static_cast<unsigned char>(c);
+    if (std::isalnum(u) || c == '-' || c == '.' || c == '_' || c == '~') {
+      out += c;
+    } else {
+      out += '%';
+      out += kHex[u >> 4];
+      out += kHex[u & 15];
+    }
+  }
+  return out;
 }
 
 }  // namespace plextap::capture

@@ -24,6 +24,8 @@ std::string_view query_of(std::string_view target);
 // Decodes a query component: %XX escapes and '+' as space. A '%' not followed by two hex
 // digits is kept verbatim, so nothing a client sent is lost.
 std::string decode_component(std::string_view s);
+// Percent-encodes every byte but the unreserved ones (RFC 3986: letters, digits, -._~).
+std::string encode_component(std::string_view s);
 
 // Every parameter of the target's query, in order, repeated names kept. "a" and "a=" both
 // give an empty value; empty pieces ("&&") are skipped.

@@ -18,6 +18,7 @@
 #include <system_error>
 #include <thread>
 
+#include "capture/query.hpp"
 #include "tests/integration/process.hpp"
 
 extern char** environ;
@@ -276,19 +277,7 @@ std::vector<fs::path> files_under(const fs::path& dir) {
 }
 
 std::string url_encode(std::string_view s) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (char c : s) {
-    auto u = static_cast<unsigned char>(c);
-    if (std::isalnum(u) || c == '-' || c == '.' || c == '_' || c == '~') {
-      out += c;
-    } else {
-      out += '%';
-      out += kHex[u >> 4];
-      out += kHex[u & 15];
-    }
-  }
-  return out;
+  return capture::encode_component(s);
 }
 
 }  // namespace plextap::itest
