@@ -16,5 +16,6 @@ Runner add_serve(CLI::App& app);
 Runner add_export(CLI::App& app);
 Runner add_stats(CLI::App& app);
 Runner add_enrich(CLI::App& app);
+Runner add_replay(CLI::App& app);
 
 }  // namespace plextap::app

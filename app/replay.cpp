@@ -1,0 +1,353 @@
+// `plextap replay serve` and `plextap replay send`: flags -> a source of recorded
+// exchanges (a store or a HAR file) -> the stand-in server or the re-sender.
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+
+#include "app/cli.hpp"
+#include "app/commands.hpp"
+#include "capture/classify.hpp"
+#include "capture/json_writer.hpp"
+#include "certs/local_ca.hpp"
+#include "proxy/config.hpp"
+#include "proxy/server.hpp"
+#include "replay/resender.hpp"
+#include "replay/stand_in.hpp"
+
+namespace plextap::app {
+namespace {
+
+struct SourceFlags {
+  std::string data = "./plextap-data";
+  std::string har;
+  std::string since, until;
+};
+
+struct ReplayServeFlags {
+  SourceFlags source;
+  std::vector<std::string> listen{"http://127.0.0.1:32400"};
+  std::string admin = "127.0.0.1:32481";
+  std::vector<std::string> ignore_params;
+  std::string tls_cert, tls_key;
+  std::string access_log;
+  std::string log_format = "text";
+  unsigned threads = 0;
+};
+
+struct ReplaySendFlags {
+  SourceFlags source;
+  std::string target;
+  std::string token;
+  std::string speed = "1";
+  std::vector<std::string> kinds;
+  unsigned concurrency = 8;
+  std::string report;
+  bool fail_on_diff = false;
+  std::string target_ca;
+  bool insecure = false;
+  std::string timeout = "30s";
+};
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+void add_source_flags(CLI::App& cmd, SourceFlags& f) {
+  with_env(cmd.add_option("--data", f.data, "Data directory whose store to replay")
+               ->capture_default_str());
+  with_env(cmd.add_option("--har", f.har, "Replay this HAR file instead of the store"));
+  with_env(
+      cmd.add_option("--since", f.since, "Only exchanges from this time (RFC 3339, date, age)"));
+  with_env(cmd.add_option("--until", f.until, "Only exchanges before this time"));
+}
+
+std::vector<replay::RecordedExchange> load(const SourceFlags& f) {
+  replay::TimeRange range;
+  if (!f.since.empty()) range.since_ms = parse_time(f.since, now_ms());
+  if (!f.until.empty()) range.until_ms = parse_time(f.until, now_ms());
+  auto recorded = f.har.empty() ? replay::load_store(std::filesystem::path(f.data) / "store", range)
+                                : replay::load_har(f.har, range);
+  if (recorded.empty())
+    throw replay::SourceError(
+        "no recorded exchanges in " +
+        (f.har.empty() ? (std::filesystem::path(f.data) / "store").string() : f.har) +
+        (f.har.empty() ? " (serve records exchanges of the tapped kinds; --record all keeps the "
+                         "rest of the API too)"
+                       : ""));
+  return recorded;
+}
+
+int run_serve(const ReplayServeFlags& f) {
+  setup_logging(f.log_format == "json");
+  std::signal(SIGPIPE, SIG_IGN);
+  proxy::Config config;
+  try {
+    for (const auto& url : f.listen) config.listen.push_back(proxy::parse_endpoint_url(url));
+    config.admin = proxy::parse_host_port(f.admin);
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(e.what());
+  }
+  if (f.tls_cert.empty() != f.tls_key.empty())
+    throw UsageError("--tls-cert and --tls-key go together");
+  config.threads = f.threads;
+  config.access_log = f.access_log;
+  config.json_logs = f.log_format == "json";
+
+  // Everything is read before a port is opened: a bad source serves nothing at all.
+  auto recorded = load(f.source);
+  replay::StandIn stand_in(recorded, replay::MatchRules{f.ignore_params});
+  recorded.clear();
+  recorded.shrink_to_fit();
+  spdlog::info("replaying {} recorded exchanges ({} distinct requests) from {}",
+               stand_in.exchanges(), stand_in.keys(),
+               f.source.har.empty() ? (std::filesystem::path(f.source.data) / "store").string()
+                                    : f.source.har);
+
+  bool any_tls =
+      std::any_of(config.listen.begin(), config.listen.end(), [](const auto& e) { return e.tls; });
+  if (!f.tls_cert.empty()) {
+    config.tls_cert = f.tls_cert;
+    config.tls_key = f.tls_key;
+  } else if (any_tls) {
+    auto files = certs::ensure_local_certificate(std::filesystem::path(f.source.data) / "certs",
+                                                 certs::local_host_names());
+    config.tls_cert = files.cert;
+    config.tls_key = files.key;
+  }
+  capture::NullTap no_recording;
+  proxy::Server server(config, no_recording, &stand_in);
+  server.run();
+  spdlog::info("replay answered {} requests, {} of them with no recorded match",
+               stand_in.hits() + stand_in.misses(), stand_in.misses());
+  return 0;
+}
+
+void write_report_line(std::FILE* out, const replay::ResendResult& r) {
+  std::string line;
+  capture::JsonWriter w(line);
+  w.begin_object();
+  w.key("id");
+  w.uint64(r.id);
+  w.key("kind");
+  w.string(r.kind);
+  w.key("method");
+  w.string(r.method);
+  w.key("target");
+  w.string(r.target);
+  w.key("status_then");
+  w.int64(r.status_then);
+  w.key("status_now");
+  if (r.error.empty())
+    w.int64(r.status_now);
+  else
+    w.null();
+  w.key("latency_ms_then");
+  w.number(r.latency_ms_then);
+  w.key("latency_ms_now");
+  if (r.error.empty())
+    w.number(r.latency_ms_now);
+  else
+    w.null();
+  w.key("differs");
+  w.boolean(r.differs());
+  w.key("diff");
+  w.begin_array();
+  for (const auto& d : r.diffs) {
+    w.begin_object();
+    w.key("field");
+    w.string(d.field);
+    w.key("then");
+    w.string(d.then);
+    w.key("now");
+    w.string(d.now);
+    w.end_object();
+  }
+  w.end_array();
+  w.key("error");
+  if (r.error.empty())
+    w.null();
+  else
+    w.string(r.error);
+  w.end_object();
+  line += '\n';
+  std::fwrite(line.data(), 1, line.size(), out);
+}
+
+double percentile(std::vector<double>& values, double p) {
+  if (values.empty()) return 0;
+  auto k = static_cast<std::size_t>(std::ceil(p * static_cast<double>(values.size()))) - 1;
+  k = std::min(k, values.size() - 1);
+  std::nth_element(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(k), values.end());
+  return values[k];
+}
+
+std::string shorten(std::string s, std::size_t max) {
+  if (s.size() > max) s = s.substr(0, max - 3) + "...";
+  return s;
+}
+
+int run_send(const ReplaySendFlags& f) {
+  setup_logging(false);
+  std::signal(SIGPIPE, SIG_IGN);
+  replay::ResendOptions options;
+  options.target = f.target;
+  if (!f.token.empty()) options.token = f.token;
+  if (f.speed == "max") {
+    options.max_speed = true;
+  } else {
+    try {
+      std::size_t used = 0;
+      options.speed = std::stod(f.speed, &used);
+      if (used != f.speed.size() || !(options.speed > 0)) throw std::invalid_argument(f.speed);
+    } catch (const std::exception&) {
+      throw UsageError("bad --speed '" + f.speed + "' (a number above 0, or max)");
+    }
+  }
+  if (f.concurrency == 0) throw UsageError("--concurrency is at least 1");
+  options.concurrency = f.concurrency;
+  options.ca_file = f.target_ca;
+  options.insecure = f.insecure;
+  options.timeout = parse_duration(f.timeout);
+  std::vector<capture::Kind> kinds;
+  for (const auto& k : f.kinds) {
+    auto kind = capture::kind_from_string(k);
+    if (!kind)
+      throw UsageError("unknown --kind '" + k +
+                       "' (timeline, scrobble, unscrobble, rate, playqueue, decision, "
+                       "transcode, search, other)");
+    kinds.push_back(*kind);
+  }
+
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> report(nullptr, &std::fclose);
+  std::FILE* report_out = nullptr;
+  if (f.report == "-") {
+    report_out = stdout;
+  } else if (!f.report.empty()) {
+    report.reset(std::fopen(f.report.c_str(), "w"));
+    if (!report) throw std::runtime_error("cannot write " + f.report);
+    report_out = report.get();
+  }
+  std::FILE* summary_out = report_out == stdout ? stderr : stdout;
+
+  auto recorded = load(f.source);
+  if (!kinds.empty())
+    std::erase_if(recorded, [&](const replay::RecordedExchange& r) {
+      auto route = capture::classify(r.exchange.method, r.exchange.target);
+      auto kind = route ? route->kind : capture::Kind::other;
+      return std::find(kinds.begin(), kinds.end(), kind) == kinds.end();
+    });
+  if (recorded.empty()) throw std::runtime_error("no recorded requests of the kinds asked for");
+
+  std::vector<double> then_ms, now_ms_values;
+  std::vector<std::string> differences;
+  replay::ResendSummary summary;
+  try {
+    summary = replay::resend(recorded, options, [&](const replay::ResendResult& r) {
+      if (report_out) write_report_line(report_out, r);
+      then_ms.push_back(r.latency_ms_then);
+      if (r.error.empty()) now_ms_values.push_back(r.latency_ms_now);
+      if (!r.differs() || differences.size() >= 50) return;
+      std::string line =
+          "  #" + std::to_string(r.id) + " " + r.method + " " + shorten(r.target, 100) + "\n    ";
+      if (!r.error.empty())
+        line += "no answer: " + r.error;
+      else
+        line += "status " + std::to_string(r.status_then) + " -> " + std::to_string(r.status_now);
+      for (const auto& d : r.diffs)
+        line += "\n    " + d.field + ": " + shorten(d.then, 60) + " -> " + shorten(d.now, 60);
+      differences.push_back(std::move(line));
+    });
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(e.what());
+  }
+  if (report_out) std::fflush(report_out);
+
+  std::fprintf(summary_out, "sent %llu requests to %s in %.2f s (recorded over %.2f s): %.0f/s\n",
+               static_cast<unsigned long long>(summary.sent), f.target.c_str(), summary.seconds,
+               summary.recorded_seconds,
+               summary.seconds > 0 ? static_cast<double>(summary.sent) / summary.seconds : 0.0);
+  std::fprintf(summary_out,
+               "answered %llu, no answer %llu; status differs %llu, fields differ %llu\n",
+               static_cast<unsigned long long>(summary.answered),
+               static_cast<unsigned long long>(summary.errors),
+               static_cast<unsigned long long>(summary.status_differ),
+               static_cast<unsigned long long>(summary.field_differ));
+  std::fprintf(summary_out, "latency ms, then / now: p50 %.1f / %.1f, p99 %.1f / %.1f\n",
+               percentile(then_ms, 0.5), percentile(now_ms_values, 0.5), percentile(then_ms, 0.99),
+               percentile(now_ms_values, 0.99));
+  if (!differences.empty()) {
+    std::fprintf(summary_out, "differences (%llu%s):\n",
+                 static_cast<unsigned long long>(summary.differ),
+                 summary.differ > differences.size() ? ", the first 50 shown" : "");
+    for (const auto& d : differences) std::fprintf(summary_out, "%s\n", d.c_str());
+  }
+  std::fprintf(summary_out, "%s\n", summary.differ ? "DIFFERENT" : "SAME");
+  return f.fail_on_diff && summary.differ ? 1 : 0;
+}
+
+}  // namespace
+
+Runner add_replay(CLI::App& app) {
+  auto* replay = app.add_subcommand("replay", "Serve or re-send recorded traffic");
+  replay->require_subcommand(1);
+
+  auto s = std::make_shared<ReplayServeFlags>();
+  auto* serve =
+      replay->add_subcommand("serve", "Answer like the recorded server, from a store or HAR file");
+  add_source_flags(*serve, s->source);
+  with_env(
+      serve->add_option("--listen", s->listen, "Listener URL, repeatable (http:// or https://)")
+          ->capture_default_str()
+          ->delimiter(','));
+  with_env(serve->add_option("--admin", s->admin, "Admin listener HOST:PORT for /metrics")
+               ->capture_default_str());
+  with_env(serve
+               ->add_option("--ignore-param", s->ignore_params,
+                            "A query parameter not to match on, repeatable")
+               ->delimiter(','));
+  with_env(
+      serve->add_option("--tls-cert", s->tls_cert, "PEM certificate chain for https listeners"));
+  with_env(serve->add_option("--tls-key", s->tls_key, "PEM private key for --tls-cert"));
+  with_env(serve->add_option("--access-log", s->access_log, "Access log file, or - for stdout"));
+  with_env(serve->add_option("--log-format", s->log_format, "Log format")
+               ->check(CLI::IsMember({"text", "json"}))
+               ->capture_default_str());
+  with_env(serve->add_option("--threads", s->threads, "I/O threads (0: one per core)")
+               ->capture_default_str());
+
+  auto r = std::make_shared<ReplaySendFlags>();
+  auto* send = replay->add_subcommand(
+      "send", "Re-send recorded requests to a server and report what it answers differently");
+  add_source_flags(*send, r->source);
+  with_env(send->add_option("--target", r->target, "Server to send to: http(s)://HOST:PORT")
+               ->required());
+  with_env(send->add_option("--token", r->token, "Plex token to send instead of the redacted one"))
+      ->envname("PLEX_TOKEN");
+  with_env(send->add_option("--speed", r->speed,
+                            "Pacing: 1 as recorded, 2 twice as fast, max as fast as possible")
+               ->capture_default_str());
+  with_env(
+      send->add_option("--kind", r->kinds, "Only this kind, repeatable (search, timeline, ...)")
+          ->delimiter(','));
+  with_env(send->add_option("--concurrency", r->concurrency, "Connections to the target")
+               ->capture_default_str());
+  with_env(send->add_option("--report", r->report,
+                            "Write one JSON line per request to FILE (- for stdout)"));
+  with_env(send->add_flag("--fail-on-diff", r->fail_on_diff, "Exit 1 when any answer differs"));
+  with_env(send->add_option("--target-ca", r->target_ca, "PEM CA to verify an https target"));
+  with_env(
+      send->add_flag("--insecure", r->insecure, "Do not verify an https target's certificate"));
+  with_env(send->add_option("--timeout", r->timeout, "Time each request may take")
+               ->capture_default_str());
+
+  return [serve, s, r] { return serve->parsed() ? run_serve(*s) : run_send(*r); };
+}
+
+}  // namespace plextap::app

@@ -1,0 +1,325 @@
+#include "replay/resender.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <boost/url/parse.hpp>
+#include <stdexcept>
+
+#include "capture/classify.hpp"
+#include "capture/query.hpp"
+#include "capture/text.hpp"
+
+namespace plextap::replay {
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using net::ip::tcp;
+
+namespace {
+
+constexpr auto kUseTuple = net::as_tuple(net::use_awaitable);
+constexpr std::size_t kMaxAnswer = std::size_t{64} << 20;
+constexpr std::string_view kTokenName = "x-plex-token";
+// '=' plain, percent-encoded once and twice, as redact_target() finds them.
+constexpr std::string_view kEquals[] = {"=", "%3d", "%253d"};
+constexpr std::string_view kRedactedValue = "REDACTED";
+
+// Headers the re-sender sets itself or that must not travel: framing, hop-by-hop, the
+// recording proxy's own, and redacted secrets (a fingerprint is no credential).
+bool resent_header(std::string_view name, std::string_view value) {
+  for (std::string_view skip :
+       {"Host", "Content-Length", "Transfer-Encoding", "Connection", "Keep-Alive",
+        "Proxy-Connection", "TE", "Trailer", "Upgrade", "Expect", "X-Plex-Token"})
+    if (capture::iequals(name, skip)) return false;
+  return !capture::istarts_with(name, "X-Forwarded-") && !value.starts_with(kRedactedValue);
+}
+
+struct Target {
+  bool tls = false;
+  std::string host, port, authority;
+};
+
+Target parse_target(const std::string& url) {
+  auto parsed = boost::urls::parse_uri(url);
+  if (!parsed) throw std::invalid_argument("bad --target '" + url + "' (use http://HOST:PORT)");
+  Target t;
+  std::string scheme = parsed->scheme();
+  if (scheme != "http" && scheme != "https")
+    throw std::invalid_argument("bad --target '" + url + "': the scheme is http or https");
+  t.tls = scheme == "https";
+  t.host = parsed->host_address();
+  if (t.host.empty()) throw std::invalid_argument("bad --target '" + url + "': no host");
+  t.port = parsed->has_port() ? std::string(parsed->port()) : (t.tls ? "443" : "80");
+  t.authority = parsed->encoded_host_and_port();
+  return t;
+}
+
+class Run {
+ public:
+  Run(const std::vector<RecordedExchange>& recorded, const ResendOptions& options,
+      const std::function<void(const ResendResult&)>& on_result)
+      : recorded_(recorded),
+        options_(options),
+        on_result_(on_result),
+        target_(parse_target(options.target)),
+        tls_(net::ssl::context::tls_client) {
+    if (target_.tls) {
+      if (options.insecure) {
+        tls_.set_verify_mode(net::ssl::verify_none);
+      } else {
+        tls_.set_verify_mode(net::ssl::verify_peer);
+        if (options.ca_file.empty())
+          tls_.set_default_verify_paths();
+        else
+          tls_.load_verify_file(options.ca_file);
+      }
+    }
+  }
+
+  ResendSummary run() {
+    tcp::resolver resolver(ioc_);
+    boost::system::error_code ec;
+    endpoints_ = resolver.resolve(target_.host, target_.port, ec);
+    if (ec) throw std::runtime_error("cannot resolve " + target_.host + ": " + ec.message());
+    started_ = std::chrono::steady_clock::now();
+    if (!recorded_.empty()) first_ts_ = recorded_.front().exchange.ts_ms;
+    unsigned workers = std::max(1u, options_.concurrency);
+    for (unsigned i = 0; i < workers && i < recorded_.size(); ++i)
+      net::co_spawn(ioc_, worker(), net::detached);
+    ioc_.run();
+    summary_.seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+    if (!recorded_.empty())
+      summary_.recorded_seconds =
+          static_cast<double>(recorded_.back().exchange.ts_ms - first_ts_) / 1000.0;
+    return summary_;
+  }
+
+ private:
+  struct Connection {
+    std::optional<beast::tcp_stream> plain;
+    std::optional<beast::ssl_stream<beast::tcp_stream>> tls;
+    beast::flat_buffer buffer;
+    bool reused = false;
+    beast::tcp_stream& lowest() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
+    void close() {
+      if (plain || tls) {
+        boost::system::error_code ignored;
+        lowest().socket().close(ignored);
+      }
+      plain.reset();
+      tls.reset();
+      buffer.clear();
+    }
+  };
+
+  net::awaitable<void> worker() {
+    Connection conn;
+    net::steady_timer timer(ioc_);
+    while (next_ < recorded_.size()) {
+      const RecordedExchange& r = recorded_[next_++];
+      if (!options_.max_speed) {
+        auto offset = std::chrono::duration<double, std::milli>(
+            static_cast<double>(r.exchange.ts_ms - first_ts_) / std::max(options_.speed, 1e-6));
+        timer.expires_at(started_ +
+                         std::chrono::duration_cast<std::chrono::steady_clock::duration>(offset));
+        co_await timer.async_wait(kUseTuple);
+      }
+      ResendResult result = co_await send(conn, r);
+      account(result);
+      on_result_(result);
+    }
+    conn.close();
+  }
+
+  http::request<http::string_body> request_for(const capture::Exchange& ex) const {
+    http::request<http::string_body> req;
+    req.method_string(ex.method);
+    req.target(substitute_token(ex.target, options_.token));
+    req.version(11);
+    for (const auto& [name, value] : ex.request_headers)
+      if (resent_header(name, value)) req.insert(name, value);
+    if (options_.token) req.set("X-Plex-Token", *options_.token);
+    req.set(http::field::host, target_.authority);
+    req.body() = ex.request_body;
+    if (!ex.request_body.empty() || req.method() == http::verb::post ||
+        req.method() == http::verb::put)
+      req.prepare_payload();
+    return req;
+  }
+
+  net::awaitable<boost::system::error_code> connect(Connection& conn) {
+    conn.close();
+    conn.reused = false;
+    boost::system::error_code ec;
+    if (target_.tls) {
+      conn.tls.emplace(ioc_, tls_);
+      auto& lowest = beast::get_lowest_layer(*conn.tls);
+      lowest.expires_after(options_.timeout);
+      std::tie(ec, std::ignore) = co_await lowest.async_connect(endpoints_, kUseTuple);
+      if (ec) co_return ec;
+      if (!options_.insecure)
+        conn.tls->set_verify_callback(net::ssl::host_name_verification(target_.host));
+      boost::system::error_code not_an_address;
+      net::ip::make_address(target_.host, not_an_address);
+      if (not_an_address)  // SNI carries names only
+        SSL_set_tlsext_host_name(conn.tls->native_handle(), target_.host.c_str());
+      std::tie(ec) = co_await conn.tls->async_handshake(net::ssl::stream_base::client, kUseTuple);
+    } else {
+      conn.plain.emplace(ioc_);
+      conn.plain->expires_after(options_.timeout);
+      std::tie(ec, std::ignore) = co_await conn.plain->async_connect(endpoints_, kUseTuple);
+    }
+    co_return ec;
+  }
+
+  template <class Stream>
+  net::awaitable<boost::system::error_code> exchange(Stream& stream, Connection& conn,
+                                                     http::request<http::string_body>& req,
+                                                     http::response_parser<http::string_body>& rp) {
+    auto [wec, wn] = co_await http::async_write(stream, req, kUseTuple);
+    if (wec) co_return wec;
+    auto [rec, rn] = co_await http::async_read(stream, conn.buffer, rp, kUseTuple);
+    co_return rec;
+  }
+
+  net::awaitable<ResendResult> send(Connection& conn, const RecordedExchange& r) {
+    const capture::Exchange& ex = r.exchange;
+    ResendResult result;
+    result.id = r.id;
+    auto route = capture::classify(ex.method, ex.target);
+    result.kind = std::string(capture::to_string(route ? route->kind : capture::Kind::other));
+    result.method = ex.method;
+    result.target = ex.target;
+    result.status_then = ex.status;
+    result.latency_ms_then = static_cast<double>(ex.latency_us) / 1000.0;
+
+    auto req = request_for(ex);
+    boost::system::error_code ec;
+    std::optional<http::response_parser<http::string_body>> rp;
+    auto began = std::chrono::steady_clock::now();
+    // A kept-alive connection the server has closed meanwhile gets one fresh try.
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      if (!conn.plain && !conn.tls) {
+        ec = co_await connect(conn);
+        if (ec) break;
+      }
+      began = std::chrono::steady_clock::now();
+      rp.emplace();
+      rp->body_limit(kMaxAnswer);
+      if (req.method() == http::verb::head) rp->skip(true);
+      conn.lowest().expires_after(options_.timeout);
+      if (conn.tls)
+        ec = co_await exchange(*conn.tls, conn, req, *rp);
+      else
+        ec = co_await exchange(*conn.plain, conn, req, *rp);
+      if (!ec) break;
+      bool retry = conn.reused;
+      conn.close();
+      if (!retry) break;
+    }
+    if (ec) {
+      result.error = ec == beast::error::timeout ? "no answer within the timeout" : ec.message();
+      co_return result;
+    }
+    result.latency_ms_now =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - began).count();
+    auto& res = rp->get();
+    result.status_now = res.result_int();
+    if (res.keep_alive())
+      conn.reused = true;
+    else
+      conn.close();
+
+    if (route) {
+      capture::Exchange now = ex;
+      now.status = result.status_now;
+      now.response_headers.clear();
+      for (const auto& f : res) now.response_headers.emplace_back(f.name_string(), f.value());
+      now.response_body = std::move(res.body());
+      now.response_truncated = false;
+      auto then_fields = event_fields(ex);
+      auto now_fields = event_fields(now);
+      if (then_fields && now_fields) result.diffs = diff_event_fields(*then_fields, *now_fields);
+    }
+    co_return result;
+  }
+
+  void account(const ResendResult& r) {
+    ++summary_.sent;
+    if (r.error.empty()) ++summary_.answered;
+    if (!r.error.empty()) ++summary_.errors;
+    if (r.error.empty() && r.status_then != r.status_now) ++summary_.status_differ;
+    if (!r.diffs.empty()) ++summary_.field_differ;
+    if (r.differs()) ++summary_.differ;
+  }
+
+  const std::vector<RecordedExchange>& recorded_;
+  const ResendOptions& options_;
+  const std::function<void(const ResendResult&)>& on_result_;
+  Target target_;
+  net::io_context ioc_{1};
+  net::ssl::context tls_;
+  tcp::resolver::results_type endpoints_;
+  std::chrono::steady_clock::time_point started_;
+  std::int64_t first_ts_ = 0;
+  std::size_t next_ = 0;
+  ResendSummary summary_;
+};
+
+}  // namespace
+
+std::string substitute_token(std::string_view target, const std::optional<std::string>& token) {
+  std::string out;
+  std::size_t i = 0;
+  for (;;) {
+    auto it = std::search(target.begin() + static_cast<std::ptrdiff_t>(i), target.end(),
+                          kTokenName.begin(), kTokenName.end(), capture::iequal_char);
+    if (it == target.end()) break;
+    std::size_t pos = static_cast<std::size_t>(it - target.begin());
+    std::size_t after_name = pos + kTokenName.size();
+    int level = -1;
+    for (int l = 0; l < 3; ++l)
+      if (capture::istarts_with(target.substr(after_name), kEquals[l])) level = l;
+    std::size_t value = level < 0 ? after_name : after_name + kEquals[level].size();
+    if (level < 0 || target.substr(value, kRedactedValue.size()) != kRedactedValue) {
+      out.append(target.substr(i, value - i));
+      i = value;
+      continue;
+    }
+    std::size_t end = value + kRedactedValue.size();
+    bool top_level = level == 0 && pos > 0 && (target[pos - 1] == '?' || target[pos - 1] == '&');
+    if (!token && top_level) {
+      // Drop the parameter with one of its separators: "?t&a" -> "?a", "?a&t" -> "?a".
+      out.append(target.substr(i, pos - i));
+      if (end < target.size() && target[end] == '&')
+        ++end;
+      else if (!out.empty() && (out.back() == '&' || out.back() == '?'))
+        out.pop_back();
+      i = end;
+      continue;
+    }
+    std::string value_text = token ? *token : std::string();
+    for (int l = 0; l <= level; ++l) value_text = capture::encode_component(value_text);
+    out.append(target.substr(i, value - i)).append(value_text);
+    i = end;
+  }
+  out.append(target.substr(i));
+  return out;
+}
+
+ResendSummary resend(const std::vector<RecordedExchange>& recorded, const ResendOptions& options,
+                     const std::function<void(const ResendResult&)>& on_result) {
+  Run run(recorded, options, on_result);
+  return run.run();
+}
+
+}  // namespace plextap::replay
