@@ -258,8 +258,10 @@ int run_send(const ReplaySendFlags& f) {
           "  #" + std::to_string(r.id) + " " + r.method + " " + shorten(r.target, 100) + "\n    ";
       if (!r.error.empty())
         line += "no answer: " + r.error;
-      else
+      else if (r.status_then != r.status_now)
         line += "status " + std::to_string(r.status_then) + " -> " + std::to_string(r.status_now);
+      else
+        line += "status " + std::to_string(r.status_now) + " as recorded";
       for (const auto& d : r.diffs)
         line += "\n    " + d.field + ": " + shorten(d.then, 60) + " -> " + shorten(d.now, 60);
       differences.push_back(std::move(line));

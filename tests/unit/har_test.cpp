@@ -5,7 +5,6 @@
 
 #include <gtest/gtest.h>
 #include <simdjson.h>
-#include <zlib.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -13,6 +12,7 @@
 
 #include "capture/event.hpp"
 #include "store/writer.hpp"
+#include "tests/unit/gzip.hpp"
 
 namespace plextap::capture {
 namespace {
@@ -29,19 +29,7 @@ class Built final : public store::Pending {
   CapturedExchange c_;
 };
 
-std::string gzip(std::string_view in) {
-  z_stream z{};
-  deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
-  std::string out(compressBound(static_cast<uLong>(in.size())) + 64, '\0');
-  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
-  z.avail_in = static_cast<uInt>(in.size());
-  z.next_out = reinterpret_cast<Bytef*>(out.data());
-  z.avail_out = static_cast<uInt>(out.size());
-  deflate(&z, Z_FINISH);
-  out.resize(z.total_out);
-  deflateEnd(&z);
-  return out;
-}
+using plextap::testing::gzip;
 
 CapturedExchange exchange(std::optional<Route> route, std::string target, bool tls,
                           std::vector<std::pair<std::string, std::string>> response_headers,

@@ -1,0 +1,440 @@
+// Replay through the real binary (README "Replay"): a client story recorded through
+// `serve`, exported as HAR, answered again by `replay serve` from the store and from the
+// HAR; `replay send` against a server that answers one call differently and against an
+// identical one; pacing; bad sources; the demo that ships with the sample capture.
+#include <stdio.h>
+#include <sys/wait.h>
+
+#include <fstream>
+#include <thread>
+
+#include "capture/body_decode.hpp"
+#include "tests/integration/fixture.hpp"
+#include "tests/integration/recording_support.hpp"
+
+namespace plextap::itest {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using Canned = StandInUpstream::Canned;
+
+constexpr std::string_view kToken = "replaytoken42";
+constexpr std::string_view kSessionsA = R"(<MediaContainer size="0" note="first"/>)";
+constexpr std::string_view kSessionsB = R"(<MediaContainer size="1" note="second"/>)";
+
+bool contains(std::string_view haystack, std::string_view needle) {
+  return haystack.find(needle) != std::string_view::npos;
+}
+
+std::uint16_t port_after(const std::string& text, std::string_view prefix) {
+  auto at = text.find(prefix);
+  if (at == std::string::npos) return 0;
+  unsigned port = 0;
+  for (auto i = at + prefix.size(); i < text.size() && std::isdigit(text[i]); ++i)
+    port = port * 10 + static_cast<unsigned>(text[i] - '0');
+  return static_cast<std::uint16_t>(port);
+}
+
+// `plextap replay serve ARGS` on an http and an https listener and an admin port.
+class ReplayServer {
+ public:
+  explicit ReplayServer(std::vector<std::string> args, bool with_tls = false) {
+    std::vector<std::string> all{"replay",  "serve",       "--listen",  "http://127.0.0.1:0",
+                                 "--admin", "127.0.0.1:0", "--threads", "2"};
+    if (with_tls) all.insert(all.end(), {"--listen", "https://127.0.0.1:0"});
+    all.insert(all.end(), args.begin(), args.end());
+    child_ = std::make_unique<Child>(all);
+    bool up = child_->wait_err(
+        [&](const std::string& err) {
+          return contains(err, "admin on http://127.0.0.1:") &&
+                 (!with_tls || contains(err, "listening on https://"));
+        },
+        10s);
+    if (!up) throw std::runtime_error("replay serve did not start:\n" + child_->err());
+    http_port = port_after(child_->err(), "listening on http://127.0.0.1:");
+    https_port = port_after(child_->err(), "listening on https://127.0.0.1:");
+    admin_port = port_after(child_->err(), "admin on http://127.0.0.1:");
+  }
+  std::string err() const { return child_->err(); }
+  Child& child() { return *child_; }
+
+  std::uint16_t http_port = 0, https_port = 0, admin_port = 0;
+
+ private:
+  std::unique_ptr<Child> child_;
+};
+
+// What a client got, with the body decoded: a HAR holds decoded bodies, a store the
+// bytes as sent, and both must give the client the same content.
+struct Answer {
+  unsigned status = 0;
+  std::string content_type;
+  std::string body;
+  bool operator==(const Answer&) const = default;
+};
+
+std::ostream& operator<<(std::ostream& os, const Answer& a) {
+  return os << a.status << " " << a.content_type << " " << a.body.substr(0, 80);
+}
+
+struct Step {
+  http::verb method;
+  std::string target;
+};
+
+std::string with_token(std::string target) {
+  target += target.find('?') == std::string::npos ? "?" : "&";
+  target += "X-Plex-Token=";
+  target += kToken;
+  return target;
+}
+
+// The client story: a search, a play queue, a decision, timeline updates, a scrobble,
+// and the same (untapped) call twice, which the server answered differently each time.
+const std::vector<Step>& story() {
+  static const std::vector<Step> steps{
+      {http::verb::get, "/hubs/search?query=wallace&limit=10"},
+      {http::verb::post,
+       "/playQueues?type=video&uri=server%3A%2F%2Fabc%2Flibrary%2Fmetadata%2F1973"},
+      {http::verb::get,
+       "/video/:/transcode/universal/decision?path=%2Flibrary%2Fmetadata%2F1973&mediaIndex=0&"
+       "protocol=hls&directPlay=0&directStream=1"},
+      {http::verb::get, "/status/sessions"},
+      {http::verb::post,
+       "/:/timeline?ratingKey=1973&key=%2Flibrary%2Fmetadata%2F1973&state=playing&time=0"},
+      {http::verb::post,
+       "/:/timeline?ratingKey=1973&key=%2Flibrary%2Fmetadata%2F1973&state=playing&time=5000"},
+      {http::verb::get, "/status/sessions"},
+      {http::verb::put, "/:/scrobble?identifier=com.plexapp.plugins.library&key=1973"},
+  };
+  return steps;
+}
+
+Answer send_step(HttpClient& c, const Step& step, std::uint64_t n) {
+  auto req = c.request(step.method, with_token(step.target) + "&_=" + std::to_string(n));
+  req.set("X-Plex-Client-Identifier", "replay-test-client");
+  req.set("X-Plex-Product", "Plex Web");
+  req.set(http::field::accept_encoding, "gzip");
+  auto res = c.send(std::move(req));
+  Answer a;
+  a.status = res.result_int();
+  a.content_type = std::string(res[http::field::content_type]);
+  auto decoded = capture::decode_body(std::string(res[http::field::content_encoding]), res.body(),
+                                      std::size_t{16} << 20);
+  a.body = decoded.ok ? decoded.body : res.body();
+  return a;
+}
+
+// Plays the story; `before(i)` runs before step i (the recording run changes the
+// server's answer there).
+std::vector<Answer> play(HttpClient& c, const std::function<void(std::size_t)>& before = {}) {
+  std::vector<Answer> answers;
+  for (std::size_t i = 0; i < story().size(); ++i) {
+    if (before) before(i);
+    answers.push_back(send_step(c, story()[i], i));
+  }
+  return answers;
+}
+
+Canned xml(std::string_view body) {
+  Canned c;
+  c.content_type = "text/xml;charset=utf-8";
+  c.body = std::string(body);
+  return c;
+}
+
+void serve_story(StandInUpstream& upstream, std::string_view search_body) {
+  upstream.answer("/hubs/search", xml(search_body));
+  upstream.answer("/playQueues", xml(plex_fixture("playqueue-create.xml")));
+  upstream.answer("/video/:/transcode/universal/decision", xml(plex_fixture("decision.xml")));
+  upstream.answer("/:/timeline", xml(R"(<MediaContainer size="0"/>)"));
+  upstream.answer("/:/scrobble", Canned{});
+  upstream.answer("/status/sessions", xml(kSessionsA));
+}
+
+class ReplayTest : public ProxyTest {
+ protected:
+  void TearDown() override {
+    ProxyTest::TearDown();
+    if (HasFailure())
+      for (auto* r : {from_store.get(), from_har.get()})
+        if (r) std::printf("---- replay serve stderr ----\n%s\n", r->err().c_str());
+  }
+
+  fs::path data_dir() const { return proxy->dir() / "data"; }
+  fs::path har_file() const { return proxy->dir() / "story.har"; }
+
+  // Records the story through serve (--record all, so that the untapped call is kept
+  // too), stops serve and exports the HAR. Returns what the client got.
+  std::vector<Answer> record_story() {
+    serve_story(upstream, plex_fixture("hubs-search.xml"));
+    start({"--record", "all", "--no-enrich"});
+    auto c = http();
+    auto answers = play(*c, [&](std::size_t i) {
+      if (i == 6) upstream.answer("/status/sessions", xml(kSessionsB));
+    });
+    c.reset();
+    // Every exchange committed, then serve is stopped, so nothing else writes the store.
+    EXPECT_TRUE(wait_until(
+        [&] {
+          auto r = run_plextap({"stats", "--data", data_dir().string()});
+          return contains(r.out, "events      " + std::to_string(story().size()));
+        },
+        10s));
+    proxy->signal(SIGTERM);
+    EXPECT_EQ(proxy->wait_exit(15s), 0);
+    auto har = run_plextap(
+        {"export", "har", "--data", data_dir().string(), "--output", har_file().string()});
+    EXPECT_EQ(har.exit_code, 0) << har.err;
+    return answers;
+  }
+
+  std::unique_ptr<ReplayServer> from_store, from_har;
+};
+
+TEST_F(ReplayTest, StoryReplaysIdenticallyFromStoreAndHar) {
+  auto recorded = record_story();
+  ASSERT_EQ(recorded.size(), story().size());
+  EXPECT_EQ(recorded[3].body, kSessionsA);
+  EXPECT_EQ(recorded[6].body, kSessionsB);
+  upstream.stop();  // from here on, only replay can answer
+
+  from_store = std::make_unique<ReplayServer>(
+      std::vector<std::string>{"--data", data_dir().string()}, /*with_tls=*/true);
+  from_har = std::make_unique<ReplayServer>(
+      std::vector<std::string>{"--har", har_file().string(), "--data", data_dir().string()});
+
+  {
+    SCOPED_TRACE("replay serve from the store, over https");
+    auto c = HttpClient::tls(from_store->https_port, proxy->ca_file());
+    EXPECT_EQ(play(*c), recorded);
+  }
+  {
+    SCOPED_TRACE("replay serve from the HAR");
+    auto c = HttpClient::plain(from_har->http_port);
+    EXPECT_EQ(play(*c), recorded);
+  }
+  {
+    SCOPED_TRACE("a second run: every repeated call gets the last recorded answer");
+    auto c = HttpClient::plain(from_har->http_port);
+    auto again = play(*c);
+    EXPECT_EQ(again[3].body, kSessionsB);
+    EXPECT_EQ(again[6].body, kSessionsB);
+    EXPECT_EQ(again[0], recorded[0]);
+  }
+  {
+    SCOPED_TRACE("a client that does not accept gzip gets the body decoded");
+    auto c = HttpClient::plain(from_store->http_port);
+    auto res = c->send(c->request(http::verb::get, "/hubs/search?query=wallace&limit=10"));
+    EXPECT_EQ(res.result_int(), 200);
+    EXPECT_EQ(res[http::field::content_encoding], "");
+    EXPECT_EQ(res.body(), plex_fixture("hubs-search.xml"));
+  }
+}
+
+TEST_F(ReplayTest, MissIsA404NamingTheRequestCountedAndLogged) {
+  record_story();
+  from_har = std::make_unique<ReplayServer>(std::vector<std::string>{"--har", har_file().string()});
+  auto c = HttpClient::plain(from_har->http_port);
+  auto res =
+      c->send(c->request(http::verb::get, "/library/sections/9/all?type=1&X-Plex-Token=s3cret"));
+  EXPECT_EQ(res.result_int(), 404);
+  EXPECT_TRUE(contains(res.body(), "GET /library/sections/9/all?type=1")) << res.body();
+  EXPECT_FALSE(contains(res.body(), "s3cret"));
+  // Same path, other query: a miss too.
+  res = c->send(c->request(http::verb::get, "/hubs/search?query=gromit&limit=10"));
+  EXPECT_EQ(res.result_int(), 404);
+  // --ignore-param makes a parameter irrelevant.
+  ReplayServer lenient({"--har", har_file().string(), "--ignore-param", "query"});
+  auto c2 = HttpClient::plain(lenient.http_port);
+  EXPECT_EQ(
+      c2->send(c2->request(http::verb::get, "/hubs/search?query=gromit&limit=10")).result_int(),
+      200);
+
+  auto admin = HttpClient::plain(from_har->admin_port);
+  auto metrics = admin->send(admin->request(http::verb::get, "/metrics")).body();
+  EXPECT_EQ(metric_value(metrics, "plextap_replay_requests_total{result=\"miss\"}"), 2);
+  EXPECT_EQ(metric_value(metrics, "plextap_replay_requests_total{result=\"hit\"}"), 0);
+  EXPECT_TRUE(from_har->child().wait_err(
+      [](const std::string& err) {
+        return contains(err, "replay miss: GET /library/sections/9/all");
+      },
+      5s));
+  EXPECT_FALSE(contains(from_har->err(), "s3cret"));
+}
+
+TEST_F(ReplayTest, SendReportsTheCallAndFieldThatDiffer) {
+  record_story();
+  // A server that answers the search with one result fewer, and everything else alike.
+  StandInUpstream changed;
+  std::string search = plex_fixture("hubs-search.xml");
+  auto cut = search.find("<Video ratingKey=\"1971\"");
+  ASSERT_NE(cut, std::string::npos);
+  search.erase(cut, search.find('\n', cut) - cut + 1);
+  serve_story(changed, search);
+  const fs::path report = proxy->dir() / "report.jsonl";
+  auto r = run_plextap({"replay", "send", "--data", data_dir().string(), "--target",
+                        "http://127.0.0.1:" + std::to_string(changed.port()), "--speed", "max",
+                        "--token", "fresh-token", "--report", report.string(), "--fail-on-diff"},
+                       30s);
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_TRUE(contains(r.out, "/hubs/search")) << r.out;
+  EXPECT_TRUE(contains(r.out, "result_count: 8 -> 7")) << r.out;
+  EXPECT_TRUE(contains(r.out, "DIFFERENT"));
+
+  auto lines = split_lines(read_file(report));
+  ASSERT_EQ(lines.size(), story().size());
+  std::size_t differing = 0;
+  for (const auto& text : lines) {
+    JsonLine line(text);
+    SCOPED_TRACE(text);
+    if (line.json("/differs") == "false") continue;
+    ++differing;
+    EXPECT_EQ(line.str("/kind"), "search");
+    EXPECT_TRUE(contains(line.str("/target"), "/hubs/search?query=wallace"));
+    EXPECT_EQ(line.json("/status_then"), "200");
+    EXPECT_EQ(line.json("/status_now"), "200");
+    EXPECT_TRUE(contains(line.json("/diff"), R"({"field":"result_count","then":"8","now":"7"})"));
+  }
+  EXPECT_EQ(differing, 1u);
+  // The real token went out instead of the redacted one, as a parameter and as nothing else.
+  auto searches = changed.requests_to("/hubs/search");
+  ASSERT_EQ(searches.size(), 1u);
+  EXPECT_TRUE(contains(searches[0].target, "X-Plex-Token=fresh-token")) << searches[0].target;
+  EXPECT_FALSE(contains(searches[0].target, "REDACTED"));
+  EXPECT_EQ(searches[0].header("X-Plex-Client-Identifier"), "replay-test-client");
+
+  // Against a server that answers exactly as recorded: nothing differs, exit 0.
+  from_store =
+      std::make_unique<ReplayServer>(std::vector<std::string>{"--data", data_dir().string()});
+  auto same = run_plextap({"replay", "send", "--data", data_dir().string(), "--target",
+                           "http://127.0.0.1:" + std::to_string(from_store->http_port), "--speed",
+                           "max", "--fail-on-diff"},
+                          30s);
+  EXPECT_EQ(same.exit_code, 0) << same.out << same.err;
+  EXPECT_TRUE(contains(same.out, "SAME")) << same.out;
+  EXPECT_TRUE(contains(same.out, "sent 8 requests")) << same.out;
+}
+
+// Three entries one second apart: --speed 2 takes about one second, max almost none.
+TEST(ReplayPacing, SpeedScalesTheRecordedSpan) {
+  TempDir dir;
+  std::string entries;
+  for (int i = 0; i < 3; ++i) {
+    if (i) entries += ",";
+    entries += R"({"startedDateTime":"2026-11-24T20:00:0)" + std::to_string(i) +
+               R"(.000Z","time":2,"request":{"method":"GET","url":"http://plex:32400/identity?n=)" +
+               std::to_string(i) +
+               R"(","headers":[]},"response":{"status":200,"headers":[],"content":{"text":"ok"}}})";
+  }
+  const fs::path har = dir.path() / "paced.har";
+  std::ofstream(har) << R"({"log":{"version":"1.2","entries":[)" << entries << "]}}";
+  ReplayServer target({"--har", har.string()});
+  auto timed = [&](const std::string& speed) {
+    auto began = std::chrono::steady_clock::now();
+    auto r = run_plextap({"replay", "send", "--har", har.string(), "--target",
+                          "http://127.0.0.1:" + std::to_string(target.http_port), "--speed", speed,
+                          "--fail-on-diff"},
+                         20s);
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    EXPECT_TRUE(contains(r.out, "recorded over 2.00 s")) << r.out;
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
+  };
+  double half = timed("2");
+  EXPECT_GT(half, 0.9);
+  EXPECT_LT(half, 1.7);
+  EXPECT_LT(timed("max"), 0.8);
+}
+
+struct BadSource {
+  const char* name;
+  std::string har;
+  const char* says;
+};
+
+TEST(ReplayBadInput, BadSourcesAreRefusedWholeWithOneLine) {
+  std::string sample = read_file(fs::path(PLEXTAP_SOURCE_DIR) / "examples" / "sample-capture.har");
+  ASSERT_GT(sample.size(), 1000u);
+  const std::vector<BadSource> cases{
+      {"truncated", sample.substr(0, sample.size() / 2), "not valid JSON"},
+      {"not HAR", R"({"entries":[]})", "not a HAR file"},
+      {"unknown version", R"({"log":{"version":"7.0","entries":[]}})",
+       "unknown HAR version \"7.0\""},
+      {"entry without url",
+       R"({"log":{"version":"1.2","entries":[{"startedDateTime":"2026-01-01T00:00:00Z","request":{"method":"GET"},"response":{"status":200}}]}})",
+       "entry 1: request.url is missing"},
+  };
+  TempDir dir;
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    const fs::path file = dir.path() / "bad.har";
+    std::ofstream(file, std::ios::trunc) << c.har;
+    for (const char* sub : {"serve", "send"}) {
+      std::vector<std::string> args{"replay", sub, "--har", file.string()};
+      if (std::string_view(sub) == "serve")
+        args.insert(args.end(), {"--listen", "http://127.0.0.1:0", "--admin", "127.0.0.1:0"});
+      else
+        args.insert(args.end(), {"--target", "http://127.0.0.1:9"});
+      auto r = run_plextap(args);
+      EXPECT_EQ(r.exit_code, 1) << sub << ": " << r.err;
+      EXPECT_TRUE(contains(r.err, c.says)) << r.err;
+      EXPECT_EQ(split_lines(r.err).size(), 1u) << r.err;
+      EXPECT_FALSE(contains(r.err, "listening on")) << "half-served";
+    }
+  }
+  {
+    SCOPED_TRACE("a store that is not one");
+    fs::create_directories(dir.path() / "data" / "store");
+    std::ofstream(dir.path() / "data" / "store" / "data.mdb") << std::string(10000, 'x');
+    auto r = run_plextap({"replay", "serve", "--data", (dir.path() / "data").string(), "--listen",
+                          "http://127.0.0.1:0", "--admin", "127.0.0.1:0"});
+    EXPECT_EQ(r.exit_code, 1) << r.err;
+    EXPECT_EQ(split_lines(r.err).size(), 1u) << r.err;
+    EXPECT_FALSE(contains(r.err, "listening on"));
+  }
+  {
+    SCOPED_TRACE("no store at all");
+    auto r = run_plextap({"replay", "send", "--data", (dir.path() / "nothing").string(), "--target",
+                          "http://127.0.0.1:9"});
+    EXPECT_EQ(r.exit_code, 1) << r.err;
+    EXPECT_TRUE(contains(r.err, "no store at")) << r.err;
+  }
+  {
+    SCOPED_TRACE("bad usage");
+    auto r = run_plextap(
+        {"replay", "send", "--har", "x.har", "--target", "http://127.0.0.1:9", "--speed", "fast"});
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_TRUE(contains(r.err, "--speed")) << r.err;
+  }
+}
+
+// The README's demo: the sample capture as the upstream, serve in front, a client story,
+// then the search log, the queue log and the plays.
+TEST(ReplayDemo, RunsWithNoPlexServer) {
+  std::string command = "PLEXTAP_BINARY='" + std::string(PLEXTAP_BINARY) + "' '" +
+                        std::string(PLEXTAP_SOURCE_DIR) + "/scripts/demo' 2>&1";
+  FILE* pipe = ::popen(command.c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  std::string out;
+  char buf[4096];
+  while (std::size_t n = std::fread(buf, 1, sizeof buf, pipe)) out.append(buf, n);
+  int status = ::pclose(pipe);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << out;
+  auto section = [&](std::string_view title) {
+    auto at = out.find(title);
+    return at == std::string::npos ? std::string() : out.substr(at, out.find("\n==", at + 1) - at);
+  };
+  std::string searches = section("== plextap export searches"),
+              queues = section("== plextap export queues"),
+              plays = section("== plextap export plays");
+  EXPECT_TRUE(contains(searches, R"("query":"aladdin")")) << out;
+  EXPECT_TRUE(contains(queues, R"("op":"create")")) << out;
+  EXPECT_TRUE(contains(plays, R"("rating_key":"65547")")) << out;
+  EXPECT_TRUE(contains(plays, R"("pauses":1)")) << out;
+  EXPECT_TRUE(contains(plays, R"("title":"Aladdin")")) << "enriched from the sample: " << out;
+  EXPECT_TRUE(contains(out, "SAME")) << out;
+}
+
+}  // namespace
+}  // namespace plextap::itest
