@@ -33,14 +33,12 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "plextap 0.1.0");
 
   std::map<std::string, plextap::app::Runner> runners{
-      {"serve", plextap::app::add_serve(app)},
-      {"export", plextap::app::add_export(app)},
-      {"stats", plextap::app::add_stats(app)},
-      {"enrich", plextap::app::add_enrich(app)},
+      {"serve", plextap::app::add_serve(app)}, {"export", plextap::app::add_export(app)},
+      {"stats", plextap::app::add_stats(app)}, {"enrich", plextap::app::add_enrich(app)},
+      {"certs", plextap::app::add_certs(app)},
   };
   for (auto [name, help] : std::initializer_list<std::pair<const char*, const char*>>{
-           {"replay", "Serve or re-send recorded traffic"},
-           {"certs", "Create or inspect certificates"}}) {
+           {"replay", "Serve or re-send recorded traffic"}}) {
     app.add_subcommand(name, help)->allow_extras();
   }
 
