@@ -148,16 +148,16 @@ Runner add_certs(CLI::App& app) {
   cmd->require_subcommand(1);
   auto* init_cmd = cmd->add_subcommand(
       "init", "Create a local CA and a server certificate signed by it, and say how to trust it");
-  init_cmd
-      ->add_option("--host", f->hosts,
-                   "Name or address the certificate is for, repeatable (default: this host's "
-                   "names and addresses)")
-      ->delimiter(',');
-  init_cmd->add_option("--out", f->out, "Directory for the files")->capture_default_str();
+  with_env(init_cmd
+               ->add_option("--host", f->hosts,
+                            "Name or address the certificate is for, repeatable (default: this "
+                            "host's names and addresses)")
+               ->delimiter(','));
+  with_env(init_cmd->add_option("--out", f->out, "Directory for the files")->capture_default_str());
   auto* show_cmd = cmd->add_subcommand(
       "show", "Describe a PEM or PKCS#12 certificate file (default: the one serve uses)");
   show_cmd->add_option("FILE", f->file, "PEM or PKCS#12 file");
-  show_cmd->add_option("--password", f->password, "Password of a PKCS#12 file");
+  with_env(show_cmd->add_option("--password", f->password, "Password of a PKCS#12 file"));
   with_env(
       show_cmd->add_option("--data", f->data, "Data directory serve uses")->capture_default_str());
   return [f, init_cmd] { return init_cmd->parsed() ? init(*f) : show(*f); };

@@ -249,6 +249,10 @@ net::awaitable<void> Server::Impl::signal_loop() {
     auto [ec, signo] = co_await signals.async_wait(kUseTuple);
     if (ec) co_return;
     if (signo != SIGHUP) break;
+    if (!shared.tls_context()) {
+      spdlog::info("SIGHUP: no https listener, no certificate to reload");
+      continue;
+    }
     try {
       load_tls();
       spdlog::info("reloaded TLS certificate {}", tls_file());
