@@ -92,6 +92,7 @@ struct TlsFront::Impl {
   int listen_fd = -1;
   std::uint16_t port = 0;
   std::uint16_t backend_port = 0;
+  bool close_notify = true;
   std::thread accept_thread;
   std::atomic<bool> stopping{false};
   std::atomic<std::uint64_t> completed{0};
@@ -106,9 +107,10 @@ struct TlsFront::Impl {
 };
 
 TlsFront::TlsFront(std::uint16_t backend_port, const std::filesystem::path& cert_chain,
-                   const std::filesystem::path& key)
+                   const std::filesystem::path& key, bool close_notify)
     : impl_(std::make_unique<Impl>()) {
   impl_->backend_port = backend_port;
+  impl_->close_notify = close_notify;
   impl_->ctx = SSL_CTX_new(TLS_server_method());
   if (SSL_CTX_use_certificate_chain_file(impl_->ctx, cert_chain.c_str()) != 1 ||
       SSL_CTX_use_PrivateKey_file(impl_->ctx, key.c_str(), SSL_FILETYPE_PEM) != 1)
@@ -225,7 +227,7 @@ void TlsFront::Impl::serve(int fd) {
         if (n <= 0 || SSL_write(ssl, buf.data(), static_cast<int>(n)) != n) open = false;
       }
     }
-    SSL_shutdown(ssl);
+    if (close_notify) SSL_shutdown(ssl);
   }
   ERR_clear_error();
   {

@@ -50,8 +50,10 @@ std::string openssl_fingerprint(const std::filesystem::path& pem);
 // there over https. A thread per connection; stop() (or the destructor) ends them.
 class TlsFront {
  public:
+  // With `close_notify` false the front closes its TLS connections like a server that
+  // just drops the socket, without TLS's closing message.
   TlsFront(std::uint16_t backend_port, const std::filesystem::path& cert_chain,
-           const std::filesystem::path& key);
+           const std::filesystem::path& key, bool close_notify = true);
   ~TlsFront();
   TlsFront(const TlsFront&) = delete;
   TlsFront& operator=(const TlsFront&) = delete;

@@ -2,7 +2,13 @@
 // it against the CA it is given (or the system's), asks for and checks the name given
 // with --upstream-sni, and answers 502 naming the reason when the check fails, unless
 // told not to verify.
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <filesystem>
+#include <thread>
 
 #include "tests/integration/fixture.hpp"
 #include "tests/integration/tls_support.hpp"
@@ -12,6 +18,54 @@ namespace {
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
+
+// A server that answers one request with a body that ends when it closes the
+// connection (no Content-Length, no chunks): allowed by HTTP/1.1, sent by old servers.
+class CloseDelimitedServer {
+ public:
+  explicit CloseDelimitedServer(std::string body) : body_(std::move(body)) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    ::listen(fd_, 4);
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~CloseDelimitedServer() {
+    thread_.join();
+    ::close(fd_);
+  }
+  std::uint16_t port() const { return port_; }
+
+ private:
+  void serve() {
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, 10'000) <= 0) return;
+    int conn = ::accept(fd_, nullptr, nullptr);
+    std::string request;
+    char buf[4096];
+    while (request.find("\r\n\r\n") == std::string::npos) {
+      pollfd r{conn, POLLIN, 0};
+      if (::poll(&r, 1, 10'000) <= 0) break;
+      ssize_t n = ::recv(conn, buf, sizeof buf, 0);
+      if (n <= 0) break;
+      request.append(buf, static_cast<std::size_t>(n));
+    }
+    std::string answer =
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n" + body_;
+    ::send(conn, answer.data(), answer.size(), MSG_NOSIGNAL);
+    ::close(conn);
+  }
+
+  std::string body_;
+  int fd_ = -1;
+  std::uint16_t port_ = 0;
+  std::thread thread_;
+};
 
 class UpstreamTlsTest : public ProxyTest {
  protected:
@@ -107,6 +161,22 @@ TEST_F(UpstreamTlsTest, NameMismatchIs502UnlessInsecure) {
   auto res = c->send(c->request(http::verb::get, "/small"));
   EXPECT_EQ(res.result_int(), 200) << res.body();
   EXPECT_EQ(upstream.count("/small"), 1u);
+}
+
+// Many servers drop the connection without TLS's closing message; when the body is the
+// rest of the connection, that close is its end, as over plain TCP.
+TEST_F(UpstreamTlsTest, BodyEndingWithAnAbruptTlsCloseArrivesWhole) {
+  const std::string body(100'000, 'c');
+  CloseDelimitedServer server(body);
+  issue_certificates(upstream_certs(), {"127.0.0.1"});
+  front = std::make_unique<TlsFront>(server.port(), upstream_certs() / "server.pem",
+                                     upstream_certs() / "server.key", false);
+  start_https({"--upstream-ca", upstream_ca().string()});
+  auto c = http();
+  auto res = c->send(c->request(http::verb::get, "/old-server"));
+  EXPECT_EQ(res.result_int(), 200);
+  EXPECT_EQ(res.body().size(), body.size());
+  EXPECT_EQ(res.body(), body);
 }
 
 TEST_F(UpstreamTlsTest, SystemTrustStoreIsTheDefault) {
