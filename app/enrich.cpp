@@ -18,6 +18,7 @@ namespace {
 struct EnrichFlags {
   std::string data = "./plextap-data";
   std::string upstream = "http://127.0.0.1:32400";
+  UpstreamTlsFlags upstream_tls;
   std::string plex_token;
   std::string ttl = "24h";
   unsigned concurrency = 2;
@@ -32,11 +33,11 @@ int run(const EnrichFlags& f) {
   } catch (const std::invalid_argument& e) {
     throw UsageError(e.what());
   }
-  if (upstream.tls) throw UsageError("an https:// upstream is not available yet");
+  auto tls = upstream_tls_options(upstream, f.upstream_tls);
   if (f.plex_token.empty()) throw UsageError("enrich needs --plex-token (or PLEX_TOKEN)");
   store::Store store(std::filesystem::path(f.data) / "store", false);
   store::Writer writer(store, {});
-  proxy::MetadataClient source(upstream, f.plex_token);
+  proxy::MetadataClient source(upstream, tls, f.plex_token);
   capture::Enricher::Options options;
   options.ttl = parse_duration(f.ttl);
   options.concurrency = f.concurrency;
@@ -60,6 +61,7 @@ Runner add_enrich(CLI::App& app) {
   with_env(cmd->add_option("--data", f->data, "Data directory")->capture_default_str());
   with_env(
       cmd->add_option("--upstream", f->upstream, "Plex Media Server URL")->capture_default_str());
+  add_upstream_tls_flags(*cmd, f->upstream_tls);
   with_env(cmd->add_option("--plex-token", f->plex_token, "Plex token"))->envname("PLEX_TOKEN");
   with_env(
       cmd->add_option("--ttl", f->ttl, "Refetch items older than this")->capture_default_str());

@@ -35,12 +35,8 @@ int main(int argc, char** argv) {
   std::map<std::string, plextap::app::Runner> runners{
       {"serve", plextap::app::add_serve(app)},   {"export", plextap::app::add_export(app)},
       {"stats", plextap::app::add_stats(app)},   {"enrich", plextap::app::add_enrich(app)},
-      {"replay", plextap::app::add_replay(app)},
+      {"replay", plextap::app::add_replay(app)}, {"certs", plextap::app::add_certs(app)},
   };
-  for (auto [name, help] : std::initializer_list<std::pair<const char*, const char*>>{
-           {"certs", "Create or inspect certificates"}}) {
-    app.add_subcommand(name, help)->allow_extras();
-  }
 
   try {
     app.parse(argc, argv);
@@ -57,9 +53,7 @@ int main(int argc, char** argv) {
 
   const std::string chosen = app.get_subcommands().front()->get_name();
   try {
-    if (auto it = runners.find(chosen); it != runners.end()) return it->second();
-    std::cerr << "plextap: '" << chosen << "' is not available yet\n";
-    return kExitUsage;
+    return runners.at(chosen)();
   } catch (const plextap::app::UsageError& e) {
     std::cerr << "plextap: " << e.what() << "\n";
     return kExitUsage;

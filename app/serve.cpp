@@ -14,6 +14,8 @@
 #include "app/commands.hpp"
 #include "capture/enricher.hpp"
 #include "capture/recorder.hpp"
+#include "certs/client_tls.hpp"
+#include "certs/credentials.hpp"
 #include "certs/local_ca.hpp"
 #include "proxy/config.hpp"
 #include "proxy/metadata_client.hpp"
@@ -31,8 +33,7 @@ struct ServeFlags {
   std::string admin = "127.0.0.1:32480";
   std::string record = "tapped";
   std::string tls_cert, tls_key, tls_p12, tls_p12_password;
-  std::string upstream_ca, upstream_sni;
-  bool upstream_insecure = false;
+  UpstreamTlsFlags upstream_tls;
   std::string plex_token;
   bool no_enrich = false;
   std::string access_log;
@@ -61,10 +62,6 @@ std::size_t parse_size(const std::string& text) {
   throw UsageError("bad size '" + text + "' (use K, M or G)");
 }
 
-void not_yet(const std::string& what, bool given) {
-  if (given) throw UsageError(what + " is not available yet");
-}
-
 // A tap for a store that could not be opened: forwards everything, records nothing,
 // and says so on /readyz.
 class UnavailableStore final : public capture::Tap {
@@ -83,9 +80,17 @@ proxy::Config make_config(const ServeFlags& f) {
   } catch (const std::invalid_argument& e) {
     throw UsageError(e.what());
   }
-  not_yet("an https:// upstream", config.upstream.tls);
+  config.upstream_tls = upstream_tls_options(config.upstream, f.upstream_tls);
+  if (!f.tls_p12.empty() && (!f.tls_cert.empty() || !f.tls_key.empty()))
+    throw UsageError("--tls-p12 and --tls-cert/--tls-key exclude each other: give one of them");
   if (f.tls_cert.empty() != f.tls_key.empty())
     throw UsageError("--tls-cert and --tls-key go together");
+  if (f.tls_p12.empty() && !f.tls_p12_password.empty())
+    throw UsageError("--tls-p12-password needs --tls-p12");
+  config.tls_cert = f.tls_cert;
+  config.tls_key = f.tls_key;
+  config.tls_p12 = f.tls_p12;
+  config.tls_p12_password = f.tls_p12_password;
   config.header_timeout = parse_duration(f.header_timeout);
   config.keepalive_timeout = parse_duration(f.keepalive_timeout);
   config.upstream_timeout = parse_duration(f.upstream_timeout);
@@ -103,22 +108,22 @@ int run(const ServeFlags& f) {
   // OpenSSL writes to client sockets with write(2), which raises SIGPIPE when the client
   // has gone; the error return is handled, the signal must not end the process.
   std::signal(SIGPIPE, SIG_IGN);
-  not_yet("--tls-p12", !f.tls_p12.empty());
-  not_yet("--upstream-ca", !f.upstream_ca.empty());
-  not_yet("--upstream-sni", !f.upstream_sni.empty());
-  not_yet("--upstream-insecure", f.upstream_insecure);
   proxy::Config config = make_config(f);
   const std::size_t max_map = parse_size(f.store_max_size);
+  // A bad certificate, key, password or CA file is reported before anything is logged
+  // or written: one line, exit 1.
+  if (!config.tls_cert.empty() || !config.tls_p12.empty())
+    certs::load_credentials(
+        {config.tls_cert, config.tls_key, config.tls_p12, config.tls_p12_password});
+  if (config.upstream.tls)
+    certs::make_client_context({config.upstream_tls.ca_file, !config.upstream_tls.insecure});
 
   std::filesystem::path data = f.data;
   std::filesystem::create_directories(data);
   ::chmod(data.c_str(), 0700);
   bool any_tls =
       std::any_of(config.listen.begin(), config.listen.end(), [](const auto& e) { return e.tls; });
-  if (!f.tls_cert.empty()) {
-    config.tls_cert = f.tls_cert;
-    config.tls_key = f.tls_key;
-  } else if (any_tls) {
+  if (any_tls && config.tls_cert.empty() && config.tls_p12.empty()) {
     auto files = certs::ensure_local_certificate(data / "certs", certs::local_host_names());
     config.tls_cert = files.cert;
     config.tls_key = files.key;
@@ -166,7 +171,8 @@ int run(const ServeFlags& f) {
     if (f.plex_token.empty()) {
       spdlog::info("enrichment off: no --plex-token (or PLEX_TOKEN) given");
     } else {
-      source = std::make_unique<proxy::MetadataClient>(config.upstream, f.plex_token);
+      source = std::make_unique<proxy::MetadataClient>(config.upstream, config.upstream_tls,
+                                                       f.plex_token);
       enricher = std::make_unique<capture::Enricher>(*store, *writer, *source,
                                                      capture::Enricher::Options{});
       static_cast<capture::Recorder&>(*tap).set_enricher(enricher.get());
@@ -200,6 +206,28 @@ int run(const ServeFlags& f) {
 
 }  // namespace
 
+void add_upstream_tls_flags(CLI::App& cmd, UpstreamTlsFlags& flags) {
+  with_env(cmd.add_option("--upstream-ca", flags.ca,
+                          "PEM CA certificate(s) to verify an https upstream with, instead of the "
+                          "system's trusted CAs"));
+  with_env(cmd.add_option("--upstream-sni", flags.sni,
+                          "Name to ask an https upstream for (SNI) and to verify its certificate "
+                          "against, instead of the --upstream host"));
+  with_env(cmd.add_flag("--upstream-insecure", flags.insecure,
+                        "Do not verify an https upstream's certificate (warns at start)"));
+}
+
+proxy::UpstreamTlsOptions upstream_tls_options(const proxy::Endpoint& upstream,
+                                               const UpstreamTlsFlags& flags) {
+  if (!upstream.tls && (!flags.ca.empty() || !flags.sni.empty() || flags.insecure))
+    throw UsageError(
+        "--upstream-ca, --upstream-sni and --upstream-insecure need an https:// "
+        "--upstream");
+  if (!flags.ca.empty() && flags.insecure)
+    throw UsageError("--upstream-ca and --upstream-insecure exclude each other");
+  return {flags.ca, flags.sni, flags.insecure};
+}
+
 Runner add_serve(CLI::App& app) {
   auto f = std::make_shared<ServeFlags>();
   auto* serve = app.add_subcommand("serve", "Forward Plex traffic to the server and record it");
@@ -225,14 +253,11 @@ Runner add_serve(CLI::App& app) {
   with_env(
       serve->add_option("--tls-cert", f->tls_cert, "PEM certificate chain for https listeners"));
   with_env(serve->add_option("--tls-key", f->tls_key, "PEM private key for --tls-cert"));
-  with_env(serve->add_option("--tls-p12", f->tls_p12, "PKCS#12 bundle for https listeners"));
+  with_env(serve->add_option("--tls-p12", f->tls_p12,
+                             "PKCS#12 bundle (certificate, chain and key) for https listeners, "
+                             "instead of --tls-cert and --tls-key"));
   with_env(serve->add_option("--tls-p12-password", f->tls_p12_password, "Password of --tls-p12"));
-  with_env(
-      serve->add_option("--upstream-ca", f->upstream_ca, "PEM CA to verify an https upstream"));
-  with_env(serve->add_flag("--upstream-insecure", f->upstream_insecure,
-                           "Do not verify an https upstream's certificate"));
-  with_env(serve->add_option("--upstream-sni", f->upstream_sni,
-                             "TLS server name for an https upstream"));
+  add_upstream_tls_flags(*serve, f->upstream_tls);
   with_env(serve->add_option("--plex-token", f->plex_token, "Plex token for enrichment"))
       ->envname("PLEX_TOKEN");
   with_env(

@@ -15,18 +15,11 @@
 #include <memory>
 #include <stdexcept>
 
+#include "certs/openssl.hpp"
+
 namespace plextap::certs {
 namespace {
 
-template <auto Free>
-struct Deleter {
-  template <class T>
-  void operator()(T* p) const {
-    Free(p);
-  }
-};
-using KeyPtr = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY_free>>;
-using CertPtr = std::unique_ptr<X509, Deleter<X509_free>>;
 using ExtPtr = std::unique_ptr<X509_EXTENSION, Deleter<X509_EXTENSION_free>>;
 
 [[noreturn]] void fail(const std::string& what) {
@@ -66,11 +59,6 @@ CertPtr new_cert(EVP_PKEY* key, const std::string& common_name, int days) {
                              reinterpret_cast<const unsigned char*>(common_name.c_str()), -1, -1,
                              0);
   return cert;
-}
-
-bool is_ip(const std::string& host) {
-  unsigned char buf[sizeof(in6_addr)];
-  return inet_pton(AF_INET, host.c_str(), buf) == 1 || inet_pton(AF_INET6, host.c_str(), buf) == 1;
 }
 
 void write_file(const std::filesystem::path& path, mode_t mode, auto&& write) {
@@ -129,11 +117,22 @@ std::vector<std::string> local_host_names() {
   return names;
 }
 
+CertificateFiles local_certificate_files(const std::filesystem::path& dir) {
+  return {dir / "server.pem", dir / "server.key", dir / "ca.pem", dir / "ca.key"};
+}
+
 CertificateFiles ensure_local_certificate(const std::filesystem::path& dir,
                                           const std::vector<std::string>& hosts) {
-  CertificateFiles files{dir / "server.pem", dir / "server.key", dir / "ca.pem"};
-  const auto ca_key_path = dir / "ca.key";
+  auto files = local_certificate_files(dir);
   if (std::filesystem::exists(files.cert) && std::filesystem::exists(files.key)) return files;
+  return issue_local_certificate(dir, hosts).files;
+}
+
+IssuedCertificate issue_local_certificate(const std::filesystem::path& dir,
+                                          const std::vector<std::string>& hosts) {
+  IssuedCertificate issued{local_certificate_files(dir), false};
+  const auto& files = issued.files;
+  const auto& ca_key_path = files.ca_key;
   std::filesystem::create_directories(dir);
   std::filesystem::permissions(dir, std::filesystem::perms::owner_all);
 
@@ -143,6 +142,7 @@ CertificateFiles ensure_local_certificate(const std::filesystem::path& dir,
     ca_key = read_key(ca_key_path);
     ca = read_cert(files.ca);
   } else {
+    issued.created_ca = true;
     ca_key = new_key();
     char host[256] = {};
     ::gethostname(host, sizeof host - 1);
@@ -165,7 +165,7 @@ CertificateFiles ensure_local_certificate(const std::filesystem::path& dir,
   std::string san;
   for (const auto& h : hosts) {
     if (!san.empty()) san += ',';
-    san += (is_ip(h) ? "IP:" : "DNS:") + h;
+    san += (is_ip_address(h) ? "IP:" : "DNS:") + h;
   }
   if (san.empty()) san = "DNS:localhost";
   add_ext(leaf.get(), ca.get(), NID_subject_alt_name, san);
@@ -181,7 +181,7 @@ CertificateFiles ensure_local_certificate(const std::filesystem::path& dir,
   write_file(files.cert, 0644, [&](FILE* f) {
     return PEM_write_X509(f, leaf.get()) == 1 && PEM_write_X509(f, ca.get()) == 1;
   });
-  return files;
+  return issued;
 }
 
 }  // namespace plextap::certs

@@ -1,26 +1,11 @@
 #include "certs/server_tls.hpp"
 
-#include <openssl/err.h>
-
 #include <stdexcept>
 #include <string>
 
 namespace plextap::certs {
-namespace {
 
-std::string openssl_reason() {
-  unsigned long e = ERR_get_error();
-  ERR_clear_error();
-  if (e == 0) return "unknown error";
-  char buf[256];
-  ERR_error_string_n(e, buf, sizeof buf);
-  return buf;
-}
-
-}  // namespace
-
-SslCtxPtr make_server_context(const std::filesystem::path& cert_chain,
-                              const std::filesystem::path& private_key) {
+SslCtxPtr make_server_context(const Credentials& credentials) {
   SslCtxPtr ctx(SSL_CTX_new(TLS_server_method()));
   if (!ctx) throw std::runtime_error("cannot create TLS context: " + openssl_reason());
   SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
@@ -40,15 +25,14 @@ SslCtxPtr make_server_context(const std::filesystem::path& cert_chain,
   SSL_CTX_set_ciphersuites(
       ctx.get(), "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256");
   SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_SERVER);
-  if (SSL_CTX_use_certificate_chain_file(ctx.get(), cert_chain.c_str()) != 1)
-    throw std::runtime_error("cannot load certificate " + cert_chain.string() + ": " +
-                             openssl_reason());
-  if (SSL_CTX_use_PrivateKey_file(ctx.get(), private_key.c_str(), SSL_FILETYPE_PEM) != 1)
-    throw std::runtime_error("cannot load private key " + private_key.string() + ": " +
-                             openssl_reason());
-  if (SSL_CTX_check_private_key(ctx.get()) != 1)
-    throw std::runtime_error("private key " + private_key.string() +
-                             " does not match certificate " + cert_chain.string());
+  if (SSL_CTX_use_certificate(ctx.get(), credentials.cert.get()) != 1)
+    throw std::runtime_error("cannot use the certificate: " + openssl_reason());
+  for (const auto& cert : credentials.chain)
+    if (SSL_CTX_add1_chain_cert(ctx.get(), cert.get()) != 1)
+      throw std::runtime_error("cannot use the certificate chain: " + openssl_reason());
+  if (SSL_CTX_use_PrivateKey(ctx.get(), credentials.key.get()) != 1 ||
+      SSL_CTX_check_private_key(ctx.get()) != 1)
+    throw std::runtime_error("cannot use the private key: " + openssl_reason());
   return ctx;
 }
 

@@ -4,19 +4,13 @@
 
 #include <openssl/ssl.h>
 
-#include <filesystem>
-#include <memory>
+#include "certs/credentials.hpp"
+#include "certs/openssl.hpp"
 
 namespace plextap::certs {
 
-struct SslCtxFree {
-  void operator()(SSL_CTX* ctx) const { SSL_CTX_free(ctx); }
-};
-using SslCtxPtr = std::unique_ptr<SSL_CTX, SslCtxFree>;
-
-// Loads a PEM certificate chain and its private key. Throws std::runtime_error with a
-// message naming the file and OpenSSL's reason.
-SslCtxPtr make_server_context(const std::filesystem::path& cert_chain,
-                              const std::filesystem::path& private_key);
+// A context presenting `credentials` (leaf, chain and key, already checked to match).
+// Throws std::runtime_error with OpenSSL's reason.
+SslCtxPtr make_server_context(const Credentials& credentials);
 
 }  // namespace plextap::certs

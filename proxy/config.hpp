@@ -23,12 +23,22 @@ Endpoint parse_endpoint_url(const std::string& url);
 Endpoint parse_host_port(const std::string& text);
 std::string to_string(const Endpoint& e);
 
+// How to speak TLS to an https:// upstream.
+struct UpstreamTlsOptions {
+  std::filesystem::path ca_file;  // PEM; empty: the system's trusted CAs
+  std::string server_name;        // sent as SNI and verified; empty: the upstream's host
+  bool insecure = false;          // accept any certificate
+};
+
 struct Config {
   std::vector<Endpoint> listen;
   Endpoint upstream;
+  UpstreamTlsOptions upstream_tls;
   Endpoint admin;
   std::filesystem::path tls_cert;  // PEM chain; empty with tls_key empty: generated
   std::filesystem::path tls_key;
+  std::filesystem::path tls_p12;  // PKCS#12 bundle instead of tls_cert and tls_key
+  std::string tls_p12_password;
   unsigned threads = 0;  // 0: one per core
   std::chrono::milliseconds header_timeout{30'000};
   std::chrono::milliseconds keepalive_timeout{75'000};

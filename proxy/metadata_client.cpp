@@ -6,17 +6,35 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
+#include <optional>
+
+#include "certs/client_tls.hpp"
 
 namespace plextap::proxy {
 namespace net = boost::asio;
 namespace http = boost::beast::http;
 using net::ip::tcp;
 
-MetadataClient::MetadataClient(Endpoint upstream, std::string token,
+struct MetadataClient::Tls {
+  net::ssl::context context;
+  std::string server_name;
+  bool verify;
+};
+
+MetadataClient::MetadataClient(Endpoint upstream, UpstreamTlsOptions tls, std::string token,
                                std::chrono::milliseconds timeout)
-    : upstream_(std::move(upstream)), token_(std::move(token)), timeout_(timeout) {}
+    : upstream_(std::move(upstream)), token_(std::move(token)), timeout_(timeout) {
+  if (upstream_.tls) {
+    auto ctx = certs::make_client_context({tls.ca_file, !tls.insecure});
+    tls_ = std::make_unique<Tls>(Tls{net::ssl::context(ctx.release()),
+                                     tls.server_name.empty() ? upstream_.host : tls.server_name,
+                                     !tls.insecure});
+  }
+}
 
 MetadataClient::~MetadataClient() = default;
 
@@ -42,6 +60,14 @@ capture::FetchResult MetadataClient::get(const std::string& target) {
     ::setsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     ::setsockopt(socket.native_handle(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 
+    std::optional<net::ssl::stream<tcp::socket&>> tls;
+    if (tls_) {
+      tls.emplace(socket, tls_->context);
+      if (!certs::prepare_client_connection(tls->native_handle(), tls_->server_name, tls_->verify))
+        throw std::runtime_error("bad TLS server name " + tls_->server_name);
+      tls->handshake(net::ssl::stream_base::client);
+    }
+
     http::request<http::empty_body> req{http::verb::get, target, 11};
     req.set(http::field::host, upstream_.host + ":" + std::to_string(upstream_.port));
     req.set(http::field::accept, "application/json");
@@ -50,12 +76,16 @@ capture::FetchResult MetadataClient::get(const std::string& target) {
     req.set("X-Plex-Client-Identifier", "plextap-enricher");
     if (!token_.empty()) req.set("X-Plex-Token", token_);
     req.keep_alive(false);
-    http::write(socket, req);
-
     boost::beast::flat_buffer buffer;
     http::response_parser<http::string_body> parser;
     parser.body_limit(64 * 1024 * 1024);
-    http::read(socket, buffer, parser);
+    if (tls) {
+      http::write(*tls, req);
+      http::read(*tls, buffer, parser);
+    } else {
+      http::write(socket, req);
+      http::read(socket, buffer, parser);
+    }
     result.status = parser.get().result_int();
     result.body = std::move(parser.get().body());
     boost::system::error_code ignored;

@@ -1,6 +1,7 @@
 // Fetches item metadata from the Plex server for enrichment: a small blocking HTTP
 // client, one connection per calling thread, with timeouts. The token is sent as a
-// header, never logged.
+// header, never logged. Speaks TLS to an https upstream, verified as the proxy's own
+// connections are.
 #pragma once
 
 #include <chrono>
@@ -14,7 +15,8 @@ namespace plextap::proxy {
 
 class MetadataClient final : public capture::MetadataSource {
  public:
-  MetadataClient(Endpoint upstream, std::string token,
+  // Throws std::runtime_error when the upstream's CA file cannot be read.
+  MetadataClient(Endpoint upstream, UpstreamTlsOptions tls, std::string token,
                  std::chrono::milliseconds timeout = std::chrono::seconds(20));
   ~MetadataClient() override;
   capture::FetchResult fetch(const std::string& rating_key) override;
@@ -22,7 +24,9 @@ class MetadataClient final : public capture::MetadataSource {
 
  private:
   capture::FetchResult get(const std::string& target);
+  struct Tls;
   Endpoint upstream_;
+  std::unique_ptr<Tls> tls_;  // null for an http:// upstream
   std::string token_;
   std::chrono::milliseconds timeout_;
 };

@@ -11,9 +11,12 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <ctime>
 #include <deque>
 #include <thread>
 
+#include "certs/certificate_info.hpp"
+#include "certs/client_tls.hpp"
 #include "certs/server_tls.hpp"
 #include "proxy/worker.hpp"
 
@@ -25,19 +28,36 @@ using net::ip::tcp;
 
 namespace {
 constexpr auto kUseTuple = net::as_tuple(net::use_awaitable);
+constexpr std::chrono::hours kExpiryWarning{24 * 30};
+
+// A certificate about to expire is found out by clients that stop connecting; a line
+// in the log at start and on every reload says so first.
+void warn_if_expiring(const std::string& file, const certs::CertificateInfo& info) {
+  auto left = info.not_after - std::chrono::system_clock::now();
+  auto days = std::chrono::duration_cast<std::chrono::hours>(left).count() / 24;
+  if (left <= std::chrono::seconds(0))
+    spdlog::warn("TLS certificate {} ({}) has expired: not after {}; clients will refuse it", file,
+                 info.subject, certs::format_utc(info.not_after));
+  else if (left < kExpiryWarning)
+    spdlog::warn("TLS certificate {} ({}) expires in {} days, on {}", file, info.subject, days,
+                 certs::format_utc(info.not_after));
 }
+}  // namespace
 
 Worker::Worker(unsigned i, Shared& s, MetricsShard& m)
     : index(i),
       shared(s),
       metrics(m),
-      pool(ioc.get_executor(), s.upstream_endpoints, s.config.connect_timeout,
-           s.config.upstream_idle_timeout, m) {}
+      plain_pool(ioc.get_executor(), s.upstream_endpoints, s.config.connect_timeout,
+                 s.config.upstream_idle_timeout, m, s.upstream_tls),
+      tls_pool(ioc.get_executor(), s.upstream_endpoints, s.config.connect_timeout,
+               s.config.upstream_idle_timeout, m, s.upstream_tls) {}
 
 void Worker::drain() {
   for (auto& entry : sessions)
     if (entry.idle) entry.cancel(entry.stream);
-  pool.close_all();
+  plain_pool.close_all();
+  tls_pool.close_all();
 }
 
 void Worker::warn_limited(const std::string& message) {
@@ -78,6 +98,7 @@ struct Server::Impl {
 
   void start();
   void load_tls();
+  std::string tls_file() const;
   void bind_listener(const Endpoint& endpoint);
   net::awaitable<void> accept_loop(tcp::acceptor& acceptor, Worker& worker, bool tls);
   net::awaitable<void> admin_loop();
@@ -87,9 +108,21 @@ struct Server::Impl {
   net::awaitable<void> drain();
 };
 
+// Reads the certificate files again (start and SIGHUP): new handshakes use the new
+// context, open connections keep the one they started with. Throws, leaving the current
+// context in place, when the files are not usable.
 void Server::Impl::load_tls() {
-  auto ctx = certs::make_server_context(config.tls_cert, config.tls_key);
+  auto credentials = certs::load_credentials(
+      {config.tls_cert, config.tls_key, config.tls_p12, config.tls_p12_password});
+  auto ctx = certs::make_server_context(credentials);
+  auto info = certs::describe(credentials.cert.get());
   shared.set_tls_context(std::shared_ptr<SSL_CTX>(ctx.release(), SSL_CTX_free));
+  shared.tls_not_after = std::chrono::system_clock::to_time_t(info.not_after);
+  warn_if_expiring(tls_file(), info);
+}
+
+std::string Server::Impl::tls_file() const {
+  return (config.tls_p12.empty() ? config.tls_cert : config.tls_p12).string();
 }
 
 void Server::Impl::bind_listener(const Endpoint& endpoint) {
@@ -168,6 +201,14 @@ net::awaitable<void> Server::Impl::admin_session(tcp::socket socket) {
           "# HELP plextap_recording_healthy 1 when recording works, 0 when degraded.\n"
           "# TYPE plextap_recording_healthy gauge\nplextap_recording_healthy ";
       res.body() += shared.tap.healthy() ? "1\n" : "0\n";
+      if (auto not_after = shared.tls_not_after.load(); not_after != 0) {
+        res.body() +=
+            "# HELP plextap_tls_certificate_expiry_seconds Seconds until the served TLS "
+            "certificate expires (negative once it has).\n"
+            "# TYPE plextap_tls_certificate_expiry_seconds gauge\n"
+            "plextap_tls_certificate_expiry_seconds ";
+        res.body() += std::to_string(not_after - std::time(nullptr)) + "\n";
+      }
       res.body() += shared.tap.metrics_text();
       if (shared.responder) res.body() += shared.responder->metrics_text();
     } else if (path == "/healthz") {
@@ -200,7 +241,8 @@ net::awaitable<void> Server::Impl::sweep_loop(Worker& worker) {
   while (!shared.draining) {
     timer.expires_after(std::chrono::seconds(1));
     co_await timer.async_wait(kUseTuple);
-    worker.pool.sweep();
+    worker.plain_pool.sweep();
+    worker.tls_pool.sweep();
   }
 }
 
@@ -210,9 +252,13 @@ net::awaitable<void> Server::Impl::signal_loop() {
     auto [ec, signo] = co_await signals.async_wait(kUseTuple);
     if (ec) co_return;
     if (signo != SIGHUP) break;
+    if (!shared.tls_context()) {
+      spdlog::info("SIGHUP: no https listener, no certificate to reload");
+      continue;
+    }
     try {
       load_tls();
-      spdlog::info("reloaded TLS certificate {}", config.tls_cert.string());
+      spdlog::info("reloaded TLS certificate {}", tls_file());
     } catch (const std::exception& e) {
       spdlog::error("TLS reload refused, keeping the current certificate: {}", e.what());
     }
@@ -261,6 +307,19 @@ void Server::Impl::start() {
     for (const auto& r : results) shared.upstream_endpoints.push_back(r.endpoint());
     shared.upstream_name = to_string(config.upstream);
     shared.upstream_host = shared.upstream_name.substr(shared.upstream_name.find("//") + 2);
+    if (config.upstream.tls) {
+      const auto& t = config.upstream_tls;
+      auto ctx = certs::make_client_context({t.ca_file, !t.insecure});
+      shared.upstream_tls.context = std::shared_ptr<SSL_CTX>(ctx.release(), SSL_CTX_free);
+      shared.upstream_tls.server_name =
+          t.server_name.empty() ? config.upstream.host : t.server_name;
+      shared.upstream_tls.verify = !t.insecure;
+      if (t.insecure)
+        spdlog::warn(
+            "the upstream's TLS certificate is not verified (--upstream-insecure): anyone between "
+            "here and {} can read and change the traffic",
+            shared.upstream_name);
+    }
   }
   for (unsigned i = 0; i < thread_count(); ++i) workers.emplace_back(i, shared, metrics.shard(i));
 
@@ -282,7 +341,15 @@ void Server::Impl::start() {
     throw std::runtime_error("cannot listen on admin address " + config.admin.host + ":" +
                              std::to_string(config.admin.port) + ": " + ec.message());
   spdlog::info("admin on http://{}:{}", config.admin.host, admin->local_endpoint().port());
-  if (!shared.responder) spdlog::info("forwarding to {}", shared.upstream_name);
+  if (shared.responder)
+    ;  // replay serve: nothing is forwarded
+  else if (config.upstream.tls && !shared.upstream_tls.verify)
+    spdlog::info("forwarding to {} (TLS, certificate not verified)", shared.upstream_name);
+  else if (config.upstream.tls)
+    spdlog::info("forwarding to {} (TLS, verifying the name {})", shared.upstream_name,
+                 shared.upstream_tls.server_name);
+  else
+    spdlog::info("forwarding to {}", shared.upstream_name);
   net::co_spawn(workers.front().ioc, admin_loop(), net::detached);
   net::co_spawn(workers.front().ioc, signal_loop(), net::detached);
   for (auto& worker : workers) {

@@ -133,7 +133,8 @@ net::awaitable<void> pump(From& from, To& to, MetricsShard& metrics, MetricsShar
   co_await half_close(to);
 }
 
-template <class Stream>
+// `Stream` is the client's side, `Upstream` the server's: plain TCP or TLS each.
+template <class Stream, class Upstream>
 class Session {
  public:
   Session(Stream& stream, Worker& worker, bool tls)
@@ -177,6 +178,9 @@ class Session {
   }
 
  private:
+  using Connection = UpstreamConnection<Upstream>;
+  UpstreamPool<Upstream>& pool() { return worker_.template pool<Upstream>(); }
+
   // A head that could not be read: answer when the client deserves an answer.
   net::awaitable<void> reject_bad_head(error_code ec) {
     if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
@@ -261,7 +265,7 @@ class Session {
     auto& req = parser.get();
     const bool head_only = req.method() == http::verb::head;
     Outcome out;
-    std::unique_ptr<UpstreamConnection> up;
+    std::unique_ptr<Connection> up;
     std::optional<ResponseParser> rp;
     error_code ec;
 
@@ -270,12 +274,12 @@ class Session {
     for (int attempt = 0;; ++attempt) {
       // (No co_await inside ?: — GCC 12 miscompiles it.)
       if (attempt == 0)
-        up = co_await worker_.pool.acquire(ec);
+        up = co_await pool().acquire(ec);
       else
-        up = co_await worker_.pool.connect(ec);
+        up = co_await pool().connect(ec);
       if (ec) {
-        std::string reason =
-            "cannot connect to upstream " + shared_.upstream_name + ": " + ec.message();
+        std::string reason = "cannot connect to upstream " + shared_.upstream_name + ": " +
+                             (is_tls_error(ec) ? "TLS handshake failed: " : "") + ec.message();
         co_return co_await fail_upstream(502, reason);
       }
       up->stream.expires_after(config_.upstream_timeout);
@@ -388,7 +392,7 @@ class Session {
     }
     out.complete = true;
     out.keep_alive = keep_alive;
-    if (upstream_keep_alive && rp->is_done()) worker_.pool.release(std::move(up));
+    if (upstream_keep_alive && rp->is_done()) pool().release(std::move(up));
     co_return out;
   }
 
@@ -456,8 +460,8 @@ class Session {
   }
 
   // Reads a response head, skipping interim 1xx answers (but not 101).
-  net::awaitable<error_code> read_response_head(UpstreamConnection& up,
-                                                std::optional<ResponseParser>& rp, bool head_only) {
+  net::awaitable<error_code> read_response_head(Connection& up, std::optional<ResponseParser>& rp,
+                                                bool head_only) {
     for (;;) {
       rp.emplace();
       rp->header_limit(static_cast<std::uint32_t>(config_.max_header_bytes));
@@ -475,13 +479,13 @@ class Session {
 
   // True when the whole body is already in the read buffer, so head and body can leave
   // in one write (and, over TLS, one record).
-  static bool body_already_buffered(UpstreamConnection& up, ResponseParser& rp) {
+  static bool body_already_buffered(Connection& up, ResponseParser& rp) {
     auto length = rp.content_length();
     return length && up.buffer.size() >= *length;
   }
 
   // After 101 from the server: bytes flow both ways until either side closes.
-  net::awaitable<void> tunnel(UpstreamConnection& up, ResponseParser& rp) {
+  net::awaitable<void> tunnel(Connection& up, ResponseParser& rp) {
     using namespace net::experimental::awaitable_operators;
     metrics_.add(metrics_.websocket_tunnels);
     auto& res = rp.get();
@@ -610,12 +614,23 @@ class Session {
   std::list<SessionEntry>::iterator entry_;
 };
 
+// The upstream's kind is fixed for the process; the choice is made once per connection.
+template <class Stream>
+net::awaitable<void> run_session(Stream& stream, Worker& worker, bool tls) {
+  if (worker.shared.config.upstream.tls) {
+    Session<Stream, TlsStream> session(stream, worker, tls);
+    co_await session.run();
+  } else {
+    Session<Stream, beast::tcp_stream> session(stream, worker, tls);
+    co_await session.run();
+  }
+}
+
 }  // namespace
 
 net::awaitable<void> serve_plain(tcp::socket socket, Worker& worker) {
   beast::tcp_stream stream(std::move(socket));
-  Session<beast::tcp_stream> session(stream, worker, false);
-  co_await session.run();
+  co_await run_session(stream, worker, false);
 }
 
 net::awaitable<void> serve_tls(tcp::socket socket, Worker& worker) {
@@ -627,8 +642,7 @@ net::awaitable<void> serve_tls(tcp::socket socket, Worker& worker) {
     worker.metrics.add(worker.metrics.tls_handshake_errors);
     co_return;
   }
-  Session<TlsStream> session(stream, worker, true);
-  co_await session.run();
+  co_await run_session(stream, worker, true);
 }
 
 }  // namespace plextap::proxy

@@ -5,11 +5,13 @@
 // bytes go from the socket straight into OpenSSL. It is an AsyncReadStream and
 // AsyncWriteStream, so Beast's HTTP operations run on it unchanged, and it carries
 // Beast-style timeouts (expires_after) so that the session code treats it like a
-// beast::tcp_stream. Internal to proxy/.
+// beast::tcp_stream. It serves both ends: client connections (server role) and
+// connections to an https upstream (client role). Internal to proxy/.
 #pragma once
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
 
 #include <boost/asio/compose.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -25,17 +27,40 @@
 
 namespace plextap::proxy {
 
+// A failed certificate check, by its X509_V_ERR_* code: "certificate verify failed
+// (hostname mismatch)" tells the user more than OpenSSL's error queue does.
+inline const boost::system::error_category& verify_category() {
+  struct Category final : boost::system::error_category {
+    const char* name() const noexcept override { return "tls.verify"; }
+    std::string message(int code) const override {
+      return std::string("certificate verify failed (") + X509_verify_cert_error_string(code) + ")";
+    }
+  };
+  static const Category category;
+  return category;
+}
+
+// Whether `ec` came from TLS itself (a handshake or record failure) rather than TCP.
+inline bool is_tls_error(const boost::system::error_code& ec) {
+  return ec.category() == verify_category() ||
+         ec.category() == boost::asio::error::get_ssl_category() ||
+         ec == boost::asio::ssl::error::stream_truncated;
+}
+
 class TlsStream {
  public:
   using executor_type = boost::asio::any_io_executor;
   using socket_type = boost::asio::ip::tcp::socket;
+  enum class Role { server, client };
 
-  // Takes the accepted socket; `ctx` is referenced by the SSL object (OpenSSL counts it).
-  TlsStream(socket_type socket, SSL_CTX* ctx)
-      : impl_(std::make_shared<Impl>(std::move(socket), ctx)) {}
+  // Takes a connected socket; `ctx` is referenced by the SSL object (OpenSSL counts it).
+  // A client sets its server name on native_handle() before the handshake.
+  TlsStream(socket_type socket, SSL_CTX* ctx, Role role = Role::server)
+      : impl_(std::make_shared<Impl>(std::move(socket), ctx, role)) {}
 
   executor_type get_executor() { return impl_->socket.get_executor(); }
   socket_type& socket() { return impl_->socket; }
+  SSL* native_handle() { return impl_->ssl; }
 
   // Timeouts as in beast::basic_stream: they apply to operations started afterwards,
   // which then fail with beast::error::timeout.
@@ -124,7 +149,7 @@ class TlsStream {
 
  private:
   struct Impl {
-    Impl(socket_type s, SSL_CTX* ctx)
+    Impl(socket_type s, SSL_CTX* ctx, Role role)
         : socket(std::move(s)),
           read_timer(socket.get_executor()),
           write_timer(socket.get_executor()) {
@@ -133,7 +158,10 @@ class TlsStream {
       socket.non_blocking(true, ec);
       if (ssl) {
         SSL_set_fd(ssl, static_cast<int>(socket.native_handle()));
-        SSL_set_accept_state(ssl);
+        if (role == Role::client)
+          SSL_set_connect_state(ssl);
+        else
+          SSL_set_accept_state(ssl);
         SSL_set_mode(ssl, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
       }
     }
@@ -194,6 +222,12 @@ class TlsStream {
       }
       if (err == SSL_ERROR_ZERO_RETURN) return finish(self, state == start, net::error::eof, 0);
       unsigned long e = ERR_get_error();
+      if (ERR_GET_REASON(e) == SSL_R_CERTIFICATE_VERIFY_FAILED) {
+        long result = SSL_get_verify_result(impl->ssl);
+        if (result != X509_V_OK)
+          return finish(self, state == start,
+                        boost::system::error_code(static_cast<int>(result), verify_category()), 0);
+      }
       if (e == 0) {
         // The peer closed without close_notify (or a system error).
         boost::system::error_code sys(errno, boost::system::system_category());

@@ -1,6 +1,10 @@
 // Keep-alive connections to the Plex server, one pool per I/O thread (sessions are
-// pinned to a thread, so the pool needs no lock).
+// pinned to a thread, so the pool needs no lock). A pool is a template over the stream:
+// plain TCP (beast::tcp_stream) or TLS (TlsStream), so the plain path pays nothing for
+// https upstreams.
 #pragma once
+
+#include <openssl/ssl.h>
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -8,39 +12,52 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <chrono>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "proxy/metrics.hpp"
+#include "proxy/tls_stream.hpp"
 
 namespace plextap::proxy {
 
+template <class Stream>
 struct UpstreamConnection {
-  UpstreamConnection(const boost::asio::any_io_executor& ex, MetricsShard& metrics);
+  UpstreamConnection(Stream s, MetricsShard& metrics);
   ~UpstreamConnection();
   UpstreamConnection(const UpstreamConnection&) = delete;
   UpstreamConnection& operator=(const UpstreamConnection&) = delete;
 
-  boost::beast::tcp_stream stream;
+  Stream stream;
   boost::beast::flat_buffer buffer;
   bool reused = false;  // came from the pool: may have been closed by the server meanwhile
   std::chrono::steady_clock::time_point idle_since;
   MetricsShard& metrics;
 };
 
+// What connections to an https upstream need: the client context, and the name sent as
+// SNI and checked against the certificate.
+struct UpstreamTls {
+  std::shared_ptr<SSL_CTX> context;
+  std::string server_name;
+  bool verify = true;
+};
+
+template <class Stream>
 class UpstreamPool {
  public:
+  using Connection = UpstreamConnection<Stream>;
+
+  // `tls` is used by the TLS pool only and must outlive it.
   UpstreamPool(boost::asio::any_io_executor ex, std::vector<boost::asio::ip::tcp::endpoint> eps,
                std::chrono::milliseconds connect_timeout, std::chrono::milliseconds idle_timeout,
-               MetricsShard& metrics);
+               MetricsShard& metrics, const UpstreamTls& tls);
 
   // An idle connection that is still open, or a new one.
-  boost::asio::awaitable<std::unique_ptr<UpstreamConnection>> acquire(
-      boost::system::error_code& ec);
-  // A new connection, never a pooled one.
-  boost::asio::awaitable<std::unique_ptr<UpstreamConnection>> connect(
-      boost::system::error_code& ec);
+  boost::asio::awaitable<std::unique_ptr<Connection>> acquire(boost::system::error_code& ec);
+  // A new connection (TCP connect, then the TLS handshake if any), never a pooled one.
+  boost::asio::awaitable<std::unique_ptr<Connection>> connect(boost::system::error_code& ec);
   // Returns a connection whose last response ended cleanly with keep-alive.
-  void release(std::unique_ptr<UpstreamConnection> conn);
+  void release(std::unique_ptr<Connection> conn);
   // Closes connections idle for too long or closed by the server.
   void sweep();
   void close_all() { idle_.clear(); }
@@ -51,7 +68,13 @@ class UpstreamPool {
   std::chrono::milliseconds connect_timeout_;
   std::chrono::milliseconds idle_timeout_;
   MetricsShard& metrics_;
-  std::vector<std::unique_ptr<UpstreamConnection>> idle_;  // most recently used last
+  const UpstreamTls& tls_;
+  std::vector<std::unique_ptr<Connection>> idle_;  // most recently used last
 };
+
+extern template struct UpstreamConnection<boost::beast::tcp_stream>;
+extern template struct UpstreamConnection<TlsStream>;
+extern template class UpstreamPool<boost::beast::tcp_stream>;
+extern template class UpstreamPool<TlsStream>;
 
 }  // namespace plextap::proxy

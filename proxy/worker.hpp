@@ -12,6 +12,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "capture/tap.hpp"
@@ -33,8 +34,11 @@ struct Shared {
   std::vector<boost::asio::ip::tcp::endpoint> upstream_endpoints;
   std::string upstream_name;       // for error bodies and logs
   std::string upstream_host;       // host[:port], the Host header when a client sent none
+  UpstreamTls upstream_tls;        // for an https upstream
   Responder* responder = nullptr;  // set: answer locally instead of forwarding
   std::atomic<bool> draining{false};
+  // When the served certificate expires (seconds since the epoch); set on each load.
+  std::atomic<std::int64_t> tls_not_after{0};
 
   // The TLS context new handshakes use; replaced as a whole on reload.
   std::shared_ptr<SSL_CTX> tls_context() const {
@@ -89,9 +93,18 @@ struct Worker {
   boost::asio::io_context ioc{1};
   Shared& shared;
   MetricsShard& metrics;
-  UpstreamPool pool;
+  // One of the two is used, as the upstream is http:// or https://.
+  UpstreamPool<boost::beast::tcp_stream> plain_pool;
+  UpstreamPool<TlsStream> tls_pool;
   BufferPool buffers;
   std::list<SessionEntry> sessions;
+  template <class Stream>
+  UpstreamPool<Stream>& pool() {
+    if constexpr (std::is_same_v<Stream, TlsStream>)
+      return tls_pool;
+    else
+      return plain_pool;
+  }
   // Closes idle client connections and pooled upstream ones; called on this thread.
   void drain();
   // Logs a warning, at most one a second per thread; says how many were held back.

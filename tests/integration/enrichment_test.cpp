@@ -15,6 +15,7 @@
 
 #include "tests/integration/fixture.hpp"
 #include "tests/integration/recording_support.hpp"
+#include "tests/integration/tls_support.hpp"
 
 namespace plextap::itest {
 namespace {
@@ -380,6 +381,49 @@ TEST_F(EnrichmentTest, EnrichCommandRunsOnePass) {
   if (media.count("500")) {
     EXPECT_EQ(media.at("500").json("/attempts"), "2");
   }
+}
+
+// A server that only speaks TLS (Plex with secure connections required, reached by its
+// plex.direct name): enrich verifies it as serve does, against --upstream-ca and the
+// --upstream-sni name, and fetches nothing from a server that fails the check.
+TEST_F(EnrichmentTest, EnrichFetchesFromHttpsUpstream) {
+  serve_metadata();
+  start({"--no-enrich"});
+  play_four_items({"101", "202"});
+  {
+    auto deadline = Clock::now() + 5s;
+    while (export_lines("timeline").size() < 6 && Clock::now() < deadline && !HasFailure())
+      std::this_thread::sleep_for(50ms);
+  }
+  proxy->signal(SIGTERM);
+  ASSERT_EQ(proxy->wait_exit(15s), 0);
+
+  const std::string name = "192-0-2-10.0123456789abcdef.plex.direct";
+  TempDir certs;
+  issue_certificates(certs.path(), {name});
+  TlsFront front(upstream.port(), certs.path() / "server.pem", certs.path() / "server.key");
+  const std::vector<std::string> args{
+      "--upstream",    "https://127.0.0.1:" + std::to_string(front.port()),
+      "--upstream-ca", (certs.path() / "ca.pem").string(),
+      "--plex-token",  "t"};
+
+  auto refused = cli("enrich", args);  // the certificate is not for 127.0.0.1
+  EXPECT_EQ(refused.exit_code, 1) << refused.err;
+  EXPECT_EQ(refused.out, "fetched 0, not found 0, failed 2\n") << refused.err;
+  EXPECT_EQ(fetches("101") + fetches("202"), 0u);
+
+  auto with_name = args;
+  with_name.insert(with_name.end(), {"--upstream-sni", name, "--refresh"});
+  auto fetched = cli("enrich", with_name);
+  EXPECT_EQ(fetched.exit_code, 0) << fetched.err;
+  EXPECT_EQ(fetched.out, "fetched 2, not found 0, failed 0\n") << fetched.err;
+  EXPECT_EQ(fetches("101"), 1u);
+  EXPECT_EQ(fetches("202"), 1u);
+  auto names = front.server_names();
+  EXPECT_NE(std::find(names.begin(), names.end(), name), names.end());
+  auto media = media_entries();
+  ASSERT_EQ(media.count("101"), 1u);
+  EXPECT_EQ(media.at("101").str("/media/title"), "Aladdin");
 }
 
 // README "Plays": one viewing of the episode, rebuilt from its timeline with the markers

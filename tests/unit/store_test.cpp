@@ -6,27 +6,15 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <random>
 
 #include "capture/exchange.hpp"
 #include "store/writer.hpp"
+#include "tests/unit/temp_dir.hpp"
 
 namespace plextap::store {
 namespace {
 
-class TempDir {
- public:
-  TempDir() {
-    std::random_device rd;
-    path_ = std::filesystem::temp_directory_path() / ("plextap-store-test-" + std::to_string(rd()));
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
+using test_support::TempDir;
 
 class FixedRecord final : public Pending {
  public:
