@@ -245,11 +245,19 @@ TEST(CliTest, HelpExitsZero) {
   EXPECT_NE(r.out.find("serve"), std::string::npos) << r.out;
 }
 
-// (`export` has been implemented since; `replay` is still a placeholder.)
-TEST(CliTest, UnimplementedCommandSaysSo) {
-  auto r = run_plextap({"replay", "serve"});
+// Every subcommand is real now: one without its own subcommand, or with a flag it does
+// not know, is a usage error in one line.
+TEST(CliTest, IncompleteOrUnknownReplayCommandIsAUsageError) {
+  auto r = run_plextap({"replay"});
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_NE(r.err.find("not available yet"), std::string::npos) << r.err;
+  EXPECT_EQ(count(r.err, "\n"), 1u) << r.err;
+  EXPECT_NE(r.err.find("subcommand is required"), std::string::npos) << r.err;
+  r = run_plextap({"replay", "serve", "--bogus"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--bogus"), std::string::npos) << r.err;
+  r = run_plextap({"replay", "send", "--har", "x.har"});
+  EXPECT_EQ(r.exit_code, 2) << "--target is required";
+  EXPECT_NE(r.err.find("--target"), std::string::npos) << r.err;
 }
 
 }  // namespace
