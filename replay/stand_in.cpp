@@ -91,6 +91,9 @@ StandIn::StandIn(const std::vector<RecordedExchange>& recorded, MatchRules rules
 
 std::shared_ptr<const proxy::LocalReply> StandIn::respond(const proxy::LocalRequest& request) {
   auto it = answers_.find(match_key(request.method, request.target, rules_));
+  // A HEAD nobody recorded is answered like the GET (the session sends no body).
+  if (it == answers_.end() && request.method == "HEAD")
+    it = answers_.find(match_key("GET", request.target, rules_));
   if (it == answers_.end()) {
     misses_.fetch_add(1, std::memory_order_relaxed);
     std::string what = capture::redact_target(describe_key(request.method, request.target, rules_));

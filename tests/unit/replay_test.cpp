@@ -177,6 +177,13 @@ TEST(StandIn, RepeatedMatchesInRecordedOrderThenTheLast) {
   EXPECT_EQ(s.misses(), 0u);
 }
 
+TEST(StandIn, HeadIsAnsweredLikeTheRecordedGet) {
+  StandIn s({recorded(1, "/identity", "identity")}, kNoRules);
+  auto reply = s.respond(proxy::LocalRequest{"HEAD", "/identity", {}});
+  EXPECT_EQ(reply->status, 200u);
+  EXPECT_EQ(s.respond(proxy::LocalRequest{"POST", "/identity", {}})->status, 404u);
+}
+
 TEST(StandIn, HeadHasNoFramingAndNamesTheExchange) {
   StandIn s({recorded(7, "/a", "body",
                       {{"Content-Type", "text/xml"},
