@@ -317,6 +317,40 @@ TEST_F(ReplayTest, SendReportsTheCallAndFieldThatDiffer) {
   EXPECT_TRUE(contains(same.out, "sent 8 requests")) << same.out;
 }
 
+// replay serve as the upstream of serve: the sample capture stands in for a Plex server,
+// and what serve records from it is what the capture holds.
+TEST(ReplayAsUpstream, ServeRecordsWhatTheSampleAnswers) {
+  ReplayServer plex(
+      {"--har", (fs::path(PLEXTAP_SOURCE_DIR) / "examples" / "sample-capture.har").string()});
+  PlextapProcess proxy(plex.http_port, {"--no-enrich"});
+  auto c = HttpClient::tls(proxy.https_port(), proxy.ca_file());
+  auto req = c->request(http::verb::get,
+                        "/hubs/search?query=aladdin&limit=10&includeCollections=1&X-Plex-Token=t1");
+  req.set("X-Plex-Client-Identifier", "upstream-test");
+  auto res = c->send(std::move(req));
+  ASSERT_EQ(res.result_int(), 200) << res.body();
+  EXPECT_TRUE(contains(res.body(), R"(title="Aladdin")"));
+  EXPECT_EQ(res["X-Plextap-Replayed"], "2");
+  // A call the capture does not hold: the stand-in's 404 reaches the client through serve.
+  auto miss = c->send(c->request(http::verb::get, "/library/sections/7/all"));
+  EXPECT_EQ(miss.result_int(), 404);
+  EXPECT_TRUE(contains(miss.body(), "no recorded exchange matches GET /library/sections/7/all"));
+
+  std::vector<JsonLine> searches;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto r = run_plextap({"export", "searches", "--data", (proxy.dir() / "data").string()});
+        searches = export_result_lines(r, "searches");
+        return searches.size() == 1;
+      },
+      10s));
+  EXPECT_EQ(searches[0].str("/query"), "aladdin");
+  EXPECT_EQ(searches[0].json("/result_count"), "1");
+  EXPECT_EQ(searches[0].json("/results/0"),
+            R"({"rating_key":"65547","type":"movie","title":"Aladdin"})");
+  EXPECT_EQ(searches[0].str("/client/id"), "upstream-test");
+}
+
 // Three entries one second apart: --speed 2 takes about one second, max almost none.
 TEST(ReplayPacing, SpeedScalesTheRecordedSpan) {
   TempDir dir;
