@@ -3,13 +3,19 @@
 #pragma once
 
 #include <algorithm>
-#include <cctype>
 #include <string_view>
 
 namespace plextap::capture {
 
+// ASCII only, and inline: std::tolower is a call into the C library per character and
+// consults the locale, which made case-insensitive scans of every tapped request's target
+// and headers show up in profiles of the I/O threads.
+inline char ascii_lower(char c) {
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
 inline bool iequal_char(char a, char b) {
-  return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+  return ascii_lower(a) == ascii_lower(b);
 }
 
 inline bool iequals(std::string_view a, std::string_view b) {
