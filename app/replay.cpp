@@ -225,6 +225,18 @@ int run_send(const ReplaySendFlags& f) {
     kinds.push_back(*kind);
   }
 
+  auto recorded = load(f.source);
+  const std::size_t unanswered = std::erase_if(
+      recorded, [](const replay::RecordedExchange& r) { return !replay::resendable(r); });
+  if (!kinds.empty())
+    std::erase_if(recorded, [&](const replay::RecordedExchange& r) {
+      auto route = capture::classify(r.exchange.method, r.exchange.target);
+      auto kind = route ? route->kind : capture::Kind::other;
+      return std::find(kinds.begin(), kinds.end(), kind) == kinds.end();
+    });
+  if (recorded.empty()) throw std::runtime_error("no recorded requests of the kinds asked for");
+
+  // Opened only once the source is known to be good: a bad one leaves an old report be.
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> report(nullptr, &std::fclose);
   std::FILE* report_out = nullptr;
   if (f.report == "-") {
@@ -235,15 +247,10 @@ int run_send(const ReplaySendFlags& f) {
     report_out = report.get();
   }
   std::FILE* summary_out = report_out == stdout ? stderr : stdout;
-
-  auto recorded = load(f.source);
-  if (!kinds.empty())
-    std::erase_if(recorded, [&](const replay::RecordedExchange& r) {
-      auto route = capture::classify(r.exchange.method, r.exchange.target);
-      auto kind = route ? route->kind : capture::Kind::other;
-      return std::find(kinds.begin(), kinds.end(), kind) == kinds.end();
-    });
-  if (recorded.empty()) throw std::runtime_error("no recorded requests of the kinds asked for");
+  if (unanswered)
+    std::fprintf(summary_out,
+                 "left out %zu recorded requests that never got an answer or opened a websocket\n",
+                 unanswered);
 
   std::vector<double> then_ms, now_ms_values;
   std::vector<std::string> differences;

@@ -21,11 +21,15 @@ struct LocalRequest {
 
 // A complete answer. `head` is the status line and the header fields, each line ending
 // in CRLF, without framing (Content-Length, Transfer-Encoding) or Connection, which the
-// session adds; the blank line that ends the head is not included either.
+// session adds (see head_has_length); the blank line that ends the head is not included
+// either.
 struct LocalReply {
   unsigned status = 200;
   std::string head;
   std::string body;
+  // The head carries its own Content-Length (a recorded answer to HEAD, whose length is
+  // that of the body it does not send).
+  bool head_has_length = false;
 };
 
 class Responder {

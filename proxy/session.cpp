@@ -412,7 +412,14 @@ class Session {
         auto [ec, n] = co_await http::async_read_some(client_, buffer_, parser, kUseTuple);
         if (ec == http::error::need_buffer) ec = {};
         if (ec) {
+          release_relay_buffer();
           metrics_.add(metrics_.bad_requests);
+          if (ec == beast::error::timeout || ec == http::error::partial_message ||
+              ec == net::error::eof || ec == net::error::connection_reset)
+            co_return out;  // the client went away
+          std::string reason = "malformed request body: " + ec.message();
+          co_await send_error(400, reason);
+          out.status = 400;
           co_return out;
         }
         metrics_.add(metrics_.bytes_from_clients, n);
@@ -430,7 +437,9 @@ class Session {
                           reply->status == 304 || reply->status < 200;
     std::string& framing = head_;
     framing.clear();
-    if (!(reply->status == 204 || reply->status < 200))
+    // 204 and 1xx have no length; a 304's would claim the length of the resource.
+    if (!(reply->status == 204 || reply->status == 304 || reply->status < 200 ||
+          reply->head_has_length))
       framing.append("Content-Length: ").append(std::to_string(reply->body.size())).append("\r\n");
     if (!keep_alive)
       framing.append("Connection: close\r\n");

@@ -1,9 +1,10 @@
 // HAR import (parse_har of replay/source.hpp): a pure function of the text, kept apart
-// from the loaders so that the fuzz target needs nothing but this file and the time parser.
+// from the loaders so that the fuzz target needs only this file, the time parser and redaction.
 #include <simdjson.h>
 
 #include <algorithm>
 
+#include "capture/redact.hpp"
 #include "capture/text.hpp"
 #include "capture/time_format.hpp"
 #include "replay/source.hpp"
@@ -179,7 +180,28 @@ class HarReader {
     simdjson::dom::object ours;
     std::string_view remote;
     if (!entry["_plextap"].get(ours) && !ours["remote_addr"].get(remote)) ex.remote_addr = remote;
+    redact(ex);
     return r;
+  }
+
+  // A HAR from a browser or another recorder holds the token in the clear: it is
+  // redacted here exactly as the recorder would, so that nothing downstream (a report, a
+  // 404 body, a log line) can show it. The value is "REDACTED" without a fingerprint:
+  // there is no installation secret to take one with.
+  static void redact(capture::Exchange& ex) {
+    ex.target = capture::redact_target(ex.target);
+    auto redact_headers = [](std::vector<std::pair<std::string, std::string>>& headers) {
+      for (auto& [name, value] : headers) {
+        if (capture::is_secret_header(name) && value != capture::kRedacted &&
+            !value.starts_with(std::string(capture::kRedacted) + ":"))
+          value = capture::kRedacted;
+        else if (capture::iequals(name, "Referer") || capture::iequals(name, "Origin") ||
+                 capture::iequals(name, "Location"))
+          value = capture::redact_target(value);
+      }
+    };
+    redact_headers(ex.request_headers);
+    redact_headers(ex.response_headers);
   }
 
   std::string_view name_;

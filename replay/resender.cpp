@@ -145,8 +145,13 @@ class Run {
     req.method_string(ex.method);
     req.target(substitute_token(ex.target, options_.token));
     req.version(11);
-    for (const auto& [name, value] : ex.request_headers)
-      if (resent_header(name, value)) req.insert(name, value);
+    for (const auto& [name, value] : ex.request_headers) {
+      if (!resent_header(name, value)) continue;
+      if (capture::iequals(name, "Referer") || capture::iequals(name, "Origin"))
+        req.insert(name, substitute_token(value, options_.token));
+      else
+        req.insert(name, value);
+    }
     if (options_.token) req.set("X-Plex-Token", *options_.token);
     req.set(http::field::host, target_.authority);
     req.body() = ex.request_body;
@@ -222,7 +227,12 @@ class Run {
       else
         ec = co_await exchange(*conn.plain, conn, req, *rp);
       if (!ec) break;
-      bool retry = conn.reused;
+      // Only a kept-alive connection the server closed before reading anything is worth
+      // a second try: after a timeout, or once an answer began, the server may have acted
+      // on the request, and scrobbles, ratings and play queues must not happen twice.
+      bool retry = conn.reused && !rp->got_some() &&
+                   (ec == http::error::end_of_stream || ec == net::error::eof ||
+                    ec == net::error::connection_reset || ec == net::error::broken_pipe);
       conn.close();
       if (!retry) break;
     }
@@ -239,7 +249,9 @@ class Run {
     else
       conn.close();
 
-    if (route) {
+    // A recording cut at the body cap parses differently from a whole answer by nature:
+    // only its status is compared.
+    if (route && !ex.response_truncated) {
       capture::Exchange now = ex;
       now.status = result.status_now;
       now.response_headers.clear();
@@ -314,6 +326,14 @@ std::string substitute_token(std::string_view target, const std::optional<std::s
   }
   out.append(target.substr(i));
   return out;
+}
+
+bool resendable(const RecordedExchange& recorded) {
+  const capture::Exchange& ex = recorded.exchange;
+  if (ex.status < 200) return false;
+  for (const auto& [name, value] : ex.request_headers)
+    if (capture::iequals(name, "Upgrade")) return false;
+  return true;
 }
 
 ResendSummary resend(const std::vector<RecordedExchange>& recorded, const ResendOptions& options,

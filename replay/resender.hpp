@@ -50,6 +50,10 @@ struct ResendSummary {
 // percent-encoded inside another parameter); without a token those parameters are removed.
 std::string substitute_token(std::string_view target, const std::optional<std::string>& token);
 
+// Whether `replay send` can re-issue a recorded exchange: it got a final answer (not a
+// client that went away or a failed upstream, status 0) and did not open a websocket.
+bool resendable(const RecordedExchange& recorded);
+
 // Sends every exchange of `recorded` (already filtered, in recorded order) and calls
 // `on_result` for each answer, on the calling thread, in completion order. Throws
 // std::invalid_argument for a bad target URL.

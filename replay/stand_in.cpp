@@ -36,7 +36,13 @@ std::shared_ptr<const proxy::LocalReply> make_reply(const RecordedExchange& r, b
   const capture::Exchange& ex = r.exchange;
   reply->status = ex.status;
   reply->head = status_line(ex.status);
+  const bool head = ex.method == "HEAD";
   for (const auto& [name, value] : ex.response_headers) {
+    if (head && capture::iequals(name, "Content-Length")) {
+      reply->head.append(name).append(": ").append(value).append("\r\n");
+      reply->head_has_length = true;
+      continue;
+    }
     if (!served_header(name)) continue;
     if (!keep_encoding && capture::iequals(name, "Content-Encoding")) continue;
     reply->head.append(name).append(": ").append(value).append("\r\n");
@@ -52,6 +58,39 @@ std::string_view header_value(const capture::Exchange& ex, std::string_view name
   for (const auto& [n, v] : ex.response_headers)
     if (capture::iequals(n, name)) return v;
   return {};
+}
+
+// Whether an Accept-Encoding value admits `coding`: listed (or `*`) without q=0.
+bool accepts(std::string_view accept_encoding, std::string_view coding) {
+  bool star = false, named = false, named_refused = false;
+  while (!accept_encoding.empty()) {
+    auto comma = accept_encoding.find(',');
+    std::string_view item = accept_encoding.substr(0, comma);
+    accept_encoding.remove_prefix(comma == std::string_view::npos ? accept_encoding.size()
+                                                                  : comma + 1);
+    auto semi = item.find(';');
+    std::string_view name = item.substr(0, semi), params;
+    if (semi != std::string_view::npos) params = item.substr(semi + 1);
+    auto trim = [](std::string_view v) {
+      while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+      while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+      return v;
+    };
+    name = trim(name);
+    params = trim(params);
+    bool refused = false;
+    if (capture::istarts_with(params, "q=")) {
+      std::string_view q = params.substr(2);
+      refused = !q.empty() && q.find_first_not_of("0.") == std::string_view::npos;
+    }
+    if (capture::iequals(name, coding)) {
+      named = true;
+      named_refused = refused;
+    } else if (name == "*" && !refused) {
+      star = true;
+    }
+  }
+  return named ? !named_refused : star;
 }
 
 std::int64_t now_ms() {
@@ -91,9 +130,13 @@ StandIn::StandIn(const std::vector<RecordedExchange>& recorded, MatchRules rules
 
 std::shared_ptr<const proxy::LocalReply> StandIn::respond(const proxy::LocalRequest& request) {
   auto it = answers_.find(match_key(request.method, request.target, rules_));
-  // A HEAD nobody recorded is answered like the GET (the session sends no body).
-  if (it == answers_.end() && request.method == "HEAD")
+  // A HEAD nobody recorded is answered like the GET (the session sends no body), without
+  // using up one of the GET's answers.
+  bool peek = false;
+  if (it == answers_.end() && request.method == "HEAD") {
     it = answers_.find(match_key("GET", request.target, rules_));
+    peek = true;
+  }
   if (it == answers_.end()) {
     misses_.fetch_add(1, std::memory_order_relaxed);
     std::string what = capture::redact_target(describe_key(request.method, request.target, rules_));
@@ -110,13 +153,14 @@ std::shared_ptr<const proxy::LocalReply> StandIn::respond(const proxy::LocalRequ
   }
   hits_.fetch_add(1, std::memory_order_relaxed);
   Answers& answers = *it->second;
-  std::size_t n = answers.served.fetch_add(1, std::memory_order_relaxed);
+  std::size_t n = peek ? answers.served.load(std::memory_order_relaxed)
+                       : answers.served.fetch_add(1, std::memory_order_relaxed);
   const Answer& answer = answers.in_order[std::min(n, answers.in_order.size() - 1)];
   if (answer.identity) {
     std::string_view accepted;
     for (const auto& h : request.headers)
       if (capture::iequals(h.name, "Accept-Encoding")) accepted = h.value;
-    if (!capture::icontains(accepted, answer.encoding)) return answer.identity;
+    if (!accepts(accepted, answer.encoding)) return answer.identity;
   }
   return answer.as_recorded;
 }

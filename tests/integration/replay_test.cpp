@@ -27,6 +27,14 @@ bool contains(std::string_view haystack, std::string_view needle) {
   return haystack.find(needle) != std::string_view::npos;
 }
 
+std::size_t count(std::string_view haystack, std::string_view needle) {
+  std::size_t n = 0;
+  for (auto at = haystack.find(needle); at != std::string_view::npos;
+       at = haystack.find(needle, at + needle.size()))
+    ++n;
+  return n;
+}
+
 std::uint16_t port_after(const std::string& text, std::string_view prefix) {
   auto at = text.find(prefix);
   if (at == std::string::npos) return 0;
@@ -237,10 +245,13 @@ TEST_F(ReplayTest, MissIsA404NamingTheRequestCountedAndLogged) {
   record_story();
   from_har = std::make_unique<ReplayServer>(std::vector<std::string>{"--har", har_file().string()});
   auto c = HttpClient::plain(from_har->http_port);
-  auto res =
-      c->send(c->request(http::verb::get, "/library/sections/9/all?type=1&X-Plex-Token=s3cret"));
+  auto res = c->send(c->request(http::verb::get,
+                                "/library/sections/9/all?type=1&X-Plex-Token=s3cret&"
+                                "thumb=%2Fp%3FX-Plex-Token%3Ds3cret"));
   EXPECT_EQ(res.result_int(), 404);
-  EXPECT_TRUE(contains(res.body(), "GET /library/sections/9/all?type=1")) << res.body();
+  EXPECT_TRUE(contains(res.body(),
+                       "GET /library/sections/9/all?thumb=/p?X-Plex-Token=REDACTED&amp;type=1"))
+      << res.body();
   EXPECT_FALSE(contains(res.body(), "s3cret"));
   // Same path, other query: a miss too.
   res = c->send(c->request(http::verb::get, "/hubs/search?query=gromit&limit=10"));
@@ -349,6 +360,100 @@ TEST(ReplayAsUpstream, ServeRecordsWhatTheSampleAnswers) {
   EXPECT_EQ(searches[0].json("/results/0"),
             R"({"rating_key":"65547","type":"movie","title":"Aladdin"})");
   EXPECT_EQ(searches[0].str("/client/id"), "upstream-test");
+}
+
+std::string har_entry(std::string_view method, std::string_view url, unsigned status,
+                      std::string_view body, std::string_view response_headers = "") {
+  std::string e = R"({"startedDateTime":"2026-11-24T20:00:00.000Z","time":1,"request":{"method":")";
+  e += method;
+  e += R"(","url":")";
+  e += url;
+  e += R"(","headers":[]},"response":{"status":)";
+  e += std::to_string(status);
+  e += R"(,"headers":[)";
+  e += response_headers;
+  e += R"(],"content":{"text":")";
+  e += body;
+  e += R"("}}})";
+  return e;
+}
+
+void write_har(const fs::path& file, const std::vector<std::string>& entries) {
+  std::string text = R"({"log":{"version":"1.2","entries":[)";
+  for (std::size_t i = 0; i < entries.size(); ++i) text += (i ? "," : "") + entries[i];
+  std::ofstream(file) << text << "]}}";
+}
+
+// The stand-in frames its answers as serve would: HEAD, 204 and 304 without a body (and
+// 304 without a length), HTTP/1.0 keep-alive, request bodies read and dropped, 100-continue
+// answered, a malformed body refused with 400.
+TEST(ReplayFraming, AnswersAreFramedLikeServe) {
+  TempDir dir;
+  write_har(dir.path() / "f.har", {har_entry("GET", "http://plex/a", 200, "hello",
+                                             R"({"name":"Content-Type","value":"text/plain"})"),
+                                   har_entry("GET", "http://plex/unchanged", 304, ""),
+                                   har_entry("DELETE", "http://plex/playQueues/1", 204, ""),
+                                   har_entry("POST", "http://plex/a", 201, "made")});
+  ReplayServer stand_in({"--har", (dir.path() / "f.har").string()});
+  auto raw = [&](const std::string& request) {
+    RawConnection c(stand_in.http_port);
+    EXPECT_TRUE(c.send(request));
+    auto got = c.read_until_close(5s);
+    EXPECT_TRUE(got.closed) << got.data;
+    return got.data;
+  };
+  auto head = raw("HEAD /a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_TRUE(contains(head, "HTTP/1.1 200 OK\r\n")) << head;
+  EXPECT_TRUE(contains(head, "Content-Length: 5\r\n")) << head;
+  EXPECT_TRUE(head.ends_with("\r\n\r\n")) << "no body after a HEAD: " << head;
+
+  auto not_modified = raw("GET /unchanged HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_TRUE(contains(not_modified, "HTTP/1.1 304 Not Modified\r\n")) << not_modified;
+  EXPECT_FALSE(contains(not_modified, "Content-Length")) << not_modified;
+  auto no_content = raw("DELETE /playQueues/1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_TRUE(contains(no_content, "HTTP/1.1 204 No Content\r\n")) << no_content;
+  EXPECT_FALSE(contains(no_content, "Content-Length")) << no_content;
+
+  // HTTP/1.0 with keep-alive: two answers on one connection, the second closes it.
+  auto old = raw("GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /a HTTP/1.0\r\n\r\n");
+  EXPECT_EQ(count(old, "hello"), 2u) << old;
+  EXPECT_TRUE(contains(old, "Connection: keep-alive\r\n")) << old;
+  EXPECT_TRUE(contains(old, "Connection: close\r\n")) << old;
+
+  // A chunked body after Expect: 100-continue is read and dropped, then the answer comes.
+  auto post =
+      raw("POST /a HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nTransfer-Encoding: chunked\r\n"
+          "Connection: close\r\n\r\n5\r\nabcde\r\n0\r\n\r\n");
+  EXPECT_TRUE(post.starts_with("HTTP/1.1 100 Continue\r\n\r\n")) << post;
+  EXPECT_TRUE(contains(post, "HTTP/1.1 201 Created\r\n")) << post;
+  EXPECT_TRUE(post.ends_with("made")) << post;
+
+  auto bad = raw("POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n");
+  EXPECT_TRUE(bad.starts_with("HTTP/1.1 400 ")) << bad;
+}
+
+// A HAR from another tool holds the token in the clear: replay send must neither print it
+// nor send it on; only --token goes out. What never got an answer is not re-sent.
+TEST(ReplaySendToken, ATokenKeptInTheClearNeverReachesTheReportOrTheTarget) {
+  TempDir dir;
+  StandInUpstream target;
+  target.answer("/library/sections", Canned{});
+  write_har(dir.path() / "clear.har",
+            {har_entry("GET", "http://plex/library/sections?X-Plex-Token=cleartoken1", 200, ""),
+             har_entry("GET", "http://plex/:/websockets/notifications?X-Plex-Token=cleartoken1",
+                       101, "")});
+  const fs::path report = dir.path() / "r.jsonl";
+  auto r = run_plextap({"replay", "send", "--har", (dir.path() / "clear.har").string(), "--target",
+                        "http://127.0.0.1:" + std::to_string(target.port()), "--token", "newtoken2",
+                        "--report", report.string()});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_TRUE(contains(r.out, "left out 1 recorded requests")) << r.out;
+  EXPECT_TRUE(contains(r.out, "sent 1 requests")) << r.out;
+  EXPECT_FALSE(contains(r.out + r.err + read_file(report), "cleartoken1"));
+  auto got = target.requests_to("/library/sections");
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].target, "/library/sections?X-Plex-Token=newtoken2");
+  EXPECT_EQ(got[0].header("X-Plex-Token"), "newtoken2");
 }
 
 // Three entries one second apart: --speed 2 takes about one second, max almost none.

@@ -111,6 +111,25 @@ TEST(ParseHar, ReadsBrowserEntries) {
   EXPECT_TRUE(recorded[1].body_decoded);
 }
 
+TEST(ParseHar, RedactsTokensOtherToolsKeptInTheClear) {
+  auto recorded = parse_har(har({entry(
+      "2026-11-24T20:00:00Z",
+      "http://plex/photo/:/transcode?url=%2Fp%3FX-Plex-Token%3Dnested1&X-Plex-Token=plain1",
+      R"({"status":200,"headers":[{"name":"Set-Cookie","value":"s=cookie1"}],"content":{"text":"x"}})",
+      R"({"name":"X-Plex-Token","value":"header1"},{"name":"Authorization","value":"Bearer auth1"},)"
+      R"({"name":"Referer","value":"http://plex/web?X-Plex-Token=referer1"})")}));
+  ASSERT_EQ(recorded.size(), 1u);
+  const auto& ex = recorded[0].exchange;
+  EXPECT_EQ(ex.target,
+            "/photo/:/transcode?url=%2Fp%3FX-Plex-Token%3DREDACTED&X-Plex-Token=REDACTED");
+  std::string all = ex.target;
+  for (const auto& [n, v] : ex.request_headers) all += n + ":" + v + "\n";
+  for (const auto& [n, v] : ex.response_headers) all += n + ":" + v + "\n";
+  for (const char* secret : {"nested1", "plain1", "header1", "auth1", "referer1", "cookie1"})
+    EXPECT_EQ(all.find(secret), std::string::npos) << secret << " in " << all;
+  EXPECT_NE(all.find("X-Plex-Token:REDACTED\n"), std::string::npos) << all;
+}
+
 TEST(ParseHar, RefusesBrokenFilesWithOneClearReason) {
   auto message = [](std::string_view text) {
     try {
@@ -184,6 +203,24 @@ TEST(StandIn, HeadIsAnsweredLikeTheRecordedGet) {
   EXPECT_EQ(s.respond(proxy::LocalRequest{"POST", "/identity", {}})->status, 404u);
 }
 
+TEST(StandIn, HeadDoesNotUseUpTheGetsAnswers) {
+  StandIn s({recorded(1, "/status/sessions", "first"), recorded(2, "/status/sessions", "second")},
+            kNoRules);
+  EXPECT_EQ(s.respond(proxy::LocalRequest{"HEAD", "/status/sessions", {}})->body, "first");
+  EXPECT_EQ(ask(s, "/status/sessions")->body, "first");
+  EXPECT_EQ(s.respond(proxy::LocalRequest{"HEAD", "/status/sessions", {}})->body, "second");
+}
+
+TEST(StandIn, RecordedHeadKeepsItsContentLength) {
+  auto r = recorded(1, "/library/parts/1/file.mkv", "", {{"Content-Length", "123456"}});
+  r.exchange.method = "HEAD";
+  StandIn s({r}, kNoRules);
+  auto reply = s.respond(proxy::LocalRequest{"HEAD", "/library/parts/1/file.mkv", {}});
+  EXPECT_TRUE(reply->head_has_length);
+  EXPECT_NE(reply->head.find("Content-Length: 123456\r\n"), std::string::npos) << reply->head;
+  EXPECT_FALSE(ask(s, "/identity")->head_has_length);
+}
+
 TEST(StandIn, HeadHasNoFramingAndNamesTheExchange) {
   StandIn s({recorded(7, "/a", "body",
                       {{"Content-Type", "text/xml"},
@@ -207,6 +244,11 @@ TEST(StandIn, CompressedAnswerDecodedForClientsThatDoNotAcceptIt) {
   EXPECT_EQ(decoded->body, plain);
   EXPECT_EQ(decoded->head.find("Content-Encoding"), std::string::npos);
   EXPECT_EQ(ask(s, "/a")->body, plain);
+  EXPECT_EQ(ask(s, "/a", "br, gzip;q=0")->body, plain) << "q=0 refuses";
+  EXPECT_EQ(ask(s, "/a", "GZIP;q=0.5")->body, gzip(plain));
+  EXPECT_EQ(ask(s, "/a", "*")->body, gzip(plain));
+  EXPECT_EQ(ask(s, "/a", "*, gzip;q=0.0")->body, plain);
+  EXPECT_EQ(ask(s, "/a", "x-gzipped")->body, plain) << "a token, not a substring";
 }
 
 TEST(StandIn, MissSaysWhatWasAskedWithoutTheToken) {
@@ -224,6 +266,16 @@ TEST(StandIn, MissSaysWhatWasAskedWithoutTheToken) {
   EXPECT_EQ(s.misses(), 1u);
   EXPECT_NE(s.metrics_text().find("plextap_replay_requests_total{result=\"miss\"} 1\n"),
             std::string::npos);
+}
+
+TEST(Resendable, OnlyAnsweredExchangesThatOpenedNoTunnel) {
+  EXPECT_TRUE(resendable(recorded(1, "/a", "x")));
+  auto gone = recorded(2, "/a", "");
+  gone.exchange.status = 0;  // the client went away, or the upstream failed
+  EXPECT_FALSE(resendable(gone));
+  auto ws = recorded(3, "/:/websockets/notifications", "");
+  ws.exchange.request_headers = {{"Upgrade", "websocket"}};
+  EXPECT_FALSE(resendable(ws));
 }
 
 TEST(SubstituteToken, PutsTheTokenWhereTheRedactedOneWas) {
