@@ -2,6 +2,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <filesystem>
 #include <functional>
 #include <string>
 
@@ -21,6 +22,18 @@ Runner add_stats(CLI::App& app);
 Runner add_enrich(CLI::App& app);
 Runner add_replay(CLI::App& app);
 Runner add_certs(CLI::App& app);
+
+// --tls-cert, --tls-key, --tls-p12, --tls-p12-password: the certificate of the https
+// listeners, for every command that has them (serve, replay serve).
+struct ListenerTlsFlags {
+  std::string cert, key, p12, p12_password;
+};
+void add_listener_tls_flags(CLI::App& cmd, ListenerTlsFlags& flags);
+// Puts the flags into `config` (a UsageError when they contradict each other), loads what
+// they name so that a bad file, key or password fails now (one line, exit 1), and when
+// https listeners have no certificate, generates one under `data_dir`/certs.
+void apply_listener_tls(proxy::Config& config, const ListenerTlsFlags& flags,
+                        const std::filesystem::path& data_dir);
 
 // --upstream-ca, --upstream-sni, --upstream-insecure: for every command that talks to
 // the server (serve, enrich).

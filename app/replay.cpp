@@ -13,7 +13,6 @@
 #include "app/commands.hpp"
 #include "capture/classify.hpp"
 #include "capture/json_writer.hpp"
-#include "certs/local_ca.hpp"
 #include "proxy/config.hpp"
 #include "proxy/server.hpp"
 #include "replay/resender.hpp"
@@ -33,7 +32,7 @@ struct ReplayServeFlags {
   std::vector<std::string> listen{"http://127.0.0.1:32400"};
   std::string admin = "127.0.0.1:32481";
   std::vector<std::string> ignore_params;
-  std::string tls_cert, tls_key;
+  ListenerTlsFlags listener_tls;
   std::string access_log;
   std::string log_format = "text";
   unsigned threads = 0;
@@ -94,13 +93,13 @@ int run_serve(const ReplayServeFlags& f) {
   } catch (const std::invalid_argument& e) {
     throw UsageError(e.what());
   }
-  if (f.tls_cert.empty() != f.tls_key.empty())
-    throw UsageError("--tls-cert and --tls-key go together");
   config.threads = f.threads;
   config.access_log = f.access_log;
   config.json_logs = f.log_format == "json";
 
-  // Everything is read before a port is opened: a bad source serves nothing at all.
+  // Everything is read before a port is opened: a bad source or certificate serves
+  // nothing at all.
+  apply_listener_tls(config, f.listener_tls, f.source.data);
   auto recorded = load(f.source);
   replay::StandIn stand_in(recorded, replay::MatchRules{f.ignore_params});
   recorded.clear();
@@ -110,17 +109,6 @@ int run_serve(const ReplayServeFlags& f) {
                f.source.har.empty() ? (std::filesystem::path(f.source.data) / "store").string()
                                     : f.source.har);
 
-  bool any_tls =
-      std::any_of(config.listen.begin(), config.listen.end(), [](const auto& e) { return e.tls; });
-  if (!f.tls_cert.empty()) {
-    config.tls_cert = f.tls_cert;
-    config.tls_key = f.tls_key;
-  } else if (any_tls) {
-    auto files = certs::ensure_local_certificate(std::filesystem::path(f.source.data) / "certs",
-                                                 certs::local_host_names());
-    config.tls_cert = files.cert;
-    config.tls_key = files.key;
-  }
   capture::NullTap no_recording;
   proxy::Server server(config, no_recording, &stand_in);
   server.run();
@@ -321,9 +309,7 @@ Runner add_replay(CLI::App& app) {
                ->add_option("--ignore-param", s->ignore_params,
                             "A query parameter not to match on, repeatable")
                ->delimiter(','));
-  with_env(
-      serve->add_option("--tls-cert", s->tls_cert, "PEM certificate chain for https listeners"));
-  with_env(serve->add_option("--tls-key", s->tls_key, "PEM private key for --tls-cert"));
+  add_listener_tls_flags(*serve, s->listener_tls);
   with_env(serve->add_option("--access-log", s->access_log, "Access log file, or - for stdout"));
   with_env(serve->add_option("--log-format", s->log_format, "Log format")
                ->check(CLI::IsMember({"text", "json"}))

@@ -15,8 +15,6 @@
 #include "capture/enricher.hpp"
 #include "capture/recorder.hpp"
 #include "certs/client_tls.hpp"
-#include "certs/credentials.hpp"
-#include "certs/local_ca.hpp"
 #include "proxy/config.hpp"
 #include "proxy/metadata_client.hpp"
 #include "proxy/server.hpp"
@@ -32,7 +30,7 @@ struct ServeFlags {
   std::string data = "./plextap-data";
   std::string admin = "127.0.0.1:32480";
   std::string record = "tapped";
-  std::string tls_cert, tls_key, tls_p12, tls_p12_password;
+  ListenerTlsFlags listener_tls;
   UpstreamTlsFlags upstream_tls;
   std::string plex_token;
   bool no_enrich = false;
@@ -81,16 +79,6 @@ proxy::Config make_config(const ServeFlags& f) {
     throw UsageError(e.what());
   }
   config.upstream_tls = upstream_tls_options(config.upstream, f.upstream_tls);
-  if (!f.tls_p12.empty() && (!f.tls_cert.empty() || !f.tls_key.empty()))
-    throw UsageError("--tls-p12 and --tls-cert/--tls-key exclude each other: give one of them");
-  if (f.tls_cert.empty() != f.tls_key.empty())
-    throw UsageError("--tls-cert and --tls-key go together");
-  if (f.tls_p12.empty() && !f.tls_p12_password.empty())
-    throw UsageError("--tls-p12-password needs --tls-p12");
-  config.tls_cert = f.tls_cert;
-  config.tls_key = f.tls_key;
-  config.tls_p12 = f.tls_p12;
-  config.tls_p12_password = f.tls_p12_password;
   config.header_timeout = parse_duration(f.header_timeout);
   config.keepalive_timeout = parse_duration(f.keepalive_timeout);
   config.upstream_timeout = parse_duration(f.upstream_timeout);
@@ -110,26 +98,16 @@ int run(const ServeFlags& f) {
   std::signal(SIGPIPE, SIG_IGN);
   proxy::Config config = make_config(f);
   const std::size_t max_map = parse_size(f.store_max_size);
-  // A bad certificate, key, password or CA file is reported before anything is logged
-  // or written: one line, exit 1.
-  if (!config.tls_cert.empty() || !config.tls_p12.empty())
-    certs::load_credentials(
-        {config.tls_cert, config.tls_key, config.tls_p12, config.tls_p12_password});
+  // A bad CA file is reported before anything is logged or written: one line, exit 1
+  // (apply_listener_tls does the same for the listeners' certificate).
   if (config.upstream.tls)
     certs::make_client_context({config.upstream_tls.ca_file, !config.upstream_tls.insecure});
 
   std::filesystem::path data = f.data;
+  // The usage checks of the certificate flags come before the data directory is made.
+  apply_listener_tls(config, f.listener_tls, data);
   std::filesystem::create_directories(data);
   ::chmod(data.c_str(), 0700);
-  bool any_tls =
-      std::any_of(config.listen.begin(), config.listen.end(), [](const auto& e) { return e.tls; });
-  if (any_tls && config.tls_cert.empty() && config.tls_p12.empty()) {
-    auto files = certs::ensure_local_certificate(data / "certs", certs::local_host_names());
-    config.tls_cert = files.cert;
-    config.tls_key = files.key;
-    spdlog::info("TLS certificate {} (trust {} on clients)", files.cert.string(),
-                 files.ca.string());
-  }
 
   // Recording is never a reason not to forward: a store that cannot be opened leaves the
   // proxy running, degraded.
@@ -250,13 +228,7 @@ Runner add_serve(CLI::App& app) {
                             "(forward only)")
                ->check(CLI::IsMember({"tapped", "all", "none"}))
                ->capture_default_str());
-  with_env(
-      serve->add_option("--tls-cert", f->tls_cert, "PEM certificate chain for https listeners"));
-  with_env(serve->add_option("--tls-key", f->tls_key, "PEM private key for --tls-cert"));
-  with_env(serve->add_option("--tls-p12", f->tls_p12,
-                             "PKCS#12 bundle (certificate, chain and key) for https listeners, "
-                             "instead of --tls-cert and --tls-key"));
-  with_env(serve->add_option("--tls-p12-password", f->tls_p12_password, "Password of --tls-p12"));
+  add_listener_tls_flags(*serve, f->listener_tls);
   add_upstream_tls_flags(*serve, f->upstream_tls);
   with_env(serve->add_option("--plex-token", f->plex_token, "Plex token for enrichment"))
       ->envname("PLEX_TOKEN");

@@ -11,6 +11,7 @@
 #include "capture/body_decode.hpp"
 #include "tests/integration/fixture.hpp"
 #include "tests/integration/recording_support.hpp"
+#include "tests/integration/tls_support.hpp"
 
 namespace plextap::itest {
 namespace {
@@ -249,8 +250,8 @@ TEST_F(ReplayTest, MissIsA404NamingTheRequestCountedAndLogged) {
                                 "/library/sections/9/all?type=1&X-Plex-Token=s3cret&"
                                 "thumb=%2Fp%3FX-Plex-Token%3Ds3cret"));
   EXPECT_EQ(res.result_int(), 404);
-  EXPECT_TRUE(contains(res.body(),
-                       "GET /library/sections/9/all?thumb=/p?X-Plex-Token=REDACTED&amp;type=1"))
+  EXPECT_TRUE(
+      contains(res.body(), "GET /library/sections/9/all?thumb=/p?X-Plex-Token=REDACTED&amp;type=1"))
       << res.body();
   EXPECT_FALSE(contains(res.body(), "s3cret"));
   // Same path, other query: a miss too.
@@ -454,6 +455,40 @@ TEST(ReplaySendToken, ATokenKeptInTheClearNeverReachesTheReportOrTheTarget) {
   ASSERT_EQ(got.size(), 1u);
   EXPECT_EQ(got[0].target, "/library/sections?X-Plex-Token=newtoken2");
   EXPECT_EQ(got[0].header("X-Plex-Token"), "newtoken2");
+}
+
+// replay serve presents a certificate as serve does, the Plex server's own PKCS#12
+// bundle included; a wrong password stops it before any port opens.
+TEST(ReplayTls, ServesAPkcs12BundleAndRefusesAWrongPassword) {
+  TempDir dir;
+  const auto certs = dir.path() / "certs";
+  issue_certificates(certs, {"127.0.0.1"});
+  const auto p12 = dir.path() / "plex.p12";
+  make_pkcs12(certs / "server.pem", certs / "server.key", p12, "pl3x");
+  write_har(dir.path() / "a.har", {har_entry("GET", "https://plex/identity", 200, "id")});
+  const std::vector<std::string> source{"--har",     (dir.path() / "a.har").string(),
+                                        "--data",    (dir.path() / "data").string(),
+                                        "--tls-p12", p12.string()};
+  {
+    std::vector<std::string> args = source;
+    args.insert(args.end(), {"--tls-p12-password", "pl3x"});
+    ReplayServer stand_in(args, /*with_tls=*/true);
+    auto c = HttpClient::tls(stand_in.https_port, certs / "ca.pem");
+    auto res = c->send(c->request(http::verb::get, "/identity"));
+    EXPECT_EQ(res.result_int(), 200);
+    EXPECT_EQ(res.body(), "id");
+    EXPECT_FALSE(fs::exists(dir.path() / "data" / "certs")) << "nothing generated";
+  }
+  std::vector<std::string> args{"replay",  "serve",      "--listen", "https://127.0.0.1:0",
+                                "--admin", "127.0.0.1:0"};
+  args.insert(args.end(), source.begin(), source.end());
+  args.insert(args.end(), {"--tls-p12-password", "wrong"});
+  auto r = run_plextap(args);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_EQ(split_lines(r.err).size(), 1u) << r.err;
+  EXPECT_FALSE(contains(r.err, "listening on")) << r.err;
+  args.insert(args.end(), {"--tls-cert", (certs / "server.pem").string()});
+  EXPECT_EQ(run_plextap(args).exit_code, 2) << "--tls-p12 and --tls-cert exclude each other";
 }
 
 // Three entries one second apart: --speed 2 takes about one second, max almost none.
