@@ -53,6 +53,12 @@ std::int64_t parse_time(const std::string& text, std::int64_t now_ms) {
                    "like 24h)");
 }
 
+std::int64_t parse_time(const std::string& text) {
+  return parse_time(text, std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count());
+}
+
 namespace {
 
 // Formats a log record as one JSON object, escaping the message.

@@ -19,6 +19,8 @@ std::chrono::milliseconds parse_duration(const std::string& text);
 // "2026-11-01T00:00:00Z" (RFC 3339, fraction and offset allowed), "2026-11-01" (UTC
 // midnight), or an age before `now_ms`: "90m", "24h", "7d", "30s". Milliseconds since epoch.
 std::int64_t parse_time(const std::string& text, std::int64_t now_ms);
+// The same, ages counted back from the current time.
+std::int64_t parse_time(const std::string& text);
 
 // Process log on stderr, as text or one JSON object per line.
 void setup_logging(bool json);

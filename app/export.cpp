@@ -34,12 +34,6 @@ struct ExportFlags {
   bool follow = false;
 };
 
-std::int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 int run_export(const ExportFlags& f) {
   capture::ExportOptions options;
   const bool media = f.kind == "media", plays = f.kind == "plays", har = f.kind == "har";
@@ -52,8 +46,8 @@ int run_export(const ExportFlags& f) {
   }
   options.kind = f.kind;
   options.format = f.format == "csv" ? capture::ExportFormat::csv : capture::ExportFormat::jsonl;
-  if (!f.since.empty()) options.since_ms = parse_time(f.since, now_ms());
-  if (!f.until.empty()) options.until_ms = parse_time(f.until, now_ms());
+  if (!f.since.empty()) options.since_ms = parse_time(f.since);
+  if (!f.until.empty()) options.until_ms = parse_time(f.until);
   options.client = f.client;
   options.follow = f.follow;
   options.stop = &g_stop;

@@ -52,12 +52,6 @@ struct ReplaySendFlags {
   std::string timeout = "30s";
 };
 
-std::int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 void add_source_flags(CLI::App& cmd, SourceFlags& f) {
   with_env(cmd.add_option("--data", f.data, "Data directory whose store to replay")
                ->capture_default_str());
@@ -69,8 +63,8 @@ void add_source_flags(CLI::App& cmd, SourceFlags& f) {
 
 std::vector<replay::RecordedExchange> load(const SourceFlags& f) {
   replay::TimeRange range;
-  if (!f.since.empty()) range.since_ms = parse_time(f.since, now_ms());
-  if (!f.until.empty()) range.until_ms = parse_time(f.until, now_ms());
+  if (!f.since.empty()) range.since_ms = parse_time(f.since);
+  if (!f.until.empty()) range.until_ms = parse_time(f.until);
   auto recorded = f.har.empty() ? replay::load_store(std::filesystem::path(f.data) / "store", range)
                                 : replay::load_har(f.har, range);
   if (recorded.empty())

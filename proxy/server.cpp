@@ -341,15 +341,15 @@ void Server::Impl::start() {
     throw std::runtime_error("cannot listen on admin address " + config.admin.host + ":" +
                              std::to_string(config.admin.port) + ": " + ec.message());
   spdlog::info("admin on http://{}:{}", config.admin.host, admin->local_endpoint().port());
-  if (shared.responder)
-    ;  // replay serve: nothing is forwarded
-  else if (config.upstream.tls && !shared.upstream_tls.verify)
-    spdlog::info("forwarding to {} (TLS, certificate not verified)", shared.upstream_name);
-  else if (config.upstream.tls)
-    spdlog::info("forwarding to {} (TLS, verifying the name {})", shared.upstream_name,
-                 shared.upstream_tls.server_name);
-  else
-    spdlog::info("forwarding to {}", shared.upstream_name);
+  if (!shared.responder) {  // replay serve forwards nothing
+    if (config.upstream.tls && !shared.upstream_tls.verify)
+      spdlog::info("forwarding to {} (TLS, certificate not verified)", shared.upstream_name);
+    else if (config.upstream.tls)
+      spdlog::info("forwarding to {} (TLS, verifying the name {})", shared.upstream_name,
+                   shared.upstream_tls.server_name);
+    else
+      spdlog::info("forwarding to {}", shared.upstream_name);
+  }
   net::co_spawn(workers.front().ioc, admin_loop(), net::detached);
   net::co_spawn(workers.front().ioc, signal_loop(), net::detached);
   for (auto& worker : workers) {

@@ -93,7 +93,7 @@ bool accepts(std::string_view accept_encoding, std::string_view coding) {
   return named ? !named_refused : star;
 }
 
-std::int64_t now_ms() {
+std::int64_t steady_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
       .count();
@@ -108,11 +108,8 @@ StandIn::StandIn(const std::vector<RecordedExchange>& recorded, MatchRules rules
     if (ex.status < 200) continue;  // 101 began a tunnel: nothing to replay
     Answer answer;
     std::string encoding;
-    if (!r.body_decoded) {
-      for (char c : header_value(ex, "Content-Encoding"))
-        encoding += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      if (encoding == "identity") encoding.clear();
-    }
+    if (!r.body_decoded) encoding = header_value(ex, "Content-Encoding");
+    if (capture::iequals(encoding, "identity")) encoding.clear();
     answer.as_recorded = make_reply(r, true, ex.response_body);
     if (!encoding.empty()) {
       auto decoded = capture::decode_body(encoding, ex.response_body, std::size_t{256} << 20);
@@ -168,7 +165,7 @@ std::shared_ptr<const proxy::LocalReply> StandIn::respond(const proxy::LocalRequ
 void StandIn::log_miss(const std::string& what) {
   // At most one line a second: a client looping over a missing call must not flood
   // the log; the held-back ones are counted in the next line.
-  std::int64_t now = now_ms(), last = last_miss_log_ms_.load(std::memory_order_relaxed);
+  std::int64_t now = steady_ms(), last = last_miss_log_ms_.load(std::memory_order_relaxed);
   if (now - last < 1000 ||
       !last_miss_log_ms_.compare_exchange_strong(last, now, std::memory_order_relaxed)) {
     misses_unlogged_.fetch_add(1, std::memory_order_relaxed);

@@ -35,7 +35,7 @@ class StandIn final : public proxy::Responder {
   struct Answer {
     std::shared_ptr<const proxy::LocalReply> as_recorded;
     std::shared_ptr<const proxy::LocalReply> identity;  // null: as_recorded is identity
-    std::string encoding;                               // lower case; empty for identity
+    std::string encoding;                               // as recorded; empty for identity
   };
   struct Answers {
     std::vector<Answer> in_order;
