@@ -41,7 +41,8 @@ struct ServeFlags {
   std::size_t queue = 65'536;
   std::string store_max_size = "64G";
   std::string header_timeout = "30s", keepalive_timeout = "75s", upstream_timeout = "120s",
-              connect_timeout = "10s", drain_timeout = "10s", upstream_idle_timeout = "30s";
+              connect_timeout = "10s", drain_timeout = "10s", upstream_idle_timeout = "30s",
+              body_timeout = "60s";
 };
 
 // "64G", "512M", "1024K" or bytes.
@@ -80,6 +81,7 @@ proxy::Config make_config(const ServeFlags& f) {
   }
   config.upstream_tls = upstream_tls_options(config.upstream, f.upstream_tls);
   config.header_timeout = parse_duration(f.header_timeout);
+  config.body_timeout = parse_duration(f.body_timeout);
   config.keepalive_timeout = parse_duration(f.keepalive_timeout);
   config.upstream_timeout = parse_duration(f.upstream_timeout);
   config.connect_timeout = parse_duration(f.connect_timeout);
@@ -254,6 +256,10 @@ Runner add_serve(CLI::App& app) {
   with_env(serve
                ->add_option("--header-timeout", f->header_timeout,
                             "Time a client has to send a request head")
+               ->capture_default_str());
+  with_env(serve
+               ->add_option("--body-timeout", f->body_timeout,
+                            "Time a request body may make no progress (else 408)")
                ->capture_default_str());
   with_env(serve
                ->add_option("--keepalive-timeout", f->keepalive_timeout,

@@ -41,6 +41,7 @@ struct Config {
   std::string tls_p12_password;
   unsigned threads = 0;  // 0: one per core
   std::chrono::milliseconds header_timeout{30'000};
+  std::chrono::milliseconds body_timeout{60'000};  // request body without progress -> 408
   std::chrono::milliseconds keepalive_timeout{75'000};
   std::chrono::milliseconds connect_timeout{10'000};
   std::chrono::milliseconds upstream_timeout{120'000};  // request sent -> response head

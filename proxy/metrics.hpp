@@ -26,8 +26,11 @@ struct alignas(64) MetricsShard {
   Counter client_connections_total{0};
   Counter upstream_connects_total{0};
   Counter upstream_errors{0};
+  Counter upstream_discarded{0};  // pooled connections closed for bytes past a response
   Counter upstream_timeouts{0};
   Counter bad_requests{0};
+  Counter client_aborts{0};
+  Counter body_timeouts{0};
   Counter tls_handshake_errors{0};
   Counter websocket_tunnels{0};
   std::array<Counter, kBuckets.size() + 1> duration_buckets{};  // last: +Inf

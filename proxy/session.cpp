@@ -2,16 +2,22 @@
 // through a pooled connection, stream the response back; repeat while keep-alive holds.
 // Bodies pass through a fixed 64 KiB buffer piece by piece, so memory does not grow with
 // body size and never-ending responses (server-sent events) flow as they arrive.
+//
+// Framing is the proxy's own (proxy/framing.hpp): every head is checked and written
+// anew, bodies are re-framed as they pass, and an upstream connection goes back to the
+// pool only when its response ended exactly where its framing said. No client can be
+// handed the bytes of another client's answer.
 #include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/beast/websocket/rfc6455.hpp>
 #include <optional>
 
 #include "proxy/error_page.hpp"
+#include "proxy/framing.hpp"
 #include "proxy/responder.hpp"
 #include "proxy/tls_stream.hpp"
 #include "proxy/worker.hpp"
@@ -27,27 +33,22 @@ namespace {
 
 constexpr auto kUseTuple = net::as_tuple(net::use_awaitable);
 constexpr std::size_t kRelayBuffer = BufferPool::kSize;
-constexpr std::chrono::seconds kIdleTimeout{600};  // body or tunnel without progress
+constexpr std::size_t kPieceRoom = kRelayBuffer - kChunkPrefix - kChunkSuffix;
+constexpr std::chrono::seconds kIdleTimeout{600};  // response body or tunnel without progress
+// How much of a client's next request is read ahead while its current answer streams.
+constexpr std::size_t kReadAheadLimit = 64 * 1024;
 
 using RequestParser = http::request_parser<http::buffer_body>;
 using ResponseParser = http::response_parser<http::buffer_body>;
 
-// Hop-by-hop headers (RFC 9110 section 7.6.1) are the proxy's business, not the peer's.
-// Transfer-Encoding stays: bodies are forwarded with the framing they came with.
+std::string_view to_sv(beast::string_view s) {
+  return {s.data(), s.size()};
+}
+
 template <class Fields>
-void strip_hop_by_hop(Fields& fields, bool keep_upgrade) {
-  for (auto token : http::token_list{fields[http::field::connection]}) {
-    if (keep_upgrade && beast::iequals(token, "upgrade")) continue;
-    fields.erase(token);
-  }
-  fields.erase(http::field::connection);
-  fields.erase(http::field::keep_alive);
-  fields.erase("Proxy-Connection");
-  fields.erase(http::field::te);
-  fields.erase(http::field::trailer);
-  fields.erase(http::field::proxy_authorization);
-  fields.erase(http::field::proxy_authenticate);
-  if (!keep_upgrade) fields.erase(http::field::upgrade);
+void collect_fields(const Fields& fields, std::vector<Field>& out) {
+  out.clear();
+  for (const auto& f : fields) out.push_back({to_sv(f.name_string()), to_sv(f.value())});
 }
 
 std::string remote_address(const tcp::socket& socket) {
@@ -60,46 +61,111 @@ std::string remote_address(const tcp::socket& socket) {
   return addr.to_string();
 }
 
+// The errors of a pooled connection the server closed while it was idle.
+bool closed_by_server(error_code ec) {
+  return ec == net::error::eof || ec == http::error::end_of_stream ||
+         ec == net::error::connection_reset || ec == net::error::broken_pipe ||
+         ec == net::error::connection_aborted || ec == net::ssl::error::stream_truncated;
+}
+
+// The errors of a client that went away (rather than one that sent garbage).
+bool client_left(error_code ec) {
+  return ec == beast::error::timeout || ec == http::error::partial_message ||
+         ec == net::error::eof || ec == net::error::connection_reset ||
+         ec == net::error::operation_aborted || ec == net::ssl::error::stream_truncated;
+}
+
+// A read deadline that cancels the socket's operations instead of closing it, so that
+// the session can still answer (408) once it has passed. Beast's own timeouts close.
+class SoftDeadline {
+ public:
+  explicit SoftDeadline(net::any_io_executor ex) : state_(std::make_shared<State>(ex)) {}
+  ~SoftDeadline() { state_->timer.cancel(); }
+
+  void arm(tcp::socket& socket, std::chrono::steady_clock::duration after) {
+    auto& s = *state_;
+    s.fired = false;
+    s.timer.expires_after(after);
+    s.timer.async_wait(
+        [weak = std::weak_ptr<State>(state_), generation = ++s.generation, &socket](error_code ec) {
+          auto st = weak.lock();
+          if (ec || !st || st->generation != generation) return;
+          st->fired = true;
+          error_code ignored;
+          socket.cancel(ignored);
+        });
+  }
+  // True if the deadline passed (and cancelled the operation).
+  bool disarm() {
+    ++state_->generation;
+    state_->timer.cancel();
+    return state_->fired;
+  }
+
+ private:
+  struct State {
+    explicit State(net::any_io_executor ex) : timer(ex) {}
+    net::steady_timer timer;
+    std::uint64_t generation = 0;
+    bool fired = false;
+  };
+  std::shared_ptr<State> state_;  // the handler holds it weakly: it may outlive the session
+};
+
 struct RelayResult {
   error_code ec;
   bool source_failed = false;  // else the sink (writer) failed
+  bool timed_out = false;      // the source made no progress in time
   std::uint64_t written = 0;   // bytes written to the sink, framing included
 };
 
-// Moves a message body from `src` to `dst`: each piece is written as soon as it has been
-// read. The serializer's message is the parser's, so the head goes out first if it has
-// not already. `on_piece` sees every body piece (for the tap and for counting).
-template <class Src, class Dst, class Parser, class Serializer, class OnPiece>
+// Moves a message body from the parser reading `src` to `dst` in `framing`: each piece is
+// written as soon as it has been read, framed in place in the relay buffer. `pending` (a
+// head not sent yet) leaves in the same write as the first piece. `guard` bounds each read:
+// begin() before it, end() after, true when it timed out. `on_piece` sees every piece.
+template <class Src, class Dst, class Parser, class Guard, class OnPiece>
 net::awaitable<RelayResult> relay_body(Src& src, beast::flat_buffer& src_buffer, Parser& parser,
-                                       Dst& dst, Serializer& serializer, char* buf,
-                                       OnPiece on_piece) {
+                                       Dst& dst, Framing framing, char* buf,
+                                       std::string_view pending, Guard guard, OnPiece on_piece) {
   auto& body = parser.get().body();
-  std::uint64_t written = 0;
+  char* piece = buf + kChunkPrefix;
+  RelayResult r;
   for (;;) {
+    std::size_t n = 0;
     if (!parser.is_done()) {
-      body.data = buf;
-      body.size = kRelayBuffer;
-      beast::get_lowest_layer(src).expires_after(kIdleTimeout);
-      auto [ec, n] = co_await http::async_read_some(src, src_buffer, parser, kUseTuple);
+      body.data = piece;
+      body.size = kPieceRoom;
+      guard.begin();
+      auto [ec, got] = co_await http::async_read_some(src, src_buffer, parser, kUseTuple);
+      if (guard.end()) {
+        r.ec = beast::error::timeout;
+        r.source_failed = r.timed_out = true;
+        co_return r;
+      }
       if (ec == http::error::need_buffer) ec = {};
-      if (ec) co_return RelayResult{ec, true, written};
-      body.size = kRelayBuffer - body.size;
-      // No bytes (the read only got through a chunk header): hand the serializer no buffer
-      // at all, or it would write a zero-size chunk, which ends a chunked body.
-      body.data = body.size ? buf : nullptr;
-      body.more = !parser.is_done();
-      if (body.size) on_piece(std::string_view(buf, body.size));
-    } else {
-      body.data = nullptr;
-      body.size = 0;
-      body.more = false;
+      if (ec) {
+        r.ec = ec;
+        r.source_failed = true;
+        co_return r;
+      }
+      n = kPieceRoom - body.size;
+      if (n) on_piece(std::string_view(piece, n));
     }
-    beast::get_lowest_layer(dst).expires_after(kIdleTimeout);
-    auto [ec, n] = co_await http::async_write(dst, serializer, kUseTuple);
-    written += n;
-    if (ec == http::error::need_buffer) ec = {};
-    if (ec) co_return RelayResult{ec, false, written};
-    if (serializer.is_done()) co_return RelayResult{{}, false, written};
+    const bool last = parser.is_done();
+    auto bytes = frame_piece(piece, n, framing, last);
+    if (!bytes.empty() || !pending.empty()) {
+      beast::get_lowest_layer(dst).expires_after(kIdleTimeout);
+      std::array<net::const_buffer, 2> out{net::buffer(pending.data(), pending.size()),
+                                           net::buffer(bytes.data(), bytes.size())};
+      auto [ec, written] = co_await net::async_write(dst, out, kUseTuple);
+      pending = {};
+      r.written += written;
+      if (ec) {
+        r.ec = ec;
+        co_return r;
+      }
+    }
+    if (last) co_return r;
   }
 }
 
@@ -144,7 +210,9 @@ class Session {
         config_(worker.shared.config),
         metrics_(worker.metrics),
         tls_(tls),
-        remote_(remote_address(beast::get_lowest_layer(stream).socket())) {}
+        remote_(remote_address(beast::get_lowest_layer(stream).socket())),
+        body_deadline_(worker.ioc.get_executor()),
+        watch_parked_(worker.ioc.get_executor()) {}
 
   net::awaitable<void> run() {
     auto& tcp_layer = beast::get_lowest_layer(client_);
@@ -181,6 +249,30 @@ class Session {
   using Connection = UpstreamConnection<Upstream>;
   UpstreamPool<Upstream>& pool() { return worker_.template pool<Upstream>(); }
 
+  struct Outcome {
+    unsigned status = 0;
+    std::uint64_t bytes_sent = 0;
+    bool keep_alive = false;
+    bool complete = false;
+    bool tunnel = false;  // a 101 to an upgrade: the tunnel takes the connection over
+  };
+
+  // Request body reads: the body timeout, as a soft deadline (408 can still be sent).
+  struct BodyGuard {
+    Session& s;
+    void begin() {
+      beast::get_lowest_layer(s.client_).expires_never();
+      s.body_deadline_.arm(beast::get_lowest_layer(s.client_).socket(), s.config_.body_timeout);
+    }
+    bool end() { return s.body_deadline_.disarm(); }
+  };
+  // Response body reads: a long idle timeout (Beast's; it fails the read with timeout).
+  struct UpstreamGuard {
+    Upstream& stream;
+    void begin() { beast::get_lowest_layer(stream).expires_after(kIdleTimeout); }
+    bool end() { return false; }
+  };
+
   // A head that could not be read: answer when the client deserves an answer.
   net::awaitable<void> reject_bad_head(error_code ec) {
     if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
@@ -205,14 +297,16 @@ class Session {
   net::awaitable<bool> forward(RequestParser& parser) {
     auto started = std::chrono::steady_clock::now();
     auto& req = parser.get();
-    const bool client_keep_alive = req.keep_alive();
-    const bool upgrade = beast::websocket::is_upgrade(req);
+    client_version_ = req.version() >= 11 ? 11 : 10;
+    collect_fields(req, request_fields_);
+    const RequestHeadIn head{to_sv(req.method_string()), to_sv(req.target()), req.version(),
+                             request_fields_};
+    RequestPlan plan = plan_request(head, shared_.upstream_host);
+    if (!plan.reject && !parser_agrees(plan, parser)) {
+      plan.reject = 400;
+      plan.reason = "ambiguous message framing";
+    }
 
-    std::unique_ptr<capture::Recording> recording;
-    if (shared_.tap.wants(to_sv(req.method_string()), to_sv(req.target())))
-      recording = open_recording(req);
-
-    // Copies of what the access log and error paths need after the head is rewritten.
     // What the access log needs after the head is rewritten (copied only when logging).
     std::string method, target, product;
     if (shared_.access_log.enabled()) {
@@ -222,15 +316,26 @@ class Session {
           req["X-Plex-Product"].empty() ? req[http::field::user_agent] : req["X-Plex-Product"];
     }
 
-    const bool expects_continue = beast::iequals(req[http::field::expect], "100-continue");
-    Outcome out;
-    if (shared_.responder) {
-      out = co_await answer_locally(parser, expects_continue, client_keep_alive);
-    } else {
-      rewrite_request_head(req, upgrade);
-      out =
-          co_await exchange(parser, upgrade, expects_continue, client_keep_alive, recording.get());
+    if (plan.reject) {
+      // Nothing of it is forwarded, and the connection closes: what follows the head on
+      // the wire could be read as a body or as another request.
+      metrics_.add(metrics_.bad_requests);
+      co_await send_error(plan.reject, plan.reason);
+      metrics_.observe_response(plan.reject, std::chrono::steady_clock::now() - started);
+      log_access(method, target, product, plan.reject, 0,
+                 std::chrono::steady_clock::now() - started);
+      co_return false;
     }
+
+    std::unique_ptr<capture::Recording> recording;
+    if (shared_.tap.wants(to_sv(req.method_string()), plan.target))
+      recording = open_recording(req, plan.target);
+
+    Outcome out;
+    if (shared_.responder)
+      out = co_await answer_locally(parser, plan);
+    else
+      out = co_await exchange(parser, head, plan, recording.get());
     if (recording) recording->finish(out.complete);
     if (out.status)
       metrics_.observe_response(out.status, std::chrono::steady_clock::now() - started);
@@ -239,203 +344,232 @@ class Session {
     co_return out.keep_alive;
   }
 
-  struct Outcome {
-    unsigned status = 0;
-    std::uint64_t bytes_sent = 0;
-    bool keep_alive = false;
-    bool complete = false;
-  };
+  net::awaitable<Outcome> exchange(RequestParser& parser, const RequestHeadIn& head,
+                                   const RequestPlan& plan, capture::Recording* recording) {
+    request_head_.clear();
+    write_request_head(request_head_, head, plan, remote_, tls_);
+    error_code ec;
+    std::unique_ptr<Connection> up = co_await pool().acquire(ec);
+    if (ec) co_return co_await fail_connect(ec);
 
-  void rewrite_request_head(http::request<http::buffer_body>& req, bool upgrade) {
-    strip_hop_by_hop(req, upgrade);
-    req.erase(http::field::expect);  // the proxy answers 100-continue itself
-    req.version(11);
-    if (upgrade) req.set(http::field::connection, "Upgrade");
-    auto xff = req["X-Forwarded-For"];
-    req.set("X-Forwarded-For", xff.empty() ? remote_ : std::string(xff) + ", " + remote_);
-    req.set("X-Forwarded-Proto", tls_ ? "https" : "http");
-    if (auto host = req[http::field::host]; !host.empty())
-      req.set("X-Forwarded-Host", host);
-    else  // HTTP/1.0 clients may omit Host; the server speaks 1.1 with us and needs one
-      req.set(http::field::host, shared_.upstream_host);
+    const bool body_streamed = !parser.is_done();
+    if (!body_streamed) {
+      // No body: the head goes out as one contiguous buffer, one plain send.
+      up->stream.expires_after(config_.upstream_timeout);
+      auto [wec, n] = co_await net::async_write(up->stream, net::buffer(request_head_), kUseTuple);
+      ec = wec;
+      metrics_.add(metrics_.bytes_to_upstream, n);
+    } else {
+      if (plan.expects_continue) co_await write_raw("HTTP/1.1 100 Continue\r\n\r\n");
+      auto relay =
+          co_await relay_body(client_, buffer_, parser, up->stream, plan.body, relay_buffer(),
+                              request_head_, BodyGuard{*this}, [&](std::string_view piece) {
+                                metrics_.add(metrics_.bytes_from_clients, piece.size());
+                                if (recording) recording->request_body(piece);
+                              });
+      metrics_.add(metrics_.bytes_to_upstream, relay.written);
+      if (relay.source_failed) co_return co_await fail_request_body(relay);
+      ec = relay.ec;
+    }
+
+    // The client has sent all of this request: from here on, watch for it leaving, so an
+    // abandoned stream or long poll lets go of its server connection at once.
+    using namespace net::experimental::awaitable_operators;
+    std::optional<ResponseParser> rp;
+    watch_upstream_ = &up;
+    watching_ = {true, false, false};
+    Outcome out = co_await (answer(up, rp, plan, recording, ec, body_streamed) && watch_client());
+    watch_upstream_ = nullptr;
+    if (out.tunnel) co_await tunnel(*up, *rp);
+    co_return out;
   }
 
-  net::awaitable<Outcome> exchange(RequestParser& parser, bool upgrade, bool expects_continue,
-                                   bool client_keep_alive, capture::Recording* recording) {
-    auto& req = parser.get();
-    const bool head_only = req.method() == http::verb::head;
-    Outcome out;
-    std::unique_ptr<Connection> up;
-    std::optional<ResponseParser> rp;
-    error_code ec;
+  // Reads the answer to a request that has been sent (or failed to be: `ec`) and streams
+  // it to the client. Runs beside watch_client(), and stops it when done.
+  net::awaitable<Outcome> answer(std::unique_ptr<Connection>& up, std::optional<ResponseParser>& rp,
+                                 const RequestPlan& plan, capture::Recording* recording,
+                                 error_code ec, bool body_streamed) {
+    Outcome out = co_await answer_inner(up, rp, plan, recording, ec, body_streamed);
+    stop_watching();
+    co_return out;
+  }
 
-    // A pooled connection may have been closed by the server just now: while nothing
-    // of the body has gone out, try once more on a fresh connection.
+  net::awaitable<Outcome> answer_inner(std::unique_ptr<Connection>& up,
+                                       std::optional<ResponseParser>& rp, const RequestPlan& plan,
+                                       capture::Recording* recording, error_code ec,
+                                       bool body_streamed) {
+    Outcome out;
     for (int attempt = 0;; ++attempt) {
-      // (No co_await inside ?: — GCC 12 miscompiles it.)
-      if (attempt == 0)
-        up = co_await pool().acquire(ec);
-      else
-        up = co_await pool().connect(ec);
-      if (ec) {
-        std::string reason = "cannot connect to upstream " + shared_.upstream_name + ": " +
-                             (is_tls_error(ec) ? "TLS handshake failed: " : "") + ec.message();
-        co_return co_await fail_upstream(502, reason);
-      }
-      up->stream.expires_after(config_.upstream_timeout);
-      http::request_serializer<http::buffer_body> sr{req};
-      bool body_sent = false;
-      if (parser.is_done() && !req.chunked()) {
-        // No body: the head goes out as one contiguous buffer, one plain send instead of
-        // a gather of four pieces per header field.
-        std::string& head = serialize_head(req);
-        auto [wec, n] = co_await net::async_write(up->stream, net::buffer(head), kUseTuple);
-        ec = wec;
-        metrics_.add(metrics_.bytes_to_upstream, n);
-      } else if (parser.is_done()) {
-        req.body().data = nullptr;
-        req.body().size = 0;
-        req.body().more = false;
-        auto [wec, n] = co_await http::async_write(up->stream, sr, kUseTuple);
-        ec = wec;
-        metrics_.add(metrics_.bytes_to_upstream, n);
-      } else {
-        auto [wec, n] = co_await http::async_write_header(up->stream, sr, kUseTuple);
-        ec = wec;
-        if (!ec) {
-          body_sent = true;
-          if (expects_continue) co_await write_raw("HTTP/1.1 100 Continue\r\n\r\n");
-          auto relay =
-              co_await relay_body(client_, buffer_, parser, up->stream, sr, relay_buffer(),
-                                  [&](std::string_view piece) {
-                                    metrics_.add(metrics_.bytes_from_clients, piece.size());
-                                    if (recording) recording->request_body(piece);
-                                  });
-          metrics_.add(metrics_.bytes_to_upstream, n + relay.written);
-          if (relay.ec && relay.source_failed) {
-            metrics_.add(metrics_.bad_requests);
-            if (relay.ec == beast::error::timeout || relay.ec == http::error::partial_message ||
-                relay.ec == net::error::eof || relay.ec == net::error::connection_reset)
-              co_return out;  // the client went away
-            std::string reason = "malformed request body: " + relay.ec.message();
-            co_await send_error(400, reason);
-            out.status = 400;
-            co_return out;
-          }
-          ec = relay.ec;
-        }
-      }
+      bool answer_started = false;
       if (!ec) {
         up->stream.expires_after(config_.upstream_timeout);
-        ec = co_await read_response_head(*up, rp, head_only);
+        ec = co_await read_response_head(*up, rp, plan.head, answer_started);
       }
       if (!ec) break;
+      if (watching_.gone) co_return out;  // the client left; nobody to answer
       if (ec == beast::error::timeout) {
         metrics_.add(metrics_.upstream_timeouts);
         std::string reason = "upstream " + shared_.upstream_name + " did not answer in time";
         co_return co_await fail_upstream(504, reason);
       }
-      if (attempt == 0 && up->reused && !body_sent) continue;
-      std::string reason = "upstream " + shared_.upstream_name + " failed: " + ec.message();
-      co_return co_await fail_upstream(502, reason);
+      // A pooled connection the server closed while it sat idle: the request never
+      // reached anyone, and sending it again is safe only if it changes nothing on the
+      // server and nothing of an answer came back.
+      const bool retry = attempt == 0 && up->reused && plan.idempotent && !body_streamed &&
+                         !answer_started && closed_by_server(ec);
+      if (!retry) {
+        std::string reason = "upstream " + shared_.upstream_name + " failed: " + ec.message();
+        co_return co_await fail_upstream(502, reason);
+      }
+      up = co_await pool().connect(ec);
+      if (ec) co_return co_await fail_connect(ec);
+      up->stream.expires_after(config_.upstream_timeout);
+      auto [wec, n] = co_await net::async_write(up->stream, net::buffer(request_head_), kUseTuple);
+      ec = wec;
+      metrics_.add(metrics_.bytes_to_upstream, n);
     }
 
     auto& res = rp->get();
-    out.status = res.result_int();
-    if (upgrade && res.result() == http::status::switching_protocols) {
-      co_await tunnel(*up, *rp);
-      co_return out;  // the connection is the tunnel's; it is gone now
+    collect_fields(res, response_fields_);
+    const ResponseHeadIn head{res.result_int(), to_sv(res.reason()), res.version(),
+                              response_fields_};
+    ResponsePlan rplan = plan_response(
+        head, ResponseContext{plan.head, plan.upgrade, client_version_, plan.keep_alive});
+    if (!rplan.bad && !parser_agrees(rplan, *rp)) {
+      rplan.bad = true;
+      rplan.reason = "ambiguous message framing";
     }
-    if (recording) recording->response_head(response_view(res));
-
-    const bool upstream_keep_alive = res.keep_alive();
-    strip_hop_by_hop(res, false);
-    res.version(11);  // the proxy speaks HTTP/1.1 to its clients, whatever the server speaks
-    // A body that ends when the server closes can't be framed that way for a
-    // keep-alive client: re-frame it as chunked (HTTP/1.1) or close after it (HTTP/1.0).
-    bool delimited_by_close = !rp->is_done() && !res.chunked() && !res.has_content_length();
-    bool keep_alive = client_keep_alive && !shared_.draining;
-    if (req.version() < 11 && res.chunked()) {
-      res.chunked(false);
-      keep_alive = false;
-    } else if (delimited_by_close) {
-      if (req.version() >= 11)
-        res.chunked(true);
-      else
-        keep_alive = false;
+    if (rplan.bad) {
+      // That connection is dropped with whatever it still holds.
+      std::string reason = "upstream " + shared_.upstream_name +
+                           " sent an answer that can't be relayed safely: " + rplan.reason;
+      co_return co_await fail_upstream(502, reason);
     }
-    res.keep_alive(keep_alive);
+    out.status = head.status;
+    if (recording) recording->response_head(response_view(head));
+    rplan.keep_alive = rplan.keep_alive && !shared_.draining;
+    response_head_.clear();
+    write_response_head(response_head_, head, rplan, client_version_);
+    if (rplan.tunnel) {
+      out.tunnel = true;
+      co_return out;
+    }
 
-    // A long body is read in 64 KiB pieces: the pooled connection's buffer grows once.
-    if (!rp->is_done() && (!rp->content_length() || *rp->content_length() > 16 * 1024))
-      up->buffer.reserve(kRelayBuffer);
-    std::uint64_t head_bytes = 0;
-    http::response_serializer<http::buffer_body> sr{res};
-    if (!rp->is_done() && !body_already_buffered(*up, *rp)) {
-      // Send the head now: a stream (server-sent events, long poll) may wait long for its body.
+    std::uint64_t written = 0;
+    if (rp->is_done()) {
       beast::get_lowest_layer(client_).expires_after(kIdleTimeout);
-      auto [wec, n] = co_await http::async_write_header(client_, sr, kUseTuple);
-      head_bytes = n;
+      auto [wec, n] = co_await net::async_write(client_, net::buffer(response_head_), kUseTuple);
+      written = n;
       if (wec) co_return out;
+    } else {
+      // A long body is read in 64 KiB pieces: the pooled connection's buffer grows once.
+      if (!rp->content_length() || *rp->content_length() > 16 * 1024)
+        up->buffer.reserve(kRelayBuffer);
+      std::string_view pending = response_head_;
+      if (!body_already_buffered(*up, *rp)) {
+        // Send the head now: a stream (server-sent events, long poll) may wait long for
+        // its body.
+        beast::get_lowest_layer(client_).expires_after(kIdleTimeout);
+        auto [wec, n] = co_await net::async_write(client_, net::buffer(pending), kUseTuple);
+        written = n;
+        if (wec) co_return out;
+        pending = {};
+      }
+      auto relay =
+          co_await relay_body(up->stream, up->buffer, *rp, client_, rplan.to_client, relay_buffer(),
+                              pending, UpstreamGuard{up->stream}, [&](std::string_view piece) {
+                                out.bytes_sent += piece.size();
+                                if (recording) recording->response_body(piece);
+                              });
+      written += relay.written;
+      release_relay_buffer();
+      metrics_.add(metrics_.bytes_from_upstream, out.bytes_sent);
+      if (relay.ec) {
+        metrics_.add(metrics_.bytes_to_clients, written);
+        if (relay.source_failed && !watching_.gone) metrics_.add(metrics_.upstream_errors);
+        co_return out;  // mid-body: nothing to do but close both sides
+      }
     }
-    auto relay = co_await relay_body(up->stream, up->buffer, *rp, client_, sr, relay_buffer(),
-                                     [&](std::string_view piece) {
-                                       out.bytes_sent += piece.size();
-                                       if (recording) recording->response_body(piece);
-                                     });
-    metrics_.add(metrics_.bytes_to_clients, head_bytes + relay.written);
-    release_relay_buffer();
-    metrics_.add(metrics_.bytes_from_upstream, out.bytes_sent);
-    if (relay.ec) {
-      if (relay.source_failed) metrics_.add(metrics_.upstream_errors);
-      co_return out;  // mid-body: nothing to do but close both sides
-    }
+    metrics_.add(metrics_.bytes_to_clients, written);
     out.complete = true;
-    out.keep_alive = keep_alive;
-    if (upstream_keep_alive && rp->is_done()) pool().release(std::move(up));
+    out.keep_alive = rplan.keep_alive;
+    if (rplan.server_keep_alive && rp->is_done() && !watching_.gone) pool().release(std::move(up));
     co_return out;
+  }
+
+  // While an answer is awaited or streams, a read on the client side: its close (or a
+  // reset) cancels the server side at once. Bytes of a next request that arrive meanwhile
+  // are kept for it, up to kReadAheadLimit; after that the client is not read until the
+  // answer ends.
+  net::awaitable<void> watch_client() {
+    while (watching_.active) {
+      if (buffer_.size() >= kReadAheadLimit) {
+        watch_parked_.expires_at(std::chrono::steady_clock::time_point::max());
+        co_await watch_parked_.async_wait(kUseTuple);
+        continue;
+      }
+      beast::get_lowest_layer(client_).expires_never();
+      watching_.reading = true;
+      auto [ec, n] = co_await client_.async_read_some(buffer_.prepare(4096), kUseTuple);
+      watching_.reading = false;
+      buffer_.commit(n);
+      if (!watching_.active || ec == net::error::operation_aborted) break;
+      if (ec) {
+        watching_.gone = true;
+        metrics_.add(metrics_.client_aborts);
+        // Shut down, not closed: a TLS upstream's OpenSSL still holds the descriptor.
+        if (watch_upstream_ && *watch_upstream_) {
+          error_code ignored;
+          auto& socket = (*watch_upstream_)->stream.socket();
+          socket.shutdown(tcp::socket::shutdown_both, ignored);
+          socket.cancel(ignored);
+        }
+        break;
+      }
+    }
+    watching_.active = false;
+  }
+
+  void stop_watching() {
+    watching_.active = false;
+    error_code ignored;
+    if (watching_.reading) beast::get_lowest_layer(client_).socket().cancel(ignored);
+    watch_parked_.cancel();
   }
 
   // No upstream (replay serve): the responder answers from memory. A request body is
   // read and dropped, as matching uses the method, path and query alone.
-  net::awaitable<Outcome> answer_locally(RequestParser& parser, bool expects_continue,
-                                         bool client_keep_alive) {
+  net::awaitable<Outcome> answer_locally(RequestParser& parser, const RequestPlan& plan) {
     auto& req = parser.get();
     Outcome out;
     if (!parser.is_done()) {
-      if (expects_continue) co_await write_raw("HTTP/1.1 100 Continue\r\n\r\n");
+      if (plan.expects_continue) co_await write_raw("HTTP/1.1 100 Continue\r\n\r\n");
       char* buf = relay_buffer();
+      BodyGuard guard{*this};
       while (!parser.is_done()) {
         req.body().data = buf;
         req.body().size = kRelayBuffer;
-        beast::get_lowest_layer(client_).expires_after(kIdleTimeout);
+        guard.begin();
         auto [ec, n] = co_await http::async_read_some(client_, buffer_, parser, kUseTuple);
+        const bool timed_out = guard.end();
         if (ec == http::error::need_buffer) ec = {};
-        if (ec) {
-          release_relay_buffer();
-          metrics_.add(metrics_.bad_requests);
-          if (ec == beast::error::timeout || ec == http::error::partial_message ||
-              ec == net::error::eof || ec == net::error::connection_reset)
-            co_return out;  // the client went away
-          std::string reason = "malformed request body: " + ec.message();
-          co_await send_error(400, reason);
-          out.status = 400;
-          co_return out;
+        if (ec || timed_out) {
+          RelayResult failed{timed_out ? beast::error::timeout : ec, true, timed_out, 0};
+          co_return co_await fail_request_body(failed);
         }
         metrics_.add(metrics_.bytes_from_clients, n);
       }
       release_relay_buffer();
     }
-    request_headers_.clear();
-    for (const auto& f : req)
-      request_headers_.push_back({to_sv(f.name_string()), to_sv(f.value())});
+    local_headers_.clear();
+    for (const auto& f : req) local_headers_.push_back({to_sv(f.name_string()), to_sv(f.value())});
     auto reply = shared_.responder->respond(
-        LocalRequest{to_sv(req.method_string()), to_sv(req.target()), request_headers_});
+        LocalRequest{to_sv(req.method_string()), plan.target, local_headers_});
 
-    const bool keep_alive = client_keep_alive && !shared_.draining;
-    const bool bodyless = req.method() == http::verb::head || reply->status == 204 ||
-                          reply->status == 304 || reply->status < 200;
-    std::string& framing = head_;
+    const bool keep_alive = plan.keep_alive && !shared_.draining;
+    const bool bodyless =
+        plan.head || reply->status == 204 || reply->status == 304 || reply->status < 200;
+    std::string& framing = response_head_;
     framing.clear();
     // 204 and 1xx have no length; a 304's would claim the length of the resource.
     if (!(reply->status == 204 || reply->status == 304 || reply->status < 200 ||
@@ -443,7 +577,7 @@ class Session {
       framing.append("Content-Length: ").append(std::to_string(reply->body.size())).append("\r\n");
     if (!keep_alive)
       framing.append("Connection: close\r\n");
-    else if (req.version() < 11)
+    else if (client_version_ < 11)
       framing.append("Connection: keep-alive\r\n");
     framing.append("\r\n");
     std::string_view body = bodyless ? std::string_view{} : std::string_view(reply->body);
@@ -468,15 +602,17 @@ class Session {
     co_return out;
   }
 
-  // Reads a response head, skipping interim 1xx answers (but not 101).
+  // Reads a response head, skipping interim 1xx answers (but not 101). `started` becomes
+  // true once any byte of an answer has arrived.
   net::awaitable<error_code> read_response_head(Connection& up, std::optional<ResponseParser>& rp,
-                                                bool head_only) {
+                                                bool head_only, bool& started) {
     for (;;) {
       rp.emplace();
       rp->header_limit(static_cast<std::uint32_t>(config_.max_header_bytes));
       rp->body_limit(boost::none);
       if (head_only) rp->skip(true);
       auto [ec, n] = co_await http::async_read_header(up.stream, up.buffer, *rp, kUseTuple);
+      if (n || up.buffer.size()) started = true;
       if (ec) co_return ec;
       metrics_.add(metrics_.bytes_from_upstream, n);
       auto status = rp->get().result();
@@ -490,19 +626,15 @@ class Session {
   // in one write (and, over TLS, one record).
   static bool body_already_buffered(Connection& up, ResponseParser& rp) {
     auto length = rp.content_length();
-    return length && up.buffer.size() >= *length;
+    return length && up.buffer.size() >= *length && *length <= kPieceRoom;
   }
 
   // After 101 from the server: bytes flow both ways until either side closes.
-  net::awaitable<void> tunnel(Connection& up, ResponseParser& rp) {
+  net::awaitable<void> tunnel(Connection& up, ResponseParser&) {
     using namespace net::experimental::awaitable_operators;
     metrics_.add(metrics_.websocket_tunnels);
-    auto& res = rp.get();
-    http::response_serializer<http::buffer_body> sr{res};
-    res.body().data = nullptr;
-    res.body().size = 0;
-    res.body().more = false;
-    auto [ec, n] = co_await http::async_write_header(client_, sr, kUseTuple);
+    beast::get_lowest_layer(client_).expires_after(kIdleTimeout);
+    auto [ec, n] = co_await net::async_write(client_, net::buffer(response_head_), kUseTuple);
     if (ec) co_return;
     // Bytes that arrived together with the heads belong to the tunnel.
     if (up.buffer.size()) {
@@ -517,6 +649,34 @@ class Session {
     }
     co_await (pump(client_, up.stream, metrics_, metrics_.bytes_from_clients) &&
               pump(up.stream, client_, metrics_, metrics_.bytes_to_clients));
+  }
+
+  // A request body that broke off: the client left, sent a malformed body (400), or
+  // stopped sending for the body timeout (408). The upstream connection, holding a
+  // partial request, is closed with the exchange.
+  net::awaitable<Outcome> fail_request_body(const RelayResult& relay) {
+    release_relay_buffer();
+    Outcome out;
+    if (relay.timed_out) {
+      metrics_.add(metrics_.body_timeouts);
+      std::string reason = "request body made no progress for " +
+                           std::to_string(config_.body_timeout.count()) + " ms";
+      co_await send_error(408, reason);
+      out.status = 408;
+      co_return out;
+    }
+    metrics_.add(metrics_.bad_requests);
+    if (client_left(relay.ec)) co_return out;
+    std::string reason = "malformed request body: " + relay.ec.message();
+    co_await send_error(400, reason);
+    out.status = 400;
+    co_return out;
+  }
+
+  net::awaitable<Outcome> fail_connect(error_code ec) {
+    std::string reason = "cannot connect to upstream " + shared_.upstream_name + ": " +
+                         (is_tls_error(ec) ? "TLS handshake failed: " : "") + ec.message();
+    co_return co_await fail_upstream(502, reason);
   }
 
   net::awaitable<Outcome> fail_upstream(unsigned status, const std::string& reason) {
@@ -541,6 +701,7 @@ class Session {
   }
 
   net::awaitable<void> write_raw(std::string_view bytes) {
+    beast::get_lowest_layer(client_).expires_after(std::chrono::seconds(5));
     auto [ec, n] = co_await net::async_write(client_, net::buffer(bytes), kUseTuple);
     (void)ec;
   }
@@ -559,23 +720,22 @@ class Session {
     beast::get_lowest_layer(client_).close();
   }
 
-  std::unique_ptr<capture::Recording> open_recording(const http::request<http::buffer_body>& req) {
-    std::vector<capture::Header> headers;
-    for (const auto& f : req) headers.push_back({to_sv(f.name_string()), to_sv(f.value())});
-    capture::RequestHead head{to_sv(req.method_string()),
-                              to_sv(req.target()),
-                              headers,
-                              remote_,
-                              std::chrono::system_clock::now(),
-                              tls_};
+  std::unique_ptr<capture::Recording> open_recording(const http::request<http::buffer_body>& req,
+                                                     std::string_view target) {
+    capture::RequestHead head{to_sv(req.method_string()),         target,
+                              recording_headers(request_fields_), remote_,
+                              std::chrono::system_clock::now(),   tls_};
     return shared_.tap.open(head);
   }
 
-  capture::ResponseHead response_view(const http::response<http::buffer_body>& res) {
-    response_headers_.clear();
-    for (const auto& f : res)
-      response_headers_.push_back({to_sv(f.name_string()), to_sv(f.value())});
-    return capture::ResponseHead{res.result_int(), response_headers_};
+  capture::ResponseHead response_view(const ResponseHeadIn& head) {
+    return capture::ResponseHead{head.status, recording_headers(response_fields_)};
+  }
+
+  std::span<const capture::Header> recording_headers(const std::vector<Field>& fields) {
+    tap_headers_.clear();
+    for (const auto& f : fields) tap_headers_.push_back({f.name, f.value});
+    return tap_headers_;
   }
 
   void log_access(std::string_view method, std::string_view target, std::string_view product,
@@ -596,17 +756,11 @@ class Session {
     if (buffer_.capacity() > 16 * 1024 && buffer_.size() == 0) buffer_.shrink_to_fit();
   }
 
-  static std::string_view to_sv(beast::string_view s) { return {s.data(), s.size()}; }
-
-  // The request line and fields as HTTP/1.1 text, in a buffer kept across requests.
-  std::string& serialize_head(const http::request<http::buffer_body>& req) {
-    head_.clear();
-    head_.append(req.method_string()).append(" ").append(req.target()).append(" HTTP/1.1\r\n");
-    for (const auto& f : req)
-      head_.append(f.name_string()).append(": ").append(f.value()).append("\r\n");
-    head_.append("\r\n");
-    return head_;
-  }
+  struct Watching {
+    bool active = false;
+    bool gone = false;     // the client closed or reset while its answer was pending
+    bool reading = false;  // a read on the client is in flight
+  };
 
   Stream& client_;
   Worker& worker_;
@@ -615,11 +769,19 @@ class Session {
   MetricsShard& metrics_;
   const bool tls_;
   const std::string remote_;
+  unsigned client_version_ = 11;
   beast::flat_buffer buffer_;
   BufferPool::Buffer relay_buffer_;
-  std::vector<capture::Header> response_headers_;
-  std::vector<capture::Header> request_headers_;
-  std::string head_;
+  std::vector<Field> request_fields_;
+  std::vector<Field> response_fields_;
+  std::vector<capture::Header> tap_headers_;
+  std::vector<capture::Header> local_headers_;
+  std::string request_head_;
+  std::string response_head_;
+  SoftDeadline body_deadline_;
+  Watching watching_;
+  net::steady_timer watch_parked_;
+  std::unique_ptr<Connection>* watch_upstream_ = nullptr;
   std::list<SessionEntry>::iterator entry_;
 };
 

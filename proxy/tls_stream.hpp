@@ -63,7 +63,9 @@ class TlsStream {
   SSL* native_handle() { return impl_->ssl; }
 
   // Timeouts as in beast::basic_stream: they apply to operations started afterwards,
-  // which then fail with beast::error::timeout.
+  // which then fail with beast::error::timeout. Each operation keeps the deadline it
+  // started with, so a read left waiting (the session watching its client) is not cut
+  // short by the deadline a later write sets.
   void expires_after(std::chrono::steady_clock::duration d) {
     impl_->deadline = std::chrono::steady_clock::now() + d;
   }
@@ -190,6 +192,7 @@ class TlsStream {
   struct Op {
     std::shared_ptr<Impl> impl;
     Io<Fn> io;
+    std::chrono::steady_clock::time_point deadline;
     enum { start, waiting_read, waiting_write } state = start;
 
     template <class Self>
@@ -241,10 +244,10 @@ class TlsStream {
     }
 
     void arm_timer(bool read) {
-      if (impl->deadline == std::chrono::steady_clock::time_point::max()) return;
+      if (deadline == std::chrono::steady_clock::time_point::max()) return;
       auto& timer = read ? impl->read_timer : impl->write_timer;
       std::uint64_t tick = read ? impl->read_tick : impl->write_tick;
-      timer.expires_at(impl->deadline);
+      timer.expires_at(deadline);
       timer.async_wait(
           [weak = std::weak_ptr<Impl>(impl), read, tick](boost::system::error_code ec) {
             auto impl = weak.lock();
@@ -268,7 +271,7 @@ class TlsStream {
   template <class Fn, class Token>
   auto run(Io<Fn> io, Token& token) {
     return boost::asio::async_compose<Token, void(boost::system::error_code, std::size_t)>(
-        Op<Fn>{impl_, std::move(io)}, token, impl_->socket);
+        Op<Fn>{impl_, std::move(io), impl_->deadline}, token, impl_->socket);
   }
 
   std::shared_ptr<Impl> impl_;

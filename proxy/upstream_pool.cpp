@@ -54,11 +54,16 @@ UpstreamPool<Stream>::UpstreamPool(net::any_io_executor ex, std::vector<net::ip:
 template <class Stream>
 net::awaitable<std::unique_ptr<UpstreamConnection<Stream>>> UpstreamPool<Stream>::acquire(
     boost::system::error_code& ec) {
-  // No liveness probe here (a system call per request): a pooled connection the server
-  // closed fails on first use, and the session retries on a fresh one.
-  if (!idle_.empty()) {
+  // A pooled connection is used again only if nothing has arrived on it since its last
+  // response ended: bytes there now (a server that overran its framing late, a stray
+  // answer) or its close make it unusable, and they must never reach the next client.
+  while (!idle_.empty()) {
     auto conn = std::move(idle_.back());
     idle_.pop_back();
+    if (!still_open(*conn)) {
+      metrics_.add(metrics_.upstream_discarded);
+      continue;
+    }
     conn->reused = true;
     ec = {};
     co_return conn;
@@ -101,6 +106,15 @@ net::awaitable<std::unique_ptr<UpstreamConnection<Stream>>> UpstreamPool<Stream>
 
 template <class Stream>
 void UpstreamPool<Stream>::release(std::unique_ptr<Connection> conn) {
+  // Clean means the response ended exactly where its framing said: nothing read past it
+  // (here, or decrypted and waiting inside OpenSSL).
+  bool clean = conn->buffer.size() == 0;
+  if constexpr (std::is_same_v<Stream, TlsStream>)
+    clean = clean && SSL_has_pending(conn->stream.native_handle()) == 0;
+  if (!clean) {
+    metrics_.add(metrics_.upstream_discarded);
+    return;
+  }
   conn->stream.expires_never();
   conn->idle_since = std::chrono::steady_clock::now();
   if (idle_.size() >= kMaxIdle) idle_.erase(idle_.begin());

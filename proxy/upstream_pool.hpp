@@ -52,11 +52,12 @@ class UpstreamPool {
                std::chrono::milliseconds connect_timeout, std::chrono::milliseconds idle_timeout,
                MetricsShard& metrics, const UpstreamTls& tls);
 
-  // An idle connection that is still open, or a new one.
+  // An idle connection that is still open with nothing to read, or a new one.
   boost::asio::awaitable<std::unique_ptr<Connection>> acquire(boost::system::error_code& ec);
   // A new connection (TCP connect, then the TLS handshake if any), never a pooled one.
   boost::asio::awaitable<std::unique_ptr<Connection>> connect(boost::system::error_code& ec);
-  // Returns a connection whose last response ended cleanly with keep-alive.
+  // Returns a connection whose last response ended with keep-alive, exactly where its
+  // framing said; one with anything buffered past that end is closed instead.
   void release(std::unique_ptr<Connection> conn);
   // Closes connections idle for too long or closed by the server.
   void sweep();
