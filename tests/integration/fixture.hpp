@@ -30,6 +30,7 @@ class ProxyTest : public ::testing::Test {
                   proxy->stderr_text().c_str());
   }
 
+  // `extra` may hold its own --threads (e.g. `--threads 1`: one upstream pool for all clients).
   void start(const std::vector<std::string>& extra = {}) {
     proxy = std::make_unique<PlextapProcess>(upstream.port(), extra);
   }

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdlib>
 #include <fstream>
@@ -138,8 +139,12 @@ void PlextapProcess::start(const std::string& upstream_url, const std::vector<st
                                 "--listen",     "http://127.0.0.1:0",
                                 "--admin",      "127.0.0.1:0",
                                 "--upstream",   upstream_url,
-                                "--data",       (dir() / "data").string(),
-                                "--threads",    "2"};
+                                "--data",       (dir() / "data").string()};
+  // plextap refuses a flag given twice, so a --threads of the test's replaces ours.
+  const bool own_threads = std::any_of(extra.begin(), extra.end(), [](const std::string& a) {
+    return a == "--threads" || a.starts_with("--threads=");
+  });
+  if (!own_threads) args.insert(args.end(), {"--threads", "2"});
   args.insert(args.end(), extra.begin(), extra.end());
   pid_ = spawn(args, dir(), dir() / "stdout.log", dir() / "stderr.log");
 

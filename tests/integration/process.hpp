@@ -30,6 +30,8 @@ std::string read_file(const std::filesystem::path& path);
 
 // `plextap serve` with an https and an http listener, an admin listener (all on
 // 127.0.0.1, ephemeral ports), a fresh data dir and two threads, plus `extra` flags.
+// A `--threads N` in `extra` replaces the two threads (e.g. `--threads 1`, so that every
+// client shares one upstream pool).
 class PlextapProcess {
  public:
   // Waits up to 10 s for the startup lines; throws std::runtime_error (with the
