@@ -37,6 +37,7 @@ struct ServeFlags {
   std::string access_log;
   std::string log_format = "text";
   unsigned threads = 0;
+  std::size_t upstream_max_connections = 256;
   std::size_t body_cap = std::size_t{1} << 20;
   std::size_t queue = 65'536;
   std::string store_max_size = "64G";
@@ -88,6 +89,8 @@ proxy::Config make_config(const ServeFlags& f) {
   config.upstream_idle_timeout = parse_duration(f.upstream_idle_timeout);
   config.drain_timeout = parse_duration(f.drain_timeout);
   config.threads = f.threads;
+  if (f.upstream_max_connections == 0) throw UsageError("--upstream-max-connections must be at least 1");
+  config.upstream_max_connections = f.upstream_max_connections;
   config.access_log = f.access_log;
   config.json_logs = f.log_format == "json";
   return config;
@@ -274,6 +277,11 @@ Runner add_serve(CLI::App& app) {
   with_env(serve
                ->add_option("--upstream-idle-timeout", f->upstream_idle_timeout,
                             "Idle time before a pooled upstream connection is closed")
+               ->capture_default_str());
+  with_env(serve
+               ->add_option("--upstream-max-connections", f->upstream_max_connections,
+                            "Connections to the server at once, connecting ones included; "
+                            "requests beyond wait up to --connect-timeout, then get 503")
                ->capture_default_str());
   with_env(serve
                ->add_option("--drain-timeout", f->drain_timeout,

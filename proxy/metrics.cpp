@@ -88,6 +88,9 @@ std::string Metrics::render() const {
        "Upstream connections closed instead of reused: bytes past the end of a response, or "
        "closed while pooled.",
        &MetricsShard::upstream_discarded},
+      {"plextap_upstream_busy_total",
+       "Requests answered 503 because every upstream connection stayed busy.",
+       &MetricsShard::upstream_busy},
       {"plextap_client_aborts_total", "Clients that left before their answer ended.",
        &MetricsShard::client_aborts},
       {"plextap_body_timeouts_total", "Request bodies without progress for --body-timeout (408).",

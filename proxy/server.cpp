@@ -44,20 +44,32 @@ void warn_if_expiring(const std::string& file, const certs::CertificateInfo& inf
 }
 }  // namespace
 
-Worker::Worker(unsigned i, Shared& s, MetricsShard& m)
-    : index(i),
-      shared(s),
-      metrics(m),
-      plain_pool(ioc.get_executor(), s.upstream_endpoints, s.config.connect_timeout,
-                 s.config.upstream_idle_timeout, m, s.upstream_tls),
-      tls_pool(ioc.get_executor(), s.upstream_endpoints, s.config.connect_timeout,
-               s.config.upstream_idle_timeout, m, s.upstream_tls) {}
+Worker::Worker(unsigned i, Shared& s, MetricsShard& m, std::size_t max_upstream)
+    : index(i), shared(s), metrics(m) {
+  plain_pool_ = std::make_unique<UpstreamPool<beast::tcp_stream>>(
+      ioc.get_executor(), s.upstream_endpoints, s.config.connect_timeout,
+      s.config.upstream_idle_timeout, max_upstream, m, s.upstream_tls);
+  tls_pool_ = std::make_unique<UpstreamPool<TlsStream>>(
+      ioc.get_executor(), s.upstream_endpoints, s.config.connect_timeout,
+      s.config.upstream_idle_timeout, max_upstream, m, s.upstream_tls);
+}
+
+Worker::~Worker() {
+  // Pooled connections go before the io_context they were made on.
+  plain_pool_->close_all();
+  tls_pool_->close_all();
+}
 
 void Worker::drain() {
   for (auto& entry : sessions)
     if (entry.idle) entry.cancel(entry.stream);
-  plain_pool.close_all();
-  tls_pool.close_all();
+  plain_pool_->close_all();
+  tls_pool_->close_all();
+}
+
+void Worker::sweep() {
+  plain_pool_->sweep();
+  tls_pool_->sweep();
 }
 
 void Worker::warn_limited(const std::string& message) {
@@ -241,8 +253,7 @@ net::awaitable<void> Server::Impl::sweep_loop(Worker& worker) {
   while (!shared.draining) {
     timer.expires_after(std::chrono::seconds(1));
     co_await timer.async_wait(kUseTuple);
-    worker.plain_pool.sweep();
-    worker.tls_pool.sweep();
+    worker.sweep();
   }
 }
 
@@ -321,7 +332,13 @@ void Server::Impl::start() {
             shared.upstream_name);
     }
   }
-  for (unsigned i = 0; i < thread_count(); ++i) workers.emplace_back(i, shared, metrics.shard(i));
+  // --upstream-max-connections is shared out over the threads, each with its own pool.
+  const std::size_t threads = thread_count();
+  for (unsigned i = 0; i < threads; ++i) {
+    std::size_t share = config.upstream_max_connections / threads +
+                        (i < config.upstream_max_connections % threads ? 1 : 0);
+    workers.emplace_back(i, shared, metrics.shard(i), std::max<std::size_t>(1, share));
+  }
 
   bool any_tls = std::any_of(config.listen.begin(), config.listen.end(),
                              [](const Endpoint& e) { return e.tls; });

@@ -421,7 +421,8 @@ class Session {
         std::string reason = "upstream " + shared_.upstream_name + " failed: " + ec.message();
         co_return co_await fail_upstream(502, reason);
       }
-      up = co_await pool().connect(ec);
+      up.reset();  // its place in the budget goes to the new one
+      up = co_await pool().acquire_new(ec);
       if (ec) co_return co_await fail_connect(ec);
       up->stream.expires_after(config_.upstream_timeout);
       auto [wec, n] = co_await net::async_write(up->stream, net::buffer(request_head_), kUseTuple);
@@ -674,6 +675,16 @@ class Session {
   }
 
   net::awaitable<Outcome> fail_connect(error_code ec) {
+    if (ec == PoolError::busy) {
+      // Every connection this thread may open to the server is busy, and stayed so
+      // for the connect timeout: the server is overloaded, not gone.
+      std::string reason = "upstream " + shared_.upstream_name + " busy: " + ec.message();
+      worker_.warn_limited(reason);
+      co_await send_error(503, reason);
+      Outcome out;
+      out.status = 503;
+      co_return out;
+    }
     std::string reason = "cannot connect to upstream " + shared_.upstream_name + ": " +
                          (is_tls_error(ec) ? "TLS handshake failed: " : "") + ec.message();
     co_return co_await fail_upstream(502, reason);
@@ -692,6 +703,7 @@ class Session {
     http::response<http::string_body> res{static_cast<http::status>(status), 11};
     res.set(http::field::server, "plextap");
     res.set(http::field::content_type, "text/xml; charset=utf-8");
+    if (status == 503) res.set(http::field::retry_after, "2");
     res.body() = error_page(status, reason);
     res.keep_alive(false);
     res.prepare_payload();

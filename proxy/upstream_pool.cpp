@@ -2,7 +2,10 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <functional>
 #include <boost/asio/use_awaitable.hpp>
 #include <type_traits>
 
@@ -28,36 +31,105 @@ bool still_open(UpstreamConnection<Stream>& conn) {
 
 }  // namespace
 
+// Counts the connections of one pool, open and connecting, against its share of
+// --upstream-max-connections. A connection gives its place back when it is destroyed;
+// the pool is then told, so that a waiting request can take the place.
+class ConnectionBudget {
+ public:
+  explicit ConnectionBudget(std::size_t max) : max_(max) {}
+  bool try_take() {
+    if (used_ >= max_) return false;
+    ++used_;
+    return true;
+  }
+  void take() { ++used_; }  // a place handed straight to a waiter
+  void give_back() {
+    --used_;
+    if (on_free_) on_free_();
+  }
+  std::function<void()> on_free_;  // cleared when the pool goes
+
+ private:
+  std::size_t max_;
+  std::size_t used_ = 0;
+};
+
+const boost::system::error_category& pool_category() {
+  struct Category final : boost::system::error_category {
+    const char* name() const noexcept override { return "upstream.pool"; }
+    std::string message(int) const override {
+      return "every upstream connection is busy (--upstream-max-connections)";
+    }
+  };
+  static const Category category;
+  return category;
+}
+
 template <class Stream>
-UpstreamConnection<Stream>::UpstreamConnection(Stream s, MetricsShard& m)
-    : stream(std::move(s)), metrics(m) {
+UpstreamConnection<Stream>::UpstreamConnection(Stream s, MetricsShard& m,
+                                               std::shared_ptr<ConnectionBudget> b)
+    : stream(std::move(s)), metrics(m), budget(std::move(b)) {
   metrics.upstream_connections.fetch_add(1, std::memory_order_relaxed);
 }
 
 template <class Stream>
 UpstreamConnection<Stream>::~UpstreamConnection() {
   metrics.upstream_connections.fetch_sub(1, std::memory_order_relaxed);
+  budget->give_back();
 }
 
 template <class Stream>
 UpstreamPool<Stream>::UpstreamPool(net::any_io_executor ex, std::vector<net::ip::tcp::endpoint> eps,
                                    std::chrono::milliseconds connect_timeout,
-                                   std::chrono::milliseconds idle_timeout, MetricsShard& metrics,
+                                   std::chrono::milliseconds idle_timeout,
+                                   std::size_t max_connections, MetricsShard& metrics,
                                    const UpstreamTls& tls)
     : ex_(std::move(ex)),
       endpoints_(std::move(eps)),
       connect_timeout_(connect_timeout),
       idle_timeout_(idle_timeout),
       metrics_(metrics),
-      tls_(tls) {}
+      tls_(tls),
+      budget_(std::make_shared<ConnectionBudget>(std::max<std::size_t>(1, max_connections))) {
+  budget_->on_free_ = [this] { hand_place_to_waiter(); };
+}
+
+template <class Stream>
+UpstreamPool<Stream>::~UpstreamPool() {
+  budget_->on_free_ = nullptr;
+  idle_.clear();
+}
+
+// A waiting request is given the place of a connection that closed: it connects anew.
+template <class Stream>
+void UpstreamPool<Stream>::hand_place_to_waiter() {
+  if (waiters_.empty()) return;
+  Waiter* w = waiters_.front();
+  waiters_.pop_front();
+  budget_->take();
+  w->has_place = true;
+  w->timer.cancel();
+}
 
 template <class Stream>
 net::awaitable<std::unique_ptr<UpstreamConnection<Stream>>> UpstreamPool<Stream>::acquire(
     boost::system::error_code& ec) {
+  co_return co_await take(ec, true);
+}
+
+template <class Stream>
+net::awaitable<std::unique_ptr<UpstreamConnection<Stream>>> UpstreamPool<Stream>::acquire_new(
+    boost::system::error_code& ec) {
+  co_return co_await take(ec, false);
+}
+
+template <class Stream>
+net::awaitable<std::unique_ptr<UpstreamConnection<Stream>>> UpstreamPool<Stream>::take(
+    boost::system::error_code& ec, bool pooled_ok) {
   // A pooled connection is used again only if nothing has arrived on it since its last
   // response ended: bytes there now (a server that overran its framing late, a stray
   // answer) or its close make it unusable, and they must never reach the next client.
-  while (!idle_.empty()) {
+  while (pooled_ok && !idle_.empty()) {
     auto conn = std::move(idle_.back());
     idle_.pop_back();
     if (!still_open(*conn)) {
@@ -68,12 +140,46 @@ net::awaitable<std::unique_ptr<UpstreamConnection<Stream>>> UpstreamPool<Stream>
     ec = {};
     co_return conn;
   }
-  co_return co_await connect(ec);
+  if (budget_->try_take()) co_return co_await connect(ec);
+
+  // Every place is taken: wait for a connection to be released or to close.
+  if (waiters_.size() >= max_waiters()) {
+    metrics_.add(metrics_.upstream_busy);
+    ec = PoolError::busy;
+    co_return nullptr;
+  }
+  Waiter w{net::steady_timer(ex_), nullptr, false};
+  w.timer.expires_after(connect_timeout_);
+  waiters_.push_back(&w);
+  struct Leave {  // also when the frame is destroyed at shutdown
+    std::deque<Waiter*>& waiters;
+    Waiter* w;
+    ~Leave() { std::erase(waiters, w); }
+  } leave{waiters_, &w};
+  co_await w.timer.async_wait(kUseTuple);
+  if (w.conn) {
+    w.conn->reused = true;
+    ec = {};
+    co_return std::move(w.conn);
+  }
+  if (w.has_place) co_return co_await connect(ec);
+  metrics_.add(metrics_.upstream_busy);
+  ec = PoolError::busy;
+  co_return nullptr;
 }
 
 template <class Stream>
 net::awaitable<std::unique_ptr<UpstreamConnection<Stream>>> UpstreamPool<Stream>::connect(
     boost::system::error_code& ec) {
+  // The caller holds a place in the budget; the connection made keeps it, a failure
+  // gives it back.
+  struct Place {
+    ConnectionBudget& budget;
+    bool kept = false;
+    ~Place() {
+      if (!kept) budget.give_back();
+    }
+  } place{*budget_};
   beast::tcp_stream tcp(ex_);
   tcp.expires_after(connect_timeout_);
   auto [error, endpoint] = co_await tcp.async_connect(endpoints_, kUseTuple);
@@ -94,10 +200,11 @@ net::awaitable<std::unique_ptr<UpstreamConnection<Stream>>> UpstreamPool<Stream>
     auto [handshake_error, n] = co_await tls.async_handshake(kUseTuple);
     ec = handshake_error;
     if (ec) co_return nullptr;
-    conn = std::make_unique<Connection>(std::move(tls), metrics_);
+    conn = std::make_unique<Connection>(std::move(tls), metrics_, budget_);
   } else {
-    conn = std::make_unique<Connection>(std::move(tcp), metrics_);
+    conn = std::make_unique<Connection>(std::move(tcp), metrics_, budget_);
   }
+  place.kept = true;
   // Responses are read in large pieces: a small buffer would mean a system call per 512 bytes.
   conn->buffer.reserve(16 * 1024);
   metrics_.add(metrics_.upstream_connects_total);
@@ -113,6 +220,13 @@ void UpstreamPool<Stream>::release(std::unique_ptr<Connection> conn) {
     clean = clean && SSL_has_pending(conn->stream.native_handle()) == 0;
   if (!clean) {
     metrics_.add(metrics_.upstream_discarded);
+    return;
+  }
+  if (!waiters_.empty()) {  // straight to a request waiting for a connection
+    Waiter* w = waiters_.front();
+    waiters_.pop_front();
+    w->conn = std::move(conn);
+    w->timer.cancel();
     return;
   }
   conn->stream.expires_never();

@@ -2,15 +2,22 @@
 // pinned to a thread, so the pool needs no lock). A pool is a template over the stream:
 // plain TCP (beast::tcp_stream) or TLS (TlsStream), so the plain path pays nothing for
 // https upstreams.
+//
+// Each pool has a budget of connections (its share of --upstream-max-connections):
+// open ones and connects in progress count against it. A request that finds the budget
+// spent waits, in a bounded queue, for a connection to come free or close; one that
+// waits longer than the connect timeout, or finds the queue full, is told so (503).
 #pragma once
 
 #include <openssl/ssl.h>
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <chrono>
+#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
@@ -20,10 +27,12 @@
 
 namespace plextap::proxy {
 
+class ConnectionBudget;
+
 template <class Stream>
 struct UpstreamConnection {
-  UpstreamConnection(Stream s, MetricsShard& metrics);
-  ~UpstreamConnection();
+  UpstreamConnection(Stream s, MetricsShard& metrics, std::shared_ptr<ConnectionBudget> budget);
+  ~UpstreamConnection();  // gives its place in the budget back
   UpstreamConnection(const UpstreamConnection&) = delete;
   UpstreamConnection& operator=(const UpstreamConnection&) = delete;
 
@@ -32,6 +41,7 @@ struct UpstreamConnection {
   bool reused = false;  // came from the pool: may have been closed by the server meanwhile
   std::chrono::steady_clock::time_point idle_since;
   MetricsShard& metrics;
+  std::shared_ptr<ConnectionBudget> budget;
 };
 
 // What connections to an https upstream need: the client context, and the name sent as
@@ -42,20 +52,30 @@ struct UpstreamTls {
   bool verify = true;
 };
 
+// Why acquire() gave no connection although the server may be fine.
+enum class PoolError { busy = 1 };
+const boost::system::error_category& pool_category();
+inline boost::system::error_code make_error_code(PoolError e) {
+  return {static_cast<int>(e), pool_category()};
+}
+
 template <class Stream>
 class UpstreamPool {
  public:
   using Connection = UpstreamConnection<Stream>;
 
-  // `tls` is used by the TLS pool only and must outlive it.
+  // `tls` is used by the TLS pool only and must outlive it. `max_connections` is this
+  // pool's budget (at least 1).
   UpstreamPool(boost::asio::any_io_executor ex, std::vector<boost::asio::ip::tcp::endpoint> eps,
                std::chrono::milliseconds connect_timeout, std::chrono::milliseconds idle_timeout,
-               MetricsShard& metrics, const UpstreamTls& tls);
+               std::size_t max_connections, MetricsShard& metrics, const UpstreamTls& tls);
+  ~UpstreamPool();
 
-  // An idle connection that is still open with nothing to read, or a new one.
+  // An idle connection that is still open with nothing to read, or a new one when the
+  // budget allows; else waits for one. `ec` is PoolError::busy when none came in time.
   boost::asio::awaitable<std::unique_ptr<Connection>> acquire(boost::system::error_code& ec);
-  // A new connection (TCP connect, then the TLS handshake if any), never a pooled one.
-  boost::asio::awaitable<std::unique_ptr<Connection>> connect(boost::system::error_code& ec);
+  // A new connection (never a pooled one), within the budget like acquire().
+  boost::asio::awaitable<std::unique_ptr<Connection>> acquire_new(boost::system::error_code& ec);
   // Returns a connection whose last response ended with keep-alive, exactly where its
   // framing said; one with anything buffered past that end is closed instead.
   void release(std::unique_ptr<Connection> conn);
@@ -64,13 +84,30 @@ class UpstreamPool {
   void close_all() { idle_.clear(); }
 
  private:
+  // A request waiting for a place: woken with a released connection or with the place
+  // of one that closed, or by its timer.
+  struct Waiter {
+    boost::asio::steady_timer timer;
+    std::unique_ptr<Connection> conn;
+    bool has_place = false;
+  };
+
+  boost::asio::awaitable<std::unique_ptr<Connection>> connect(boost::system::error_code& ec);
+  boost::asio::awaitable<std::unique_ptr<Connection>> take(boost::system::error_code& ec,
+                                                           bool pooled_ok);
+  void hand_place_to_waiter();
+  // Requests that may wait at once; more are refused at once.
+  std::size_t max_waiters() const { return 1024; }
+
   boost::asio::any_io_executor ex_;
   std::vector<boost::asio::ip::tcp::endpoint> endpoints_;
   std::chrono::milliseconds connect_timeout_;
   std::chrono::milliseconds idle_timeout_;
   MetricsShard& metrics_;
   const UpstreamTls& tls_;
+  std::shared_ptr<ConnectionBudget> budget_;
   std::vector<std::unique_ptr<Connection>> idle_;  // most recently used last
+  std::deque<Waiter*> waiters_;                    // first come, first served
 };
 
 extern template struct UpstreamConnection<boost::beast::tcp_stream>;
@@ -79,3 +116,8 @@ extern template class UpstreamPool<boost::beast::tcp_stream>;
 extern template class UpstreamPool<TlsStream>;
 
 }  // namespace plextap::proxy
+
+namespace boost::system {
+template <>
+struct is_error_code_enum<plextap::proxy::PoolError> : std::true_type {};
+}  // namespace boost::system

@@ -87,26 +87,36 @@ class BufferPool {
 };
 
 struct Worker {
-  Worker(unsigned index, Shared& shared, MetricsShard& metrics);
+  // `max_upstream` is this thread's share of --upstream-max-connections.
+  Worker(unsigned index, Shared& shared, MetricsShard& metrics, std::size_t max_upstream);
+  ~Worker();
 
   unsigned index;
+
+ private:
+  // Declared before the io_context, so that they outlive it: the coroutines it destroys
+  // at shutdown still hold connections, which give their places back to their pool.
+  std::unique_ptr<UpstreamPool<boost::beast::tcp_stream>> plain_pool_;
+  std::unique_ptr<UpstreamPool<TlsStream>> tls_pool_;
+
+ public:
   boost::asio::io_context ioc{1};
   Shared& shared;
   MetricsShard& metrics;
-  // One of the two is used, as the upstream is http:// or https://.
-  UpstreamPool<boost::beast::tcp_stream> plain_pool;
-  UpstreamPool<TlsStream> tls_pool;
   BufferPool buffers;
   std::list<SessionEntry> sessions;
+  // One of the two is used, as the upstream is http:// or https://.
   template <class Stream>
   UpstreamPool<Stream>& pool() {
     if constexpr (std::is_same_v<Stream, TlsStream>)
-      return tls_pool;
+      return *tls_pool_;
     else
-      return plain_pool;
+      return *plain_pool_;
   }
   // Closes idle client connections and pooled upstream ones; called on this thread.
   void drain();
+  // Closes pooled upstream connections unused for too long or closed by the server.
+  void sweep();
   // Logs a warning, at most one a second per thread; says how many were held back.
   void warn_limited(const std::string& message);
 
