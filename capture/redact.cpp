@@ -62,6 +62,10 @@ bool is_gap(char c) {
   return c == '+' || c == ' ' || c == '\t';
 }
 
+bool is_blank(char c) {
+  return c == ' ' || c == '\t';
+}
+
 // Case-insensitive search for a lower-case `needle`: a plain loop, as std::search with a
 // predicate is a call per character and this runs over every recorded target and header.
 std::size_t ifind(std::string_view s, std::string_view needle, std::size_t from) {
@@ -112,7 +116,9 @@ void find_values(std::string_view text, const std::vector<std::uint32_t>* from, 
     std::size_t i = at + kName.size();
     while (i < text.size() && is_gap(text[i])) ++i;
     if (i >= text.size() || text[i] != '=') continue;
-    std::size_t begin = ++i;
+    ++i;
+    while (i < text.size() && is_blank(text[i])) ++i;
+    std::size_t begin = i;
     while (i < text.size() && !ends_value(text[i])) ++i;
     if (i > begin) out.push_back({origin(begin), origin(i)});
   }
@@ -144,7 +150,7 @@ bool segment_holds_value(std::string_view segment, Reading& scratch) {
   }
 }
 
-// A segment is a run of the original text without any character that ends a value: no
+// A segment is a run of the original text without any character that ends a segment: no
 // name, '=' or value (at any level) crosses its edges, as decoding never removes those
 // characters. `scratch` is reused from segment to segment.
 void segment_values(std::string_view segment, std::size_t base, std::vector<Span>& out,
@@ -170,11 +176,17 @@ void segment_values(std::string_view segment, std::size_t base, std::vector<Span
   }
 }
 
+// Where segments end: where values end, but for blanks, which may also stand around an
+// '=' ("X-Plex-Token = v", also as "%20" at a deeper level). The value still ends at them.
+bool ends_segment(char c) {
+  return ends_value(c) && !is_blank(c);
+}
+
 void parameter_values(std::string_view text, std::vector<Span>& out) {
   Reading scratch[2];
   for (std::size_t i = 0; i < text.size();) {
     std::size_t end = i;
-    while (end < text.size() && !ends_value(text[end])) ++end;
+    while (end < text.size() && !ends_segment(text[end])) ++end;
     // Shorter segments cannot hold a name, its '=' and a value.
     if (end - i > kName.size() + 1) segment_values(text.substr(i, end - i), i, out, scratch);
     i = end + 1;

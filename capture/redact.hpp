@@ -31,7 +31,8 @@ inline constexpr int kMaxDecodeDepth = 16;
 //   percent-decoding of the text (so "X%2DPlex%2Dtoken", "X-Plex%252DToken" and a '='
 //   spelled "%3D" or "%25253D" all count), anywhere in the text (also after '?', ';', '/'
 //   or in the middle of another parameter's value: "notX-Plex-Token=" is redacted too,
-//   "X-Plex-Tokenizer=" is not). '+' or an encoded blank may stand between name and '='.
+//   "X-Plex-Tokenizer=" is not). '+' or blanks (plain or encoded) may stand between the
+//   name and '=', blanks between '=' and the value.
 // - The value ends where the parameter ends at the level the name was found: the next
 //   '&', ';', '#', quote, '<', '>', white space or control character at that level, so in
 //   "url=%2Fa%3FX-Plex-Token%3Dabc%26w%3D1" only "abc" is replaced. '+' does not end a

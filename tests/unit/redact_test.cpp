@@ -128,6 +128,12 @@ TEST(RedactTarget, SemicolonPlusAndBlanks) {
   EXPECT_EQ(redact_target("/a?X-Plex-Token+=abc&b=1"), "/a?X-Plex-Token+=REDACTED&b=1");
   EXPECT_EQ(redact_target("/a?X-Plex-Token%20=abc&b=1"), "/a?X-Plex-Token%20=REDACTED&b=1");
   EXPECT_EQ(redact_target("/a?+X-Plex-Token=abc"), "/a?+X-Plex-Token=REDACTED");
+  // Blanks around the '=', plain (header values, bodies) or encoded.
+  EXPECT_EQ(redact_target("X-Plex-Token + = abc&b=1"), "X-Plex-Token + = REDACTED&b=1");
+  EXPECT_EQ(redact_target("/p?url=%3FX-Plex-Token%20%3D%20abc&b=1"),
+            "/p?url=%3FX-Plex-Token%20%3D%20REDACTED&b=1");
+  EXPECT_EQ(redact_target("/p?url=%3FX-Plex-Token %3D abc&b=1"),
+            "/p?url=%3FX-Plex-Token %3D REDACTED&b=1");
 }
 
 TEST(RedactTarget, LeavesOtherTargetsAlone) {
