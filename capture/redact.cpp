@@ -5,6 +5,7 @@
 #include "capture/redact.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <vector>
 
@@ -40,20 +41,18 @@ std::size_t first_escape(std::string_view s) {
 
 // Where a parameter ends, at every level of decoding. None of these can occur in a working
 // token (legacy tokens and JWTs are letters, digits, '-', '_' and '.'), so ending a value
-// early at one of them never leaves part of a usable token behind.
-bool ends_value(char c) {
-  switch (c) {
-    case '&':
-    case ';':
-    case '#':
-    case '"':
-    case '\'':
-    case '<':
-    case '>':
-      return true;
-    default:
-      return static_cast<unsigned char>(c) <= 0x20 || c == 0x7f;
-  }
+// early at one of them never leaves part of a usable token behind. A table: this is asked
+// of every byte of every stored target, header value and body.
+constexpr auto kEndsValue = [] {
+  std::array<bool, 256> t{};
+  for (int c = 0; c <= 0x20; ++c) t[c] = true;
+  t[0x7f] = true;
+  for (unsigned char c : std::string_view("&;#\"'<>")) t[c] = true;
+  return t;
+}();
+
+inline bool ends_value(char c) {
+  return kEndsValue[static_cast<unsigned char>(c)];
 }
 
 // What may stand between a name and its '=' and still be read as that name by a lenient
@@ -183,6 +182,10 @@ bool ends_segment(char c) {
 }
 
 void parameter_values(std::string_view text, std::vector<Span>& out) {
+  // Without an escape only the plain name can match: most header values end here.
+  if (text.find('%') == std::string_view::npos) {
+    if (ifind(text, kName, 0) == std::string_view::npos) return;
+  }
   Reading scratch[2];
   for (std::size_t i = 0; i < text.size();) {
     std::size_t end = i;
