@@ -27,11 +27,21 @@ bool is_identity(std::string_view coding) {
   return coding.empty() || iequals(coding, "identity");
 }
 
+// "REDACTED" or the recorder's "REDACTED:<16 hex>", and nothing more.
+bool is_redacted(std::string_view value) {
+  if (value == kRedacted) return true;
+  if (value.size() != kRedacted.size() + 17 || !value.starts_with(kRedacted) ||
+      value[kRedacted.size()] != ':')
+    return false;
+  return std::all_of(value.begin() + static_cast<std::ptrdiff_t>(kRedacted.size()) + 1, value.end(),
+                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
 void redact_headers(Headers& headers) {
   for (auto& [name, value] : headers) {
     if (is_secret_header(name)) {
       // The recorder keeps a fingerprint ("REDACTED:<token_fp>"); anything else goes.
-      if (!value.starts_with(kRedacted)) value = kRedacted;
+      if (!is_redacted(value)) value = kRedacted;
     } else {
       value = redact_target(value);
     }

@@ -46,6 +46,7 @@ TEST(RedactExchange, TargetAndEveryUrlBearingHeader) {
                         {"Origin", "https://app.plex.tv"},
                         {"Authorization", with_token("Bearer ", "")},
                         {"X-Plex-Token", "REDACTED:0123456789abcdef"},
+                        {"Cookie", with_token("REDACTED:", "")},
                         {"X-Plex-Client-Identifier", "c1"}};
   ex.response_headers = {{"Location", with_token("/web/index.html?X-Plex-Token=", "&x=1")},
                          {"Content-Location", with_token("/a?x-plex-token=", "")},
@@ -59,6 +60,7 @@ TEST(RedactExchange, TargetAndEveryUrlBearingHeader) {
   EXPECT_EQ(header(ex.request_headers, "Authorization"), "REDACTED");
   EXPECT_EQ(header(ex.request_headers, "X-Plex-Token"), "REDACTED:0123456789abcdef")
       << "the recorder's fingerprint stays";
+  EXPECT_EQ(header(ex.request_headers, "Cookie"), "REDACTED") << "no fingerprint, a secret";
   EXPECT_EQ(header(ex.request_headers, "X-Plex-Client-Identifier"), "c1");
   EXPECT_EQ(header(ex.response_headers, "Location"), "/web/index.html?X-Plex-Token=REDACTED&x=1");
   EXPECT_EQ(header(ex.response_headers, "Content-Location"), "/a?x-plex-token=REDACTED");
