@@ -122,6 +122,7 @@ Decoded decode_one(std::string_view coding, std::string_view body, std::size_t m
   if (coding == "deflate")
     return inflate_all(body, is_zlib_header(body) ? MAX_WBITS : -MAX_WBITS, false, max_out);
   Decoded d;
+  d.unsupported = true;
   d.error = "unsupported content-encoding: " + std::string(coding);
   return d;
 }

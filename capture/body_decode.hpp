@@ -9,10 +9,11 @@
 namespace plextap::capture {
 
 struct Decoded {
-  std::string body;        // decoded bytes; on failure, what was decoded before it
-  bool ok = false;         // false: unsupported encoding or corrupt/truncated input
-  bool truncated = false;  // output stopped at max_out; the body is a prefix
-  std::string error;       // why ok is false
+  std::string body;          // decoded bytes; on failure, what was decoded before it
+  bool ok = false;           // false: unsupported encoding or corrupt/truncated input
+  bool truncated = false;    // output stopped at max_out; the body is a prefix
+  bool unsupported = false;  // a coding this decoder does not know: nothing was read
+  std::string error;         // why ok is false
 };
 
 // `content_encoding` is the header value: empty or "identity", "gzip"/"x-gzip", "deflate"

@@ -56,9 +56,9 @@ std::optional<std::string> find_token(std::span<const Header> headers,
 }
 
 void strip_token(std::vector<Param>& params) {
-  std::erase_if(params, [](const Param& p) { return iequals(p.name, kToken); });
-  for (auto& p : params)
-    if (icontains(p.value, kToken)) p.value = redact_target(p.value);
+  std::erase_if(params, [](const Param& p) { return is_token_name(p.name); });
+  // Decoded values may hold a token at any depth, its name spelled in any encoding.
+  for (auto& p : params) p.value = redact_target(p.value);
 }
 
 }  // namespace plextap::capture

@@ -33,7 +33,8 @@ ClientInfo client_info(std::span<const Header> headers, std::span<const Param> p
 std::optional<std::string> find_token(std::span<const Header> headers,
                                       std::span<const Param> params);
 
-// Makes a decoded parameter list safe to store: drops every X-Plex-Token parameter and
+// Makes a decoded parameter list safe to store: drops every parameter whose name a server
+// could read as X-Plex-Token (is_token_name: "X-Plex-Token", "X%2DPlex%2DToken", ...) and
 // redacts tokens nested inside other values (e.g. the `url=` of /photo/:/transcode).
 void strip_token(std::vector<Param>& params);
 

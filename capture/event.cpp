@@ -5,11 +5,15 @@
 #include "capture/json_writer.hpp"
 #include "capture/parse.hpp"
 #include "capture/query.hpp"
+#include "capture/redact_exchange.hpp"
 #include "capture/text.hpp"
 #include "capture/time_format.hpp"
 
 namespace plextap::capture {
 namespace {
+
+// Decoded bytes of a body that redaction and the parsers read at most.
+constexpr std::size_t kMaxDecodedBody = std::size_t{8} << 20;
 
 std::string_view header(const std::vector<std::pair<std::string, std::string>>& headers,
                         std::string_view name) {
@@ -29,7 +33,10 @@ void string_or_null(JsonWriter& w, std::string_view key, const std::string& valu
 }  // namespace
 
 store::Record build_record(CapturedExchange captured) {
-  const Exchange& ex = captured.exchange;
+  Exchange& ex = captured.exchange;
+  // First of all: from here on, the event and the stored exchange are built from the
+  // redacted exchange only, and the parsers read the redacted response body.
+  const Decoded response = redact_exchange(ex, kMaxDecodedBody);
   store::Record record;
   record.kind = static_cast<std::uint8_t>(captured.route ? captured.route->kind : Kind::other);
   record.ts_ms = ex.ts_ms;
@@ -98,14 +105,12 @@ store::Record build_record(CapturedExchange captured) {
     std::string fields;
     JsonWriter fw(fields);
     fw.begin_object();
-    auto decoded = decode_body(header(ex.response_headers, "Content-Encoding"), ex.response_body,
-                               std::size_t{8} << 20);
     ParseResult parsed;
-    if (!decoded.ok) {
-      parsed.parse_error = "cannot decode response body: " + decoded.error;
+    if (!response.ok) {
+      parsed.parse_error = "cannot decode response body: " + response.error;
     } else {
       parsed = parse_fields(*captured.route, path_of(ex.target), params, ex.status,
-                            header(ex.response_headers, "Content-Type"), decoded.body, fw,
+                            header(ex.response_headers, "Content-Type"), response.body, fw,
                             client.session);
     }
     fw.end_object();

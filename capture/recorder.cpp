@@ -35,22 +35,23 @@ class Pending final : public store::Pending {
   CapturedExchange captured_;
 };
 
-// The X-Plex-Token query parameter of a target (any letter case), decoded; "" if none.
-// A direct scan: decoding every parameter on the I/O thread would cost allocations.
+// The X-Plex-Token query parameter of a target, decoded; "" if none. The name is compared
+// as the server reads it: decoded once, any letter case ("X%2DPlex%2DToken" counts). A
+// direct scan: decoding every parameter on the I/O thread would cost allocations.
 std::string query_token(std::string_view target) {
-  auto q = target.find('?');
-  if (q == std::string_view::npos) return {};
-  constexpr std::string_view kName = "x-plex-token=";
-  for (std::size_t i = q + 1; i + kName.size() <= target.size();) {
-    if (iequals(target.substr(i, kName.size()), kName)) {
-      auto begin = i + kName.size();
-      auto end = target.find_first_of("&#", begin);
-      return decode_component(
-          target.substr(begin, end == std::string_view::npos ? end : end - begin));
-    }
-    auto amp = target.find('&', i);
-    if (amp == std::string_view::npos) break;
-    i = amp + 1;
+  auto query = query_of(target);
+  while (!query.empty()) {
+    auto amp = query.find('&');
+    auto piece = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+    auto eq = piece.find('=');
+    if (eq == std::string_view::npos) continue;
+    auto name = piece.substr(0, eq);
+    constexpr std::string_view kName = "x-plex-token";
+    bool named = name.find('%') == std::string_view::npos
+                     ? iequals(name, kName)
+                     : name.size() > kName.size() && iequals(decode_component(name), kName);
+    if (named) return decode_component(piece.substr(eq + 1));
   }
   return {};
 }
@@ -67,7 +68,9 @@ class ExchangeRecording final : public Recording {
     ex.remote_addr = head.remote_addr;
     ex.tls = head.tls;
     ex.method = head.method;
-    ex.target = redact_target(head.target);
+    // Copied as sent: build_record redacts target, headers and bodies on the writer's
+    // thread. Only secret headers are replaced here, as their fingerprint needs the secret.
+    ex.target = head.target;
     std::string_view token;
     for (const auto& h : head.headers) {
       if (iequals(h.name, "X-Plex-Token")) token = h.value;
@@ -122,7 +125,6 @@ class ExchangeRecording final : public Recording {
   // Secret headers keep a fingerprint of their value, so equal values stay recognisable.
   std::string redact_header(std::string_view name, std::string_view value) const {
     if (is_secret_header(name)) return std::string(kRedacted) + ":" + fingerprint(value);
-    if (iequals(name, "Referer") || iequals(name, "Origin")) return redact_target(value);
     return std::string(value);
   }
 

@@ -1,6 +1,7 @@
 // The tap that records: on the I/O thread it only classifies the request, copies what it
-// needs (redacted, bodies capped) and hands the finished exchange to the store writer's
-// queue. Decompressing and parsing happen later, on the writer's thread.
+// needs (secret headers fingerprinted, bodies capped) and hands the finished exchange to
+// the store writer's queue. Redacting, decompressing and parsing happen later, on the
+// writer's thread (build_record), before anything is stored.
 #pragma once
 
 #include <atomic>

@@ -1,6 +1,9 @@
 // libFuzzer target over the capture parsing layer: classify, query decoding, client info,
 // body decoding and the event-field parsers, fed arbitrary bytes. Beyond "no crash, no
-// sanitizer report" it checks that the produced event fields are always valid JSON.
+// sanitizer report" it checks that the produced event fields are always valid JSON, and
+// that redaction leaves no token behind: no reading of a redacted target or body,
+// decoded any number of times, holds an X-Plex-Token value but the placeholder, and
+// redacting a redacted target again changes nothing.
 //
 // Input layout: byte 0 picks method, Content-Type and status; byte 1 picks Content-Encoding
 // and the kind used when the target is not a recorded route; then the request target up to
@@ -20,6 +23,8 @@
 #include "capture/json_writer.hpp"
 #include "capture/parse.hpp"
 #include "capture/query.hpp"
+#include "capture/redact.hpp"
+#include "capture/text.hpp"
 
 namespace {
 
@@ -46,6 +51,39 @@ void require_valid_json(const std::string& json) {
   simdjson::dom::parser parser;
   simdjson::dom::element root;
   if (parser.parse(json).get(root) != simdjson::SUCCESS) std::abort();
+}
+
+bool ends_value(char c) {
+  return std::string_view("&;#\"'<>").find(c) != std::string_view::npos ||
+         static_cast<unsigned char>(c) <= 0x20 || c == 0x7f;
+}
+
+// Every X-Plex-Token parameter of `text` (name in any letter case, '+' or blanks before
+// its '=', blanks after it) has the placeholder or nothing as its value.
+void require_no_token_value(std::string_view text) {
+  constexpr std::string_view kName = "x-plex-token";
+  for (std::size_t at = 0; at + kName.size() <= text.size(); ++at) {
+    if (!istarts_with(text.substr(at), kName)) continue;
+    std::size_t i = at + kName.size();
+    while (i < text.size() && (text[i] == '+' || text[i] == ' ' || text[i] == '\t')) ++i;
+    if (i >= text.size() || text[i] != '=') continue;
+    ++i;
+    while (i < text.size() && (text[i] == ' ' || text[i] == '\t')) ++i;
+    std::size_t begin = i;
+    while (i < text.size() && !ends_value(text[i])) ++i;
+    auto value = text.substr(begin, i - begin);
+    if (!value.empty() && value != kRedacted) std::abort();
+  }
+}
+
+void require_redacted(const std::string& redacted) {
+  std::string level = redacted;
+  for (int depth = 0; depth <= kMaxDecodeDepth + 4; ++depth) {
+    require_no_token_value(level);
+    std::string next = decode_component(level);
+    if (next == level) break;
+    level.swap(next);
+  }
 }
 
 }  // namespace
@@ -97,8 +135,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     require_valid_json(json);
   }
 
+  const std::string target_out = redact_target(target);
+  require_redacted(target_out);
+  if (redact_target(target_out) != target_out) std::abort();
+  if (raw_body.size() <= 4096) {
+    const std::string body_out = redact_body(raw_body).value_or(std::string(raw_body));
+    require_redacted(body_out);
+  }
+
   strip_token(params);
   for (const auto& p : params) {
+    if (is_token_name(p.name)) std::abort();
     std::string json;
     JsonWriter out(json);
     out.begin_array();

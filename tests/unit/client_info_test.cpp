@@ -88,5 +88,19 @@ TEST(StripToken, DropsTokenParamsAndRedactsNestedOnes) {
   for (const auto& p : params) EXPECT_EQ(p.value.find("SECRET"), std::string::npos) << p.name;
 }
 
+// Names the server reads as X-Plex-Token once decoded, and nested tokens whose name is
+// encoded inside the value, are handled alike.
+TEST(StripToken, EncodedNames) {
+  auto params = decode_query(
+      "/a?X%252DPlex%252DToken=SECRET1&x%2Dplex%2dTOKEN=SECRET2&"
+      "url=%2Fp%3FX%252DPlex%252DToken%253DSECRET3&X-Plex-Tokenizer=kept");
+  strip_token(params);
+  ASSERT_EQ(params.size(), 2u);
+  EXPECT_EQ(params[0].name, "url");
+  EXPECT_EQ(params[0].value, "/p?X%2DPlex%2DToken%3DREDACTED");
+  EXPECT_EQ(params[1].name, "X-Plex-Tokenizer");
+  EXPECT_EQ(params[1].value, "kept");
+}
+
 }  // namespace
 }  // namespace plextap::capture
