@@ -216,15 +216,46 @@ void quoted_value(std::string_view s, std::size_t i, bool json, std::vector<Span
   if (i > begin) out.push_back({begin, i});
 }
 
+// A setting whose name ends in "token" — `<Setting id="PlexOnlineToken" value="…"/>` in
+// /:/prefs, or `{"id": "PlexOnlineToken", "value": "…"}` — holds the token in the value
+// of its element or object: `value` and `default`, before or after the name.
+void setting_value(std::string_view s, std::size_t at, std::vector<Span>& out) {
+  std::size_t open = s.find_last_of("<{", at);
+  std::size_t close = s.find_first_of(">}", at);
+  if (open == std::string_view::npos) open = 0;
+  if (close == std::string_view::npos) close = s.size();
+  auto element = s.substr(0, close);
+  for (std::string_view name : {"value", "default"}) {
+    for (std::size_t i = ifind(element, name, open); i != std::string_view::npos;
+         i = ifind(element, name, i + 1)) {
+      if (i > 0 && is_name_char(s[i - 1])) continue;
+      std::size_t j = i + name.size();
+      const bool json = j < element.size() && element[j] == '"';
+      if (json) ++j;
+      j = skip_blanks(element, j);
+      if (j >= element.size() || element[j] != (json ? ':' : '=')) continue;
+      j = skip_blanks(element, j + 1);
+      if (j < element.size() && (element[j] == '"' || element[j] == '\''))
+        quoted_value(element, j, json, out);
+    }
+  }
+}
+
 // After a name ending in "token" at s[at, end): its value, if it has one in a form we know.
 void key_value(std::string_view s, std::size_t at, std::size_t end, std::vector<Span>& out) {
   if (end >= s.size()) return;
-  if (s[end] == '"') {
+  if (s[end] == '"' || s[end] == '\'') {
     // JSON: "…token": "value" (other JSON values are no tokens).
     std::size_t i = skip_blanks(s, end + 1);
-    if (i >= s.size() || s[i] != ':') return;
-    i = skip_blanks(s, i + 1);
-    if (i < s.size() && s[i] == '"') quoted_value(s, i, true, out);
+    if (i < s.size() && s[i] == ':' && s[end] == '"') {
+      i = skip_blanks(s, i + 1);
+      if (i < s.size() && s[i] == '"') quoted_value(s, i, true, out);
+      return;
+    }
+    // A quoted value ending in "token" names a setting (see setting_value).
+    std::size_t first = at;
+    while (first > 0 && s[first - 1] != s[end] && is_name_char(s[first - 1])) --first;
+    if (first > 0 && s[first - 1] == s[end]) setting_value(s, at, out);
     return;
   }
   if (s[end] == '>') {

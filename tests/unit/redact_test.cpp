@@ -271,5 +271,22 @@ TEST(SecretHeaders, Recognised) {
   EXPECT_FALSE(is_secret_header("Location"));
 }
 
+TEST(RedactBody, SettingsNamedLikeATokenLoseTheirValue) {
+  // /:/prefs lists the server's own plex.tv token as a setting.
+  auto xml = redact_body(
+      R"(<MediaContainer><Setting id="FriendlyName" value="Home" /><Setting id="PlexOnlineToken" )"
+      R"(label="" default="" value="secret-online" hidden="1" /></MediaContainer>)");
+  ASSERT_TRUE(xml);
+  EXPECT_EQ(xml->find("secret-online"), std::string::npos) << *xml;
+  EXPECT_NE(xml->find(R"(value="Home")"), std::string::npos) << *xml;
+  EXPECT_NE(xml->find(R"(id="PlexOnlineToken")"), std::string::npos) << *xml;
+  auto json =
+      redact_body(R"({"MediaContainer":{"Setting":[{"id":"FriendlyName","value":"Home"},)"
+                  R"({"value": "secret-online", "id": "PlexOnlineToken", "default": ""}]}})");
+  ASSERT_TRUE(json);
+  EXPECT_EQ(json->find("secret-online"), std::string::npos) << *json;
+  EXPECT_NE(json->find(R"("value":"Home")"), std::string::npos) << *json;
+}
+
 }  // namespace
 }  // namespace plextap::capture
