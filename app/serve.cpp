@@ -41,6 +41,7 @@ struct ServeFlags {
   std::size_t body_cap = std::size_t{1} << 20;
   std::size_t queue = 65'536;
   std::string store_max_size = "64G";
+  std::string queue_bytes = "256M";
   std::string header_timeout = "30s", keepalive_timeout = "75s", upstream_timeout = "120s",
               connect_timeout = "10s", drain_timeout = "10s", upstream_idle_timeout = "30s",
               body_timeout = "60s";
@@ -103,6 +104,9 @@ int run(const ServeFlags& f) {
   std::signal(SIGPIPE, SIG_IGN);
   proxy::Config config = make_config(f);
   const std::size_t max_map = parse_size(f.store_max_size);
+  const std::size_t queue_bytes = parse_size(f.queue_bytes);
+  if (queue_bytes < (std::size_t{1} << 20))
+    throw UsageError("--queue-bytes must be at least 1M, not '" + f.queue_bytes + "'");
   // A bad CA file is reported before anything is logged or written: one line, exit 1
   // (apply_listener_tls does the same for the listeners' certificate).
   if (config.upstream.tls)
@@ -128,6 +132,7 @@ int run(const ServeFlags& f) {
                                              std::min(max_map, std::size_t{256} << 20));
       store::Writer::Options options;
       options.queue_capacity = f.queue;
+      options.queue_bytes = queue_bytes;
       options.max_map_size = max_map;
       writer = std::make_unique<store::Writer>(*store, options);
       tap = std::make_unique<capture::Recorder>(
@@ -252,6 +257,11 @@ Runner add_serve(CLI::App& app) {
   with_env(serve
                ->add_option("--queue", f->queue,
                             "Exchanges waiting for the store before new ones are dropped")
+               ->capture_default_str());
+  with_env(serve
+               ->add_option("--queue-bytes", f->queue_bytes,
+                            "Memory the exchanges being recorded and waiting for the store may "
+                            "hold before new ones are dropped")
                ->capture_default_str());
   with_env(
       serve->add_option("--store-max-size", f->store_max_size, "Largest size the store may grow to")

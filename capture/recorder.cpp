@@ -25,7 +25,8 @@ bool is_textual(std::string_view content_type) {
 
 class Pending final : public store::Pending {
  public:
-  explicit Pending(CapturedExchange c) : captured_(std::move(c)) {}
+  Pending(CapturedExchange c, store::Reservation held)
+      : captured_(std::move(c)), held_(std::move(held)) {}
   bool build(store::Record& out) override {
     out = build_record(std::move(captured_));
     return true;
@@ -33,7 +34,11 @@ class Pending final : public store::Pending {
 
  private:
   CapturedExchange captured_;
+  store::Reservation held_;  // the copies' share of the byte budget, until the writer is done
 };
+
+// What a recording's head costs besides its strings (the exchange, vectors, the Pending).
+constexpr std::size_t kRecordingOverhead = 1024;
 
 // The X-Plex-Token query parameter of a target, decoded; "" if none. The name is compared
 // as the server reads it: decoded once, any letter case ("X%2DPlex%2DToken" counts). A
@@ -59,7 +64,15 @@ std::string query_token(std::string_view target) {
 class ExchangeRecording final : public Recording {
  public:
   ExchangeRecording(Recorder& recorder, std::optional<Route> route, const RequestHead& head)
-      : recorder_(recorder), started_(std::chrono::steady_clock::now()) {
+      : recorder_(recorder),
+        started_(std::chrono::steady_clock::now()),
+        held_(&recorder.writer().budget()) {
+    std::size_t head_bytes = kRecordingOverhead + head.target.size();
+    for (const auto& h : head.headers) head_bytes += h.name.size() + h.value.size() + 64;
+    if (!held_.grow(head_bytes)) {
+      over_budget_ = true;
+      return;
+    }
     captured_.route = route;
     Exchange& ex = captured_.exchange;
     ex.ts_ms =
@@ -111,15 +124,30 @@ class ExchangeRecording final : public Recording {
         static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
                                        std::chrono::steady_clock::now() - started_)
                                        .count());
-    recorder_.writer().submit(std::make_unique<Pending>(std::move(captured_)));
+    if (over_budget_) {
+      recorder_.writer().count_over_budget();
+      return;  // what was copied goes with this recording, and its bytes with it
+    }
+    recorder_.writer().submit(std::make_unique<Pending>(std::move(captured_), std::move(held_)));
   }
+
+  // The byte budget had no room for this recording: nothing more is copied, and it is
+  // dropped (and counted) when it finishes.
+  bool over_budget() const { return over_budget_; }
 
  private:
   void append_capped(std::string& body, bool& truncated, std::string_view chunk) {
+    if (over_budget_) return;
     std::size_t room =
         recorder_.options().body_cap - std::min(body.size(), recorder_.options().body_cap);
     if (chunk.size() > room) truncated = true;
-    body.append(chunk.substr(0, room));
+    chunk = chunk.substr(0, room);
+    if (chunk.empty()) return;
+    if (!held_.grow(chunk.size())) {
+      over_budget_ = true;
+      return;
+    }
+    body.append(chunk);
   }
 
   // Secret headers keep a fingerprint of their value, so equal values stay recognisable.
@@ -145,6 +173,8 @@ class ExchangeRecording final : public Recording {
 
   Recorder& recorder_;
   std::chrono::steady_clock::time_point started_;
+  store::Reservation held_;  // the bytes copied so far, from the writer's budget
+  bool over_budget_ = false;
   CapturedExchange captured_;
   bool keep_response_body_ = true;
 };
@@ -167,7 +197,13 @@ bool Recorder::wants(std::string_view method, std::string_view target) const {
 }
 
 std::unique_ptr<Recording> Recorder::open(const RequestHead& head) {
-  return std::make_unique<ExchangeRecording>(*this, classify(head.method, head.target), head);
+  auto recording =
+      std::make_unique<ExchangeRecording>(*this, classify(head.method, head.target), head);
+  if (recording->over_budget()) {
+    writer_.count_over_budget();
+    return nullptr;
+  }
+  return recording;
 }
 
 bool Recorder::healthy() const {
@@ -189,8 +225,22 @@ std::string Recorder::metrics_text() const {
          "plextap_events_dropped_total{reason=\"queue_full\"} " +
          v(c.dropped_queue_full) +
          "\n"
+         "plextap_events_dropped_total{reason=\"queue_bytes\"} " +
+         v(c.dropped_queue_bytes) +
+         "\n"
          "plextap_events_dropped_total{reason=\"store_error\"} " +
          v(c.dropped_store_error) +
+         "\n"
+         "# HELP plextap_record_held_bytes Bytes held for the store: exchanges being copied "
+         "and waiting in the queue.\n"
+         "# TYPE plextap_record_held_bytes gauge\n"
+         "plextap_record_held_bytes " +
+         std::to_string(writer_.budget().held()) +
+         "\n"
+         "# HELP plextap_record_held_bytes_limit --queue-bytes.\n"
+         "# TYPE plextap_record_held_bytes_limit gauge\n"
+         "plextap_record_held_bytes_limit " +
+         std::to_string(writer_.budget().limit()) +
          "\n"
          "# HELP plextap_store_commits_total Store write transactions committed.\n"
          "# TYPE plextap_store_commits_total counter\n"

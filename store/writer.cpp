@@ -4,7 +4,8 @@
 
 namespace plextap::store {
 
-Writer::Writer(Store& store, Options options) : store_(store), options_(options) {
+Writer::Writer(Store& store, Options options)
+    : store_(store), options_(options), budget_(options.queue_bytes) {
   {  // continue the id sequence of what is already stored
     Txn txn(store_.env(), false);
     Cursor cursor(txn, store_.events);
@@ -41,6 +42,10 @@ bool Writer::submit(std::unique_ptr<Pending> work) {
   counters_.submitted.fetch_add(1, std::memory_order_relaxed);
   if (wake) wake_.notify_one();
   return true;
+}
+
+void Writer::count_over_budget() {
+  note_drop(1, counters_.dropped_queue_bytes);
 }
 
 void Writer::flush() {
@@ -119,20 +124,35 @@ std::uint64_t Writer::next_id(std::int64_t ts_ms) {
 void Writer::write_batch(std::vector<std::unique_ptr<Pending>>& batch) {
   std::vector<Record> records;
   records.reserve(batch.size());
+  std::size_t group_bytes = 0;
+  auto group_started = std::chrono::steady_clock::now();
+  auto commit = [&] {
+    if (records.empty()) return;
+    if (commit_records(records))
+      counters_.written.fetch_add(records.size(), std::memory_order_relaxed);
+    else
+      note_drop(records.size(), counters_.dropped_store_error);
+    records.clear();
+    group_bytes = 0;
+    group_started = std::chrono::steady_clock::now();
+  };
   for (auto& work : batch) {
     Record r;
     try {
-      if (work->build(r)) records.push_back(std::move(r));
+      if (work->build(r)) {
+        group_bytes += r.json.size() + r.exchange.size();
+        records.push_back(std::move(r));
+      }
     } catch (const std::exception& e) {
       spdlog::warn("store: could not prepare a record: {}", e.what());
       note_drop(1, counters_.dropped_store_error);
     }
+    work.reset();  // its copies and their share of the budget go now
+    if (group_bytes >= options_.max_group_bytes ||
+        std::chrono::steady_clock::now() - group_started >= options_.max_group_time)
+      commit();
   }
-  if (records.empty()) return;
-  if (commit_records(records))
-    counters_.written.fetch_add(records.size(), std::memory_order_relaxed);
-  else
-    note_drop(records.size(), counters_.dropped_store_error);
+  commit();
 }
 
 bool Writer::commit_records(std::vector<Record>& records) {
