@@ -152,6 +152,17 @@ Known classify(std::string_view name) {
   return Known::other;
 }
 
+// Whether `name` is one of the fields above spelled with '_' for '-' (Content_Length,
+// Transfer_Encoding, X_Forwarded_For): servers that map header names to variables
+// (CGI-style HTTP_CONTENT_LENGTH) read it as that field, the proxy would pass it on as
+// an unknown one.
+bool underscore_alias(std::string_view name) {
+  char buf[20];
+  if (name.size() > sizeof buf || name.find('_') == std::string_view::npos) return false;
+  std::replace_copy(name.begin(), name.end(), buf, '_', '-');
+  return classify({buf, name.size()}) != Known::other;
+}
+
 // What the framing fields of a head say, gathered in one pass.
 struct FramingFields {
   const char* error = nullptr;  // a field that can't be read
@@ -286,6 +297,9 @@ RequestPlan plan_request(const RequestHeadIn& head, std::string_view upstream_ho
   auto f = read_framing(head.fields);
   if (f.error) return refuse(400, f.error);
   if (f.framing_named) return refuse(400, f.framing_named);
+  for (const auto& field : head.fields)
+    if (underscore_alias(field.name))
+      return refuse(400, "a framing or forwarding field spelled with '_'");
 
   // RFC 9112 section 6.1 and 6.3: chunked must be the final coding, applied once; a
   // coding the proxy does not implement is 501; with Content-Length as well, or in an
@@ -397,6 +411,8 @@ ResponsePlan plan_response(const ResponseHeadIn& head, const ResponseContext& co
   };
   if (head.version < 10 || head.version >= 20)
     return bad("the server speaks neither HTTP/1.0 nor 1.1");
+  // Beast reads any three digits; the client would get a status line it can't parse.
+  if (head.status < 100) return bad("a status code below 100");
   auto f = read_framing(head.fields);
   if (f.error) return bad(f.error);
   if (f.transfer_encoding) {

@@ -616,10 +616,10 @@ class Session {
       if (n || up.buffer.size()) started = true;
       if (ec) co_return ec;
       metrics_.add(metrics_.bytes_from_upstream, n);
-      auto status = rp->get().result();
-      if (http::to_status_class(status) != http::status_class::informational ||
-          status == http::status::switching_protocols)
-        co_return error_code{};
+      // By number: Beast's status enum maps codes it does not know (103 Early Hints,
+      // 104-199) to `unknown`, which is not informational.
+      const unsigned status = rp->get().result_int();
+      if (status / 100 != 1 || status == 101) co_return error_code{};
     }
   }
 
