@@ -21,6 +21,7 @@ struct EnrichFlags {
   UpstreamTlsFlags upstream_tls;
   std::string plex_token;
   std::string ttl = "24h";
+  std::string timeout = "30s";
   unsigned concurrency = 2;
   bool refresh = false;
 };
@@ -35,9 +36,12 @@ int run(const EnrichFlags& f) {
   }
   auto tls = upstream_tls_options(upstream, f.upstream_tls);
   if (f.plex_token.empty()) throw UsageError("enrich needs --plex-token (or PLEX_TOKEN)");
+  proxy::FetchTimeouts timeouts;
+  timeouts.total = parse_duration(f.timeout);
+  if (timeouts.total.count() <= 0) throw UsageError("--timeout must be above 0");
   store::Store store(std::filesystem::path(f.data) / "store", false);
   store::Writer writer(store, {});
-  proxy::MetadataClient source(upstream, tls, f.plex_token);
+  proxy::MetadataClient source(upstream, tls, f.plex_token, timeouts);
   capture::Enricher::Options options;
   options.ttl = parse_duration(f.ttl);
   options.concurrency = f.concurrency;
@@ -65,6 +69,9 @@ Runner add_enrich(CLI::App& app) {
   with_env(cmd->add_option("--plex-token", f->plex_token, "Plex token"))->envname("PLEX_TOKEN");
   with_env(
       cmd->add_option("--ttl", f->ttl, "Refetch items older than this")->capture_default_str());
+  with_env(cmd->add_option("--timeout", f->timeout,
+                           "Time one fetch may take, connect to last byte (else it failed)")
+               ->capture_default_str());
   with_env(
       cmd->add_option("--concurrency", f->concurrency, "Fetches at once")->capture_default_str());
   with_env(cmd->add_flag("--refresh", f->refresh, "Fetch every item again, whatever its age"));

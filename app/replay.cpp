@@ -333,7 +333,8 @@ Runner add_replay(CLI::App& app) {
   with_env(send->add_option("--target-ca", r->target_ca, "PEM CA to verify an https target"));
   with_env(
       send->add_flag("--insecure", r->insecure, "Do not verify an https target's certificate"));
-  with_env(send->add_option("--timeout", r->timeout, "Time each request may take")
+  with_env(send->add_option("--timeout", r->timeout,
+                            "Time each request may take in all, connect to last byte")
                ->capture_default_str());
 
   return [serve, s, r] { return serve->parsed() ? run_serve(*s) : run_send(*r); };

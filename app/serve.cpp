@@ -44,8 +44,12 @@ struct ServeFlags {
   std::string queue_bytes = "256M";
   std::string header_timeout = "30s", keepalive_timeout = "75s", upstream_timeout = "120s",
               connect_timeout = "10s", drain_timeout = "10s", upstream_idle_timeout = "30s",
-              body_timeout = "60s";
+              body_timeout = "60s", enrich_timeout = "30s";
 };
+
+// What shutdown may take after the drain: the writer's last commits, with a margin for
+// the rest (DESIGN.md section 9 promises --drain-timeout plus 5 s).
+constexpr std::chrono::seconds kAfterDrain{4};
 
 // "64G", "512M", "1024K" or bytes.
 std::size_t parse_size(const std::string& text) {
@@ -103,6 +107,9 @@ int run(const ServeFlags& f) {
   // has gone; the error return is handled, the signal must not end the process.
   std::signal(SIGPIPE, SIG_IGN);
   proxy::Config config = make_config(f);
+  proxy::FetchTimeouts enrich_timeouts;
+  enrich_timeouts.total = parse_duration(f.enrich_timeout);
+  if (enrich_timeouts.total.count() <= 0) throw UsageError("--enrich-timeout must be above 0");
   const std::size_t max_map = parse_size(f.store_max_size);
   const std::size_t queue_bytes = parse_size(f.queue_bytes);
   if (queue_bytes < (std::size_t{1} << 20))
@@ -160,7 +167,7 @@ int run(const ServeFlags& f) {
       spdlog::info("enrichment off: no --plex-token (or PLEX_TOKEN) given");
     } else {
       source = std::make_unique<proxy::MetadataClient>(config.upstream, config.upstream_tls,
-                                                       f.plex_token);
+                                                       f.plex_token, enrich_timeouts);
       enricher = std::make_unique<capture::Enricher>(*store, *writer, *source,
                                                      capture::Enricher::Options{});
       static_cast<capture::Recorder&>(*tap).set_enricher(enricher.get());
@@ -180,15 +187,22 @@ int run(const ServeFlags& f) {
   }
 
   proxy::Server server(config, *tap);
+  if (enricher) server.add_metrics([&e = *enricher] { return e.metrics_text(); });
   server.run();
+  // After the drain, every stage is bounded so that SIGTERM ends the process within
+  // --drain-timeout plus 5 s: fetches in progress are cancelled, not waited for, and the
+  // writer commits what is queued until the deadline.
+  const auto deadline = std::chrono::steady_clock::now() + kAfterDrain;
   {
     std::lock_guard lock(enrich_mutex);
     stop_enrich = true;
   }
   enrich_wake.notify_all();
+  if (source) source->cancel();
   if (enrich_thread.joinable()) enrich_thread.join();
   tap.reset();
-  writer.reset();  // commits what is queued
+  if (writer) writer->stop(deadline);
+  writer.reset();
   return 0;
 }
 
@@ -292,6 +306,10 @@ Runner add_serve(CLI::App& app) {
                ->add_option("--upstream-max-connections", f->upstream_max_connections,
                             "Connections to the server at once, connecting ones included; "
                             "requests beyond wait up to --connect-timeout, then get 503")
+               ->capture_default_str());
+  with_env(serve
+               ->add_option("--enrich-timeout", f->enrich_timeout,
+                            "Time one enrichment fetch may take, connect to last byte")
                ->capture_default_str());
   with_env(serve
                ->add_option("--drain-timeout", f->drain_timeout,

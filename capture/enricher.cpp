@@ -130,6 +130,7 @@ void Enricher::resolve_accounts() {
   auto summary_last = store_.summary().last_ms;
   if (!summary_last || now_ms() - *summary_last > 120'000) return;
   FetchResult r = source_.fetch_sessions();
+  if (r.timed_out) counters_.timeouts.fetch_add(1);
   if (r.status != 200) return;
   for (const auto& a : parse_session_accounts(r.body)) {
     std::string value;
@@ -155,7 +156,7 @@ void Enricher::run_once(const std::atomic<bool>& stop) {
   const std::int64_t now = now_ms();
   std::vector<std::string> keys;
   store_.for_each_rating_key([&](std::string_view key, const std::vector<std::uint64_t>& ids) {
-    if (needs_fetch(key, ids, now)) keys.emplace_back(key);
+    if (!stop && needs_fetch(key, ids, now)) keys.emplace_back(key);
   });
   counters_.pending = keys.size();
   if (keys.empty()) return;
@@ -180,6 +181,9 @@ void Enricher::run_once(const std::atomic<bool>& stop) {
       if (auto old = store_.media(key); old)
         if (auto e = MediaEntry::decode(*old)) entry.attempts = e->attempts;
       FetchResult r = source_.fetch(key);
+      // Shutdown, not the server: nothing to store, the next run fetches it again.
+      if (r.cancelled) return;
+      if (r.timed_out) counters_.timeouts.fetch_add(1);
       entry.fetched_at_ms = now_ms();
       entry.status = r.status;
       if (r.status == 200) {
@@ -209,7 +213,15 @@ void Enricher::run_once(const std::atomic<bool>& stop) {
   std::vector<std::thread> threads;
   for (unsigned i = 0; i < std::max(1u, options_.concurrency); ++i) threads.emplace_back(work);
   for (auto& t : threads) t.join();
-  writer_.flush();
+  if (!stop) writer_.flush();  // at shutdown the writer's own deadline bounds the rest
+}
+
+std::string Enricher::metrics_text() const {
+  return "# HELP plextap_enrich_fetch_timeouts_total Enrichment fetches (metadata and "
+         "/status/sessions) cut off at their deadline; metadata ones count as failed too.\n"
+         "# TYPE plextap_enrich_fetch_timeouts_total counter\n"
+         "plextap_enrich_fetch_timeouts_total " +
+         std::to_string(counters_.timeouts.load(std::memory_order_relaxed)) + "\n";
 }
 
 }  // namespace plextap::capture

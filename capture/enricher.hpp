@@ -21,6 +21,8 @@ struct FetchResult {
   unsigned status = 0;  // 0: no answer (connect failure, timeout)
   std::string body;
   std::string error;
+  bool timed_out = false;  // the server took longer than the fetch's deadline (a failure)
+  bool cancelled = false;  // ended by shutdown: says nothing about the server
 };
 
 // Where metadata comes from: the Plex server (proxy/ implements it over HTTP).
@@ -60,17 +62,21 @@ class Enricher {
     std::atomic<std::uint64_t> failed{0};
     std::atomic<std::uint64_t> not_found{0};  // 401 or 404: stored, not retried before the TTL
     std::atomic<std::uint64_t> pending{0};    // keys waiting at the last pass
+    std::atomic<std::uint64_t> timeouts{0};   // fetches (sessions too) cut at their deadline
   };
 
   Enricher(store::Store& store, store::Writer& writer, MetadataSource& source, Options options);
 
   // One pass: decides which keys need a fetch, fetches them, hands the results to the
-  // writer. Returns after all fetches finished or `stop` became true.
+  // writer. Returns after all fetches finished or `stop` became true (no later than the
+  // fetches in progress end: cancel them at the source to return at once).
   void run_once(const std::atomic<bool>& stop);
   // Asks the server who is playing and remembers the account of each client (when
   // something was recorded in the last two minutes: someone is watching).
   void resolve_accounts();
   const Counters& counters() const { return counters_; }
+  // Prometheus text for the counters the recorder does not render (the timeouts).
+  std::string metrics_text() const;
 
  private:
   bool needs_fetch(std::string_view key, const std::vector<std::uint64_t>& ids,

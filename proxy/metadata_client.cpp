@@ -1,22 +1,22 @@
 #include "proxy/metadata_client.hpp"
 
-#include <sys/socket.h>
-#include <sys/time.h>
-
-#include <boost/asio/connect.hpp>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
-#include <boost/asio/ssl/stream.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <optional>
 
 #include "certs/client_tls.hpp"
 
 namespace plextap::proxy {
 namespace net = boost::asio;
-namespace http = boost::beast::http;
+namespace beast = boost::beast;
+namespace http = beast::http;
 using net::ip::tcp;
 
 struct MetadataClient::Tls {
@@ -25,9 +25,103 @@ struct MetadataClient::Tls {
   bool verify;
 };
 
+namespace {
+
+constexpr auto kUseTuple = net::as_tuple(net::use_awaitable);
+constexpr std::size_t kMaxAnswer = std::size_t{64} << 20;
+
+std::string seconds_text(std::chrono::milliseconds d) {
+  if (d.count() % 1000 == 0) return std::to_string(d.count() / 1000) + " s";
+  return std::to_string(d.count()) + " ms";
+}
+
+// One fetch, start to end, on the caller's private io_context. The total deadline is
+// not kept here but by the caller (it stops the io_context), so that it also covers name
+// resolution; each step here may take at most the progress timeout.
+struct Fetch {
+  std::string host, port, target, token;
+  net::ssl::context* tls;  // null: plain http
+  std::string server_name;
+  bool verify;
+  std::chrono::milliseconds progress;
+  capture::FetchResult& result;
+
+  http::request<http::empty_body> request() const {
+    http::request<http::empty_body> req{http::verb::get, target, 11};
+    req.set(http::field::host, host + ":" + port);
+    req.set(http::field::accept, "application/json");
+    req.set(http::field::user_agent, "plextap");
+    req.set("X-Plex-Product", "plextap");
+    req.set("X-Plex-Client-Identifier", "plextap-enricher");
+    if (!token.empty()) req.set("X-Plex-Token", token);
+    req.keep_alive(false);
+    return req;
+  }
+
+  // "what failed: why", with a timeout named as one.
+  void fail(const char* what, boost::system::error_code ec) {
+    if (ec == beast::error::timeout) {
+      result.timed_out = true;
+      result.error = std::string("no progress for ") + seconds_text(progress) + " (" + what + ")";
+    } else {
+      result.error = std::string(what) + ": " + ec.message();
+    }
+  }
+
+  template <class Stream>
+  net::awaitable<void> exchange(Stream& stream, beast::tcp_stream& lowest) {
+    auto req = request();
+    lowest.expires_after(progress);
+    auto [ec, n] = co_await http::async_write(stream, req, kUseTuple);
+    if (ec) co_return fail("sending the request", ec);
+    beast::flat_buffer buffer;
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(kMaxAnswer);
+    while (!parser.is_done()) {
+      lowest.expires_after(progress);
+      std::tie(ec, n) = co_await http::async_read_some(stream, buffer, parser, kUseTuple);
+      if (ec) co_return fail("reading the answer", ec);
+    }
+    result.status = parser.get().result_int();
+    result.body = std::move(parser.get().body());
+    lowest.socket().shutdown(tcp::socket::shutdown_both, ec);
+  }
+
+  net::awaitable<void> run() {
+    auto executor = co_await net::this_coro::executor;
+    tcp::resolver resolver(executor);
+    auto [ec, endpoints] = co_await resolver.async_resolve(host, port, kUseTuple);
+    if (ec) co_return fail("resolving", ec);
+    if (!tls) {
+      beast::tcp_stream stream(executor);
+      stream.expires_after(progress);
+      std::tie(ec, std::ignore) = co_await stream.async_connect(endpoints, kUseTuple);
+      if (ec) co_return fail("connecting", ec);
+      co_await exchange(stream, stream);
+      co_return;
+    }
+    beast::ssl_stream<beast::tcp_stream> stream(executor, *tls);
+    auto& lowest = beast::get_lowest_layer(stream);
+    lowest.expires_after(progress);
+    std::tie(ec, std::ignore) = co_await lowest.async_connect(endpoints, kUseTuple);
+    if (ec) co_return fail("connecting", ec);
+    if (!certs::prepare_client_connection(stream.native_handle(), server_name, verify)) {
+      result.error = "bad TLS server name " + server_name;
+      co_return;
+    }
+    lowest.expires_after(progress);
+    std::tie(ec) = co_await stream.async_handshake(net::ssl::stream_base::client, kUseTuple);
+    if (ec) co_return fail("TLS handshake", ec);
+    co_await exchange(stream, lowest);
+  }
+};
+
+}  // namespace
+
 MetadataClient::MetadataClient(Endpoint upstream, UpstreamTlsOptions tls, std::string token,
-                               std::chrono::milliseconds timeout)
-    : upstream_(std::move(upstream)), token_(std::move(token)), timeout_(timeout) {
+                               FetchTimeouts timeouts)
+    : upstream_(std::move(upstream)), token_(std::move(token)), timeouts_(timeouts) {
+  timeouts_.progress = std::min(timeouts_.progress, timeouts_.total);
   if (upstream_.tls) {
     auto ctx = certs::make_client_context({tls.ca_file, !tls.insecure});
     tls_ = std::make_unique<Tls>(Tls{net::ssl::context(ctx.release()),
@@ -47,54 +141,69 @@ capture::FetchResult MetadataClient::fetch_sessions() {
   return get("/status/sessions");
 }
 
+void MetadataClient::cancel() {
+  std::lock_guard lock(mutex_);
+  cancelled_ = true;
+  for (auto* ioc : running_) ioc->stop();
+}
+
 capture::FetchResult MetadataClient::get(const std::string& target) {
   capture::FetchResult result;
-  try {
-    net::io_context ioc;
-    tcp::resolver resolver(ioc);
-    tcp::socket socket(ioc);
-    net::connect(socket, resolver.resolve(upstream_.host, std::to_string(upstream_.port)));
-    // Blocking reads and writes give up after the timeout (SO_RCVTIMEO/SO_SNDTIMEO).
-    timeval tv{static_cast<time_t>(timeout_.count() / 1000),
-               static_cast<suseconds_t>((timeout_.count() % 1000) * 1000)};
-    ::setsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    ::setsockopt(socket.native_handle(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-
-    std::optional<net::ssl::stream<tcp::socket&>> tls;
-    if (tls_) {
-      tls.emplace(socket, tls_->context);
-      if (!certs::prepare_client_connection(tls->native_handle(), tls_->server_name, tls_->verify))
-        throw std::runtime_error("bad TLS server name " + tls_->server_name);
-      tls->handshake(net::ssl::stream_base::client);
+  const auto deadline = std::chrono::steady_clock::now() + timeouts_.total;
+  Fetch fetch{upstream_.host,
+              std::to_string(upstream_.port),
+              target,
+              token_,
+              tls_ ? &tls_->context : nullptr,
+              tls_ ? tls_->server_name : std::string(),
+              tls_ && tls_->verify,
+              timeouts_.progress,
+              result};
+  // Declared first, destroyed last: what a stopped fetch leaves pending (the coroutine
+  // with its socket and TLS state) is destroyed here, on this thread, never elsewhere.
+  net::io_context ioc(1);
+  {
+    std::lock_guard lock(mutex_);
+    if (cancelled_) {
+      result.cancelled = true;
+      result.error = "cancelled: shutting down";
+      return result;
     }
-
-    http::request<http::empty_body> req{http::verb::get, target, 11};
-    req.set(http::field::host, upstream_.host + ":" + std::to_string(upstream_.port));
-    req.set(http::field::accept, "application/json");
-    req.set(http::field::user_agent, "plextap");
-    req.set("X-Plex-Product", "plextap");
-    req.set("X-Plex-Client-Identifier", "plextap-enricher");
-    if (!token_.empty()) req.set("X-Plex-Token", token_);
-    req.keep_alive(false);
-    boost::beast::flat_buffer buffer;
-    http::response_parser<http::string_body> parser;
-    parser.body_limit(64 * 1024 * 1024);
-    if (tls) {
-      http::write(*tls, req);
-      http::read(*tls, buffer, parser);
-    } else {
-      http::write(socket, req);
-      http::read(socket, buffer, parser);
-    }
-    result.status = parser.get().result_int();
-    result.body = std::move(parser.get().body());
-    boost::system::error_code ignored;
-    socket.shutdown(tcp::socket::shutdown_both, ignored);
-  } catch (const std::exception& e) {
-    result.status = 0;
-    result.error =
-        std::string("cannot fetch metadata from ") + to_string(upstream_) + ": " + e.what();
+    running_.push_back(&ioc);
   }
+  struct Unregister {
+    MetadataClient& client;
+    net::io_context* ioc;
+    ~Unregister() {
+      std::lock_guard lock(client.mutex_);
+      std::erase(client.running_, ioc);
+    }
+  } unregister{*this, &ioc};
+
+  bool finished = false;
+  net::co_spawn(ioc, fetch.run(), [&](std::exception_ptr e) {
+    finished = true;
+    if (!e) return;
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      result.error = ex.what();
+    }
+  });
+  ioc.run_until(deadline);
+  if (!finished) {
+    result = {};
+    std::lock_guard lock(mutex_);
+    if (cancelled_) {
+      result.cancelled = true;
+      result.error = "cancelled: shutting down";
+    } else {
+      result.timed_out = true;
+      result.error = "no complete answer within " + seconds_text(timeouts_.total);
+    }
+  }
+  if (result.status == 0 && !result.error.empty())
+    result.error = "cannot fetch metadata from " + to_string(upstream_) + ": " + result.error;
   return result;
 }
 

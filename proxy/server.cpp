@@ -107,6 +107,7 @@ struct Server::Impl {
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors;  // each owned by one worker
   std::unique_ptr<tcp::acceptor> admin;
   std::vector<net::executor_work_guard<net::io_context::executor_type>> guards;
+  std::vector<std::function<std::string()>> extra_metrics;
 
   void start();
   void load_tls();
@@ -223,6 +224,7 @@ net::awaitable<void> Server::Impl::admin_session(tcp::socket socket) {
       }
       res.body() += shared.tap.metrics_text();
       if (shared.responder) res.body() += shared.responder->metrics_text();
+      for (const auto& source : extra_metrics) res.body() += source();
     } else if (path == "/healthz") {
       res.body() = "ok\n";
     } else if (path == "/readyz") {
@@ -379,6 +381,10 @@ Server::Server(const Config& config, capture::Tap& tap, Responder* responder)
     : impl_(std::make_unique<Impl>(config, tap, responder)) {}
 
 Server::~Server() = default;
+
+void Server::add_metrics(std::function<std::string()> source) {
+  impl_->extra_metrics.push_back(std::move(source));
+}
 
 void Server::run() {
   impl_->start();

@@ -1,7 +1,9 @@
 // `plextap serve` as a whole: I/O threads, listeners, the admin endpoint, signals.
 #pragma once
 
+#include <functional>
 #include <memory>
+#include <string>
 
 #include "capture/tap.hpp"
 #include "proxy/config.hpp"
@@ -23,6 +25,9 @@ class Server {
   // serves until SIGTERM or SIGINT, lets in-flight requests finish (drain timeout) and
   // returns. SIGHUP reloads the TLS certificate files.
   void run();
+  // Adds Prometheus text lines from `source` to /metrics (before run(); called on an I/O
+  // thread for every scrape, so it must be quick).
+  void add_metrics(std::function<std::string()> source);
 
  private:
   struct Impl;

@@ -26,6 +26,7 @@ using net::ip::tcp;
 namespace {
 
 constexpr auto kUseTuple = net::as_tuple(net::use_awaitable);
+using Deadline = std::chrono::steady_clock::time_point;
 constexpr std::size_t kMaxAnswer = std::size_t{64} << 20;
 constexpr std::string_view kTokenName = "x-plex-token";
 // '=' plain, percent-encoded once and twice, as redact_target() finds them.
@@ -161,14 +162,14 @@ class Run {
     return req;
   }
 
-  net::awaitable<boost::system::error_code> connect(Connection& conn) {
+  net::awaitable<boost::system::error_code> connect(Connection& conn, Deadline deadline) {
     conn.close();
     conn.reused = false;
     boost::system::error_code ec;
     if (target_.tls) {
       conn.tls.emplace(ioc_, tls_);
       auto& lowest = beast::get_lowest_layer(*conn.tls);
-      lowest.expires_after(options_.timeout);
+      lowest.expires_at(deadline);
       std::tie(ec, std::ignore) = co_await lowest.async_connect(endpoints_, kUseTuple);
       if (ec) co_return ec;
       if (!options_.insecure)
@@ -180,7 +181,7 @@ class Run {
       std::tie(ec) = co_await conn.tls->async_handshake(net::ssl::stream_base::client, kUseTuple);
     } else {
       conn.plain.emplace(ioc_);
-      conn.plain->expires_after(options_.timeout);
+      conn.plain->expires_at(deadline);
       std::tie(ec, std::ignore) = co_await conn.plain->async_connect(endpoints_, kUseTuple);
     }
     co_return ec;
@@ -211,17 +212,21 @@ class Run {
     boost::system::error_code ec;
     std::optional<http::response_parser<http::string_body>> rp;
     auto began = std::chrono::steady_clock::now();
+    // One deadline for everything the request takes: connect, TLS handshake, writing it,
+    // the whole answer, and a second try. A server that sends a byte now and then cannot
+    // hold a request longer.
+    const Deadline deadline = began + options_.timeout;
     // A kept-alive connection the server has closed meanwhile gets one fresh try.
     for (int attempt = 0; attempt < 2; ++attempt) {
       if (!conn.plain && !conn.tls) {
-        ec = co_await connect(conn);
+        ec = co_await connect(conn, deadline);
         if (ec) break;
       }
       began = std::chrono::steady_clock::now();
       rp.emplace();
       rp->body_limit(kMaxAnswer);
       if (req.method() == http::verb::head) rp->skip(true);
-      conn.lowest().expires_after(options_.timeout);
+      conn.lowest().expires_at(deadline);
       if (conn.tls)
         ec = co_await exchange(*conn.tls, conn, req, *rp);
       else
@@ -237,7 +242,8 @@ class Run {
       if (!retry) break;
     }
     if (ec) {
-      result.error = ec == beast::error::timeout ? "no answer within the timeout" : ec.message();
+      result.error =
+          ec == beast::error::timeout ? "no complete answer within the timeout" : ec.message();
       co_return result;
     }
     result.latency_ms_now =

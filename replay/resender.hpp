@@ -25,7 +25,7 @@ struct ResendOptions {
   unsigned concurrency = 8;                   // connections to the target
   std::string ca_file;                        // for an https target; empty: the system's store
   bool insecure = false;                      // do not verify an https target's certificate
-  std::chrono::milliseconds timeout{30'000};  // per request
+  std::chrono::milliseconds timeout{30'000};  // per request, in all (connect to last byte)
 };
 
 struct ResendResult {

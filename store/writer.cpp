@@ -17,12 +17,17 @@ Writer::Writer(Store& store, Options options)
 }
 
 Writer::~Writer() {
+  stop(std::chrono::steady_clock::time_point::max());
+}
+
+void Writer::stop(std::chrono::steady_clock::time_point deadline) {
   {
     std::lock_guard lock(mutex_);
+    if (!stopping_) stop_deadline_ = deadline;
     stopping_ = true;
   }
   wake_.notify_one();
-  thread_.join();
+  if (thread_.joinable()) thread_.join();
 }
 
 bool Writer::submit(std::unique_ptr<Pending> work) {
@@ -66,6 +71,16 @@ void Writer::run() {
                        [&] { return stopping_ || queue_.size() >= options_.max_batch; });
       }
       if (queue_.empty() && stopping_) break;
+      if (stopping_ && std::chrono::steady_clock::now() >= stop_deadline_) {
+        const std::size_t left = queue_.size();
+        queue_.clear();
+        in_flight_ -= left;
+        drained_.notify_all();
+        note_drop(left, counters_.dropped_shutdown);
+        spdlog::warn(
+            "store: shutdown deadline reached, dropped {} queued records not yet committed", left);
+        break;
+      }
       std::size_t n = std::min(queue_.size(), options_.max_batch);
       batch.assign(std::make_move_iterator(queue_.begin()),
                    std::make_move_iterator(queue_.begin() + static_cast<std::ptrdiff_t>(n)));
@@ -96,8 +111,8 @@ void Writer::run() {
 }
 
 void Writer::save_drops() {
-  std::uint64_t total =
-      persisted_drops_ + counters_.dropped_queue_full.load() + counters_.dropped_store_error.load();
+  std::uint64_t total = persisted_drops_ + counters_.dropped_queue_full.load() +
+                        counters_.dropped_store_error.load() + counters_.dropped_shutdown.load();
   if (total != saved_drops_ && store_.save_dropped(total)) saved_drops_ = total;
 }
 

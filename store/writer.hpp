@@ -101,11 +101,12 @@ class Writer {
     std::atomic<std::uint64_t> dropped_queue_full{0};
     std::atomic<std::uint64_t> dropped_queue_bytes{0};  // over the byte budget
     std::atomic<std::uint64_t> dropped_store_error{0};
+    std::atomic<std::uint64_t> dropped_shutdown{0};  // still queued at stop()'s deadline
     std::atomic<std::uint64_t> commits{0};
   };
 
   Writer(Store& store, Options options);
-  ~Writer();  // writes what is queued, then stops
+  ~Writer();  // stop() without a deadline, unless stop() ran already
   Writer(const Writer&) = delete;
   Writer& operator=(const Writer&) = delete;
 
@@ -117,6 +118,10 @@ class Writer {
   void count_over_budget();
   // Waits until everything submitted so far is committed or dropped (tests, shutdown).
   void flush();
+  // Refuses new work and commits what is queued until `deadline`; what is still queued
+  // then is dropped, counted and logged in one line. Returns when the writer thread has
+  // ended: at the deadline plus the group commit in progress then.
+  void stop(std::chrono::steady_clock::time_point deadline);
   // False while anything was dropped within the last `unhealthy_after_drop`.
   bool healthy() const;
   const Counters& counters() const { return counters_; }
@@ -145,6 +150,8 @@ class Writer {
   std::vector<std::unique_ptr<Pending>> queue_;
   std::uint64_t in_flight_ = 0;
   bool stopping_ = false;
+  std::chrono::steady_clock::time_point stop_deadline_ =
+      std::chrono::steady_clock::time_point::max();
   std::thread thread_;
 };
 

@@ -5,7 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <filesystem>
+#include <thread>
 
 #include "capture/exchange.hpp"
 #include "store/writer.hpp"
@@ -179,6 +181,56 @@ TEST(Store, FullQueueDropsWithoutBlocking) {
   EXPECT_LT(accepted, 10'000);
   EXPECT_EQ(writer.counters().dropped_queue_full, 10'000u - static_cast<unsigned>(accepted));
   EXPECT_EQ(writer.counters().written, static_cast<unsigned>(accepted));
+}
+
+// Work that takes its time to prepare (a big body to decompress, say).
+class SlowRecord final : public Pending {
+ public:
+  explicit SlowRecord(Record r) : record_(std::move(r)) {}
+  bool build(Record& out) override {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    out = std::move(record_);
+    return true;
+  }
+
+ private:
+  Record record_;
+};
+
+// stop() commits what it can before its deadline and drops, counts and persists the
+// rest instead of making shutdown wait; without a deadline everything is committed.
+TEST(Store, StopWithADeadlineDropsWhatIsLeftThen) {
+  TempDir dir;
+  Store store(dir.path(), false);
+  Writer::Options options;
+  options.max_batch = 5;  // a batch takes about 100 ms
+  Writer writer(store, options);
+  for (int i = 0; i < 100; ++i)
+    ASSERT_TRUE(writer.submit(std::make_unique<SlowRecord>(make(1, 1000 + i, "{}"))));
+  auto began = std::chrono::steady_clock::now();
+  writer.stop(began + std::chrono::milliseconds(300));
+  auto took = std::chrono::steady_clock::now() - began;
+  EXPECT_LT(took, std::chrono::milliseconds(800)) << "stop() outlived its deadline";
+  const auto written = writer.counters().written.load();
+  const auto dropped = writer.counters().dropped_shutdown.load();
+  EXPECT_GT(written, 0u);
+  EXPECT_GT(dropped, 0u);
+  EXPECT_EQ(written + dropped, 100u);
+  EXPECT_EQ(store.summary().events, written);
+  EXPECT_EQ(store.dropped(), dropped);
+  EXPECT_FALSE(writer.submit(std::make_unique<FixedRecord>(make(1, 5000, "{}"))));
+}
+
+TEST(Store, StopWithoutADeadlineCommitsEverything) {
+  TempDir dir;
+  Store store(dir.path(), false);
+  {
+    Writer writer(store, {});
+    for (int i = 0; i < 20; ++i)
+      writer.submit(std::make_unique<SlowRecord>(make(1, 1000 + i, "{}")));
+  }  // the destructor
+  EXPECT_EQ(store.summary().events, 20u);
+  EXPECT_EQ(store.dropped(), 0u);
 }
 
 TEST(Store, RefusesUnknownSchemaVersion) {
