@@ -129,6 +129,38 @@ TEST(ReplayUntrusted, RecordedFieldsThatAreNotHttpAreLeftOutAndCounted) {
       << stand_in.child->err();
 }
 
+// replay send re-issues recorded requests: a recorded field or target that is not valid
+// HTTP must not reach the target as a field, or as a request, of its own.
+TEST(ReplayUntrusted, SendLeavesOutRecordedRequestFieldsThatAreNotHttp) {
+  TempDir dir;
+  const fs::path har = dir.path() / "requests.har";
+  std::ofstream(har) << R"({"log":{"version":"1.2","entries":[
+   {"startedDateTime":"2026-11-24T20:00:00.000Z","time":1,
+    "request":{"method":"GET","url":"http://plex/identity","headers":[
+      {"name":"X-Kept","value":"yes"},
+      {"name":"X-Split","value":"a\r\nX-Injected: split"},
+      {"name":"X-Nul","value":"b\u0000X-Injected: nul"},
+      {"name":"X Space","value":"c"}]},
+    "response":{"status":200,"headers":[],"content":{"text":"ok"}}},
+   {"startedDateTime":"2026-11-24T20:00:01.000Z","time":1,
+    "request":{"method":"GET","url":"http://plex/identity HTTP/1.1\r\nHost: x\r\n\r\nGET /smuggled","headers":[]},
+    "response":{"status":200,"headers":[],"content":{"text":"ok"}}}]}})";
+  RawUpstream target;
+  auto r = run_plextap({"replay", "send", "--har", har.string(), "--target",
+                        "http://127.0.0.1:" + std::to_string(target.port()), "--speed", "max"},
+                       20s);
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  ASSERT_TRUE(target.wait_requests(1, 5s)) << target.describe();
+  auto got = target.requests();
+  ASSERT_EQ(got.size(), 1u) << target.describe();
+  EXPECT_EQ(got[0].target, "/identity");
+  EXPECT_EQ(got[0].header("X-Kept"), "yes");
+  EXPECT_FALSE(contains(got[0].raw, "X-Injected")) << escape_bytes(got[0].raw);
+  EXPECT_FALSE(contains(got[0].raw, "X Space")) << escape_bytes(got[0].raw);
+  EXPECT_FALSE(contains(got[0].raw, std::string_view("\0", 1))) << escape_bytes(got[0].raw);
+  EXPECT_EQ(target.count("/smuggled"), 0u);
+}
+
 // gzip of `n` zero bytes, compressed piece by piece (no 200 MiB buffer in the test).
 std::string gzip_of_zeros(std::size_t n) {
   z_stream z{};

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include "replay/resender.hpp"
 #include "replay/stand_in.hpp"
 #include "tests/unit/gzip.hpp"
 
@@ -224,6 +225,21 @@ TEST(StandInBounds, UndecodableBodyIsServedAsRecorded) {
   auto metrics = s.metrics_text();
   EXPECT_EQ(metric(metrics, "plextap_replay_decoded_total{result=\"failed\"}"), 1) << metrics;
   EXPECT_EQ(metric(metrics, "plextap_replay_decoded_total{result=\"partial\"}"), 2) << metrics;
+}
+
+TEST(ResendBounds, ARequestLineARecordingWouldSplitIsNotSent) {
+  auto ok = recorded(1, "/library/sections?x=%0D%0A", 200, {});
+  EXPECT_TRUE(resendable(ok));
+  const std::vector<std::string> bad_targets{"/a b", "/a\r\nX-Injected: 1", std::string("/a\0", 3),
+                                             ""};
+  for (const auto& target : bad_targets) {
+    auto bad = ok;
+    bad.exchange.target = target;
+    EXPECT_FALSE(resendable(bad)) << target;
+  }
+  auto bad_method = ok;
+  bad_method.exchange.method = "GET /x HTTP/1.1\r\n";
+  EXPECT_FALSE(resendable(bad_method));
 }
 
 }  // namespace
