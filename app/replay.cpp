@@ -95,13 +95,17 @@ int run_serve(const ReplayServeFlags& f) {
   // nothing at all.
   apply_listener_tls(config, f.listener_tls, f.source.data);
   auto recorded = load(f.source);
-  replay::StandIn stand_in(recorded, replay::MatchRules{f.ignore_params});
-  recorded.clear();
-  recorded.shrink_to_fit();
+  // The stand-in takes the bodies over; the rest of the recordings goes with `recorded`.
+  replay::StandIn stand_in(std::move(recorded), replay::MatchRules{f.ignore_params});
   spdlog::info("replaying {} recorded exchanges ({} distinct requests) from {}",
                stand_in.exchanges(), stand_in.keys(),
                f.source.har.empty() ? (std::filesystem::path(f.source.data) / "store").string()
                                     : f.source.har);
+  if (stand_in.invalid_headers() || stand_in.invalid_exchanges())
+    spdlog::warn(
+        "left out {} recorded header fields that are not valid HTTP and {} recorded exchanges "
+        "with a status that is not three digits",
+        stand_in.invalid_headers(), stand_in.invalid_exchanges());
 
   capture::NullTap no_recording;
   proxy::Server server(config, no_recording, &stand_in);

@@ -90,6 +90,10 @@ Decoded inflate_all(std::string_view in, int window_bits, bool gzip, std::size_t
     }
     std::size_t old = d.body.size();
     std::size_t room = std::min(kChunk, max_out - old);
+    // Grown by doubling as resize would, but never past max_out: the cap bounds what is
+    // allocated, not only what is kept.
+    if (d.body.capacity() < old + room)
+      d.body.reserve(std::min(max_out, std::max(old + room, 2 * d.body.capacity())));
     d.body.resize(old + room);
     zs.next_out = reinterpret_cast<Bytef*>(d.body.data() + old);
     zs.avail_out = static_cast<uInt>(room);

@@ -1,5 +1,6 @@
 // One line per forwarded request (`--access-log`), text or JSON, written by a
-// background thread so the I/O threads never wait on the disk. Targets are redacted.
+// background thread so the I/O threads never wait on the disk. Targets are redacted, and
+// every field escaped: a client cannot forge a line, or a field of one.
 #pragma once
 
 #include <chrono>
@@ -41,7 +42,14 @@ class AccessLog {
 // RFC 3339 in UTC with milliseconds: 2026-11-24T12:00:00.123Z
 std::string utc_timestamp(std::chrono::system_clock::time_point t);
 
-// Escapes a string for a JSON string literal (without the quotes).
+// A field of a text line, escaped as nginx does: `"`, `\`, control bytes (C0, DEL and the
+// C1 controls U+0080..U+009F) and bytes that are not well-formed UTF-8 become \xHH, so no
+// field can hold a quote or a line break, and valid UTF-8 stays readable.
+void append_log_escaped(std::string& out, std::string_view s);
+
+// Escapes a string for a JSON string literal (without the quotes). The result is valid
+// UTF-8 whatever `s` holds: each byte that is not part of well-formed UTF-8 becomes U+FFFD;
+// control characters (C0, DEL, C1) become \u00XX.
 void append_json_escaped(std::string& out, std::string_view s);
 
 }  // namespace plextap::proxy

@@ -1,5 +1,6 @@
 #include "replay/resender.hpp"
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -16,6 +17,7 @@
 #include "capture/classify.hpp"
 #include "capture/query.hpp"
 #include "capture/text.hpp"
+#include "replay/recorded_head.hpp"
 
 namespace plextap::replay {
 namespace net = boost::asio;
@@ -40,7 +42,9 @@ bool resent_header(std::string_view name, std::string_view value) {
        {"Host", "Content-Length", "Transfer-Encoding", "Connection", "Keep-Alive",
         "Proxy-Connection", "TE", "Trailer", "Upgrade", "Expect", "X-Plex-Token"})
     if (capture::iequals(name, skip)) return false;
-  return !capture::istarts_with(name, "X-Forwarded-") && !value.starts_with(kRedactedValue);
+  // A recording is not trusted: a field that is not valid HTTP could inject others.
+  return !capture::istarts_with(name, "X-Forwarded-") && !value.starts_with(kRedactedValue) &&
+         is_token(name) && is_field_value(value);
 }
 
 struct Target {
@@ -337,6 +341,11 @@ std::string substitute_token(std::string_view target, const std::optional<std::s
 bool resendable(const RecordedExchange& recorded) {
   const capture::Exchange& ex = recorded.exchange;
   if (ex.status < 200) return false;
+  // A method or target that would not make one request line is not sent at all.
+  if (!is_token(ex.method) || ex.target.empty() ||
+      std::any_of(ex.target.begin(), ex.target.end(),
+                  [](char c) { return static_cast<unsigned char>(c) <= 0x20 || c == 0x7f; }))
+    return false;
   for (const auto& [name, value] : ex.request_headers)
     if (capture::iequals(name, "Upgrade")) return false;
   return true;

@@ -2,54 +2,25 @@
 
 #include <spdlog/spdlog.h>
 
-#include <boost/beast/http/status.hpp>
-
 #include "capture/body_decode.hpp"
 #include "capture/redact.hpp"
 #include "capture/text.hpp"
 #include "proxy/error_page.hpp"
+#include "replay/recorded_head.hpp"
 
 namespace plextap::replay {
 namespace {
 
-// Framing and connection management are the session's; secrets were redacted when
-// recorded and would only confuse a client.
-bool served_header(std::string_view name) {
-  for (std::string_view skip : {"Content-Length", "Transfer-Encoding", "Connection", "Keep-Alive",
-                                "Proxy-Connection", "TE", "Trailer", "Upgrade", "Set-Cookie"})
-    if (capture::iequals(name, skip)) return false;
-  return true;
-}
+constexpr std::string_view kRecorderCut =
+    "X-Plextap-Truncated: the body was cut at the recorder's body cap\r\n";
 
-std::string status_line(unsigned status) {
-  auto reason =
-      boost::beast::http::obsolete_reason(static_cast<boost::beast::http::status>(status));
-  std::string line = "HTTP/1.1 " + std::to_string(status) + " ";
-  line.append(reason.data(), reason.size());
-  line += "\r\n";
-  return line;
-}
-
-std::shared_ptr<const proxy::LocalReply> make_reply(const RecordedExchange& r, bool keep_encoding,
-                                                    std::string body) {
+std::shared_ptr<const proxy::LocalReply> make_reply(const RecordedExchange& r,
+                                                    const RecordedHead& head, std::string body) {
   auto reply = std::make_shared<proxy::LocalReply>();
-  const capture::Exchange& ex = r.exchange;
-  reply->status = ex.status;
-  reply->head = status_line(ex.status);
-  const bool head = ex.method == "HEAD";
-  for (const auto& [name, value] : ex.response_headers) {
-    if (head && capture::iequals(name, "Content-Length")) {
-      reply->head.append(name).append(": ").append(value).append("\r\n");
-      reply->head_has_length = true;
-      continue;
-    }
-    if (!served_header(name)) continue;
-    if (!keep_encoding && capture::iequals(name, "Content-Encoding")) continue;
-    reply->head.append(name).append(": ").append(value).append("\r\n");
-  }
-  reply->head += "X-Plextap-Replayed: " + std::to_string(r.id) + "\r\n";
-  if (ex.response_truncated)
-    reply->head += "X-Plextap-Truncated: the body was cut at the recorder's body cap\r\n";
+  reply->status = r.exchange.status;
+  reply->head = head.head + "X-Plextap-Replayed: " + std::to_string(r.id) + "\r\n";
+  reply->head_has_length = head.has_length;
+  if (r.exchange.response_truncated) reply->head += kRecorderCut;
   reply->body = std::move(body);
   return reply;
 }
@@ -101,23 +72,29 @@ std::int64_t steady_ms() {
 
 }  // namespace
 
-StandIn::StandIn(const std::vector<RecordedExchange>& recorded, MatchRules rules)
+StandIn::StandIn(std::vector<RecordedExchange> recorded, MatchRules rules)
     : rules_(std::move(rules)) {
-  for (const auto& r : recorded) {
-    const capture::Exchange& ex = r.exchange;
+  for (auto& r : recorded) {
+    capture::Exchange& ex = r.exchange;
+    if (!is_valid_status(ex.status)) {
+      ++invalid_exchanges_;
+      continue;
+    }
     if (ex.status < 200) continue;  // 101 began a tunnel: nothing to replay
     Answer answer;
     std::string encoding;
     if (!r.body_decoded) encoding = header_value(ex, "Content-Encoding");
-    if (capture::iequals(encoding, "identity")) encoding.clear();
-    answer.as_recorded = make_reply(r, true, ex.response_body);
-    if (!encoding.empty()) {
-      auto decoded = capture::decode_body(encoding, ex.response_body, std::size_t{256} << 20);
-      if (decoded.ok || decoded.truncated || !decoded.body.empty()) {
-        answer.identity = make_reply(r, false, std::move(decoded.body));
-        answer.encoding = encoding;
-      }
+    if (capture::iequals(encoding, "identity") || !is_field_value(encoding)) encoding.clear();
+    auto head = recorded_head(ex, true);
+    invalid_headers_ += head.invalid;
+    if (!encoding.empty() && !ex.response_body.empty()) {
+      answer.encoding = encoding;
+      answer.identity_head =
+          recorded_head(ex, false).head + "X-Plextap-Replayed: " + std::to_string(r.id) + "\r\n";
+      answer.recorded_truncated = ex.response_truncated;
     }
+    answer.as_recorded = make_reply(r, head, std::move(ex.response_body));
+    ex.response_body = {};
     auto& slot = answers_[match_key(ex.method, ex.target, rules_)];
     if (!slot) slot = std::make_unique<Answers>();
     slot->in_order.push_back(std::move(answer));
@@ -153,13 +130,64 @@ std::shared_ptr<const proxy::LocalReply> StandIn::respond(const proxy::LocalRequ
   std::size_t n = peek ? answers.served.load(std::memory_order_relaxed)
                        : answers.served.fetch_add(1, std::memory_order_relaxed);
   const Answer& answer = answers.in_order[std::min(n, answers.in_order.size() - 1)];
-  if (answer.identity) {
+  if (!answer.encoding.empty()) {
     std::string_view accepted;
     for (const auto& h : request.headers)
       if (capture::iequals(h.name, "Accept-Encoding")) accepted = h.value;
-    if (!accepts(accepted, answer.encoding)) return answer.identity;
+    if (!accepts(accepted, answer.encoding)) return decoded(answer);
   }
   return answer.as_recorded;
+}
+
+// Decoding runs on the I/O thread that asked, bounded by kDecodedBodyCap in output and so
+// in time. The cap is reserved from kDecodedInFlight before decoding, then only what the
+// answer holds stays reserved until the session drops the reply.
+std::shared_ptr<const proxy::LocalReply> StandIn::decoded(const Answer& answer) {
+  auto count = [&](Decode d) {
+    decodes_[static_cast<int>(d)].fetch_add(1, std::memory_order_relaxed);
+  };
+  auto& in_flight = *decoded_in_flight_;
+  std::size_t before = in_flight.fetch_add(kDecodedBodyCap, std::memory_order_relaxed);
+  if (before + kDecodedBodyCap > kDecodedInFlight) {
+    in_flight.fetch_sub(kDecodedBodyCap, std::memory_order_relaxed);
+    count(Decode::busy);
+    auto reply = std::make_shared<proxy::LocalReply>();
+    reply->status = 503;
+    reply->head = status_line(503) +
+                  "Content-Type: text/xml; charset=utf-8\r\nServer: plextap\r\n"
+                  "Retry-After: 1\r\n";
+    reply->body = proxy::error_page(503, "replay is decoding too many recorded answers at once");
+    return reply;
+  }
+  auto d = capture::decode_body(answer.encoding, answer.as_recorded->body, kDecodedBodyCap);
+  if (!d.ok && d.body.empty()) {
+    // Not decodable at all (an unknown coding, corrupt from the first byte): the recorded
+    // bytes are all there is to send.
+    in_flight.fetch_sub(kDecodedBodyCap, std::memory_order_relaxed);
+    count(Decode::failed);
+    return answer.as_recorded;
+  }
+  count(d.truncated ? Decode::cut : d.ok ? Decode::ok : Decode::partial);
+  d.body.shrink_to_fit();
+  const std::size_t held = d.body.size();
+  in_flight.fetch_sub(kDecodedBodyCap - held, std::memory_order_relaxed);
+  std::shared_ptr<proxy::LocalReply> reply(
+      new proxy::LocalReply, [budget = decoded_in_flight_, held](const proxy::LocalReply* r) {
+        budget->fetch_sub(held, std::memory_order_relaxed);
+        delete r;
+      });
+  reply->status = answer.as_recorded->status;
+  reply->head = answer.identity_head;
+  reply->head_has_length = answer.as_recorded->head_has_length;
+  if (d.truncated)
+    reply->head += "X-Plextap-Truncated: the decoded body was cut at replay's bound of " +
+                   std::to_string(kDecodedBodyCap >> 20) + " MiB\r\n";
+  else if (answer.recorded_truncated)
+    reply->head += kRecorderCut;
+  else if (!d.ok)
+    reply->head += "X-Plextap-Truncated: the recorded body does not decode past this point\r\n";
+  reply->body = std::move(d.body);
+  return reply;
 }
 
 void StandIn::log_miss(const std::string& what) {
@@ -179,6 +207,11 @@ void StandIn::log_miss(const std::string& what) {
 }
 
 std::string StandIn::metrics_text() const {
+  std::string decoded_lines;
+  const char* names[] = {"ok", "cut", "partial", "failed", "busy"};
+  for (int i = 0; i < 5; ++i)
+    decoded_lines += std::string("plextap_replay_decoded_total{result=\"") + names[i] + "\"} " +
+                     std::to_string(decodes_[i].load(std::memory_order_relaxed)) + "\n";
   return "# HELP plextap_replay_requests_total Requests answered by replay, by result.\n"
          "# TYPE plextap_replay_requests_total counter\n"
          "plextap_replay_requests_total{result=\"hit\"} " +
@@ -186,7 +219,23 @@ std::string StandIn::metrics_text() const {
          std::to_string(misses()) +
          "\n# HELP plextap_replay_exchanges Recorded exchanges replay answers from.\n"
          "# TYPE plextap_replay_exchanges gauge\nplextap_replay_exchanges " +
-         std::to_string(exchanges_) + "\n";
+         std::to_string(exchanges_) +
+         "\n# HELP plextap_replay_invalid_headers_total Recorded header fields left out as "
+         "invalid HTTP (bad name; CR, LF, NUL or other control byte in the value).\n"
+         "# TYPE plextap_replay_invalid_headers_total counter\n"
+         "plextap_replay_invalid_headers_total " +
+         std::to_string(invalid_headers_) +
+         "\n# HELP plextap_replay_invalid_exchanges_total Recorded exchanges left out: their "
+         "status is not three digits.\n"
+         "# TYPE plextap_replay_invalid_exchanges_total counter\n"
+         "plextap_replay_invalid_exchanges_total " +
+         std::to_string(invalid_exchanges_) +
+         "\n# HELP plextap_replay_decoded_total Compressed recorded bodies decoded for a client "
+         "that does not accept their encoding, by result (cut: at the decoded-body bound; partial: "
+         "the compressed stream ends early, as when the recorder cut it; failed: not decodable, "
+         "served as recorded; busy: 503, too many decoded answers in flight).\n"
+         "# TYPE plextap_replay_decoded_total counter\n" +
+         decoded_lines;
 }
 
 }  // namespace plextap::replay
