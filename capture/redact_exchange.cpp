@@ -58,6 +58,8 @@ void store_plain(Headers& headers, std::string& stored, std::string body, bool t
     if (iequals(name, "Content-Length")) value = std::to_string(stored.size());
 }
 
+constexpr std::size_t kCutBodyKept = std::size_t{1} << 20;
+
 Decoded redact_body_of(Headers& headers, std::string& body, bool& truncated,
                        std::size_t max_decoded) {
   const std::string_view coding = header(headers, "Content-Encoding");
@@ -74,7 +76,15 @@ Decoded redact_body_of(Headers& headers, std::string& body, bool& truncated,
   const bool read_all = !d.unsupported && !d.truncated;
   if (!redacted && read_all) return d;
   if (redacted) d.body = std::move(*redacted);
-  if (!read_all) truncated = true;
+  if (!read_all) {
+    // What could not be read whole is kept only as far as the tap's own copy went (at
+    // least kCutBodyKept): a small compressed body that inflates to megabytes must not
+    // grow the store, or the memory of replay serve, by as much.
+    truncated = true;
+    const std::size_t keep = std::max(body.size(), kCutBodyKept);
+    store_plain(headers, body, d.body.substr(0, std::min(keep, d.body.size())), truncated);
+    return d;
+  }
   store_plain(headers, body, d.body, truncated);
   return d;
 }
