@@ -147,11 +147,10 @@ bool Writer::commit_records(std::vector<Record>& records) {
                   r.rating_key, r.json);
           continue;
         }
-        std::string key = encode_u64(next_id(r.ts_ms));
-        EventHeader header{kRecordFormat, r.kind, r.flags, r.ts_ms};
-        std::string value = header.encode();
-        value += r.json;
-        txn.put(store_.events, key, value, MDB_APPEND);
+        const std::uint64_t id = next_id(r.ts_ms);
+        std::string key = encode_u64(id);
+        EventHeader header{kRecordFormat, r.kind, r.flags, r.ts_ms, !r.exchange.empty()};
+        txn.put(store_.events, key, header.encode(id, r.json), MDB_APPEND);
         if (!r.exchange.empty()) txn.put(store_.exchanges, key, r.exchange, MDB_APPEND);
         txn.put(store_.by_kind, std::string(1, static_cast<char>(r.kind)) + key, {});
         if (!r.rating_key.empty()) txn.put(store_.by_rating_key, r.rating_key + '\0' + key, {});
