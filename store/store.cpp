@@ -112,7 +112,11 @@ std::optional<EventHeader> EventHeader::decode(std::uint64_t id, std::string_vie
 }
 
 Store::Store(const std::filesystem::path& dir, bool read_only, std::size_t initial_map_size)
-    : dir_(prepare_dir(dir, read_only)), env_(dir_, env_options(read_only, initial_map_size)) {
+    : dir_(prepare_dir(dir, read_only)),
+      env_(dir_, env_options(read_only, initial_map_size)),
+      drops_(dir_) {
+  // The drop count's files are made while there is space: adding to it later needs none.
+  if (!read_only) drops_.prepare();
   Txn txn(env_, !read_only);
   unsigned create = read_only ? 0 : MDB_CREATE;
   // A table this store must have: missing in a store that has a schema version, it was
@@ -272,26 +276,6 @@ std::optional<std::string> Store::exchange(std::uint64_t id) {
   auto value = txn.get(exchanges, encode_u64(id));
   if (!value) return std::nullopt;
   return std::string(*value);
-}
-
-std::uint64_t Store::dropped() const {
-  std::FILE* f = std::fopen((dir_ / "dropped").c_str(), "r");
-  if (!f) return 0;
-  unsigned long long n = 0;
-  if (std::fscanf(f, "%llu", &n) != 1) n = 0;
-  std::fclose(f);
-  return n;
-}
-
-bool Store::save_dropped(std::uint64_t count) const {
-  auto tmp = dir_ / "dropped.tmp";
-  std::FILE* f = std::fopen(tmp.c_str(), "w");
-  if (!f) return false;
-  bool ok = std::fprintf(f, "%llu\n", static_cast<unsigned long long>(count)) > 0;
-  ok = std::fclose(f) == 0 && ok;
-  std::error_code ec;
-  if (ok) std::filesystem::rename(tmp, dir_ / "dropped", ec);
-  return ok && !ec;
 }
 
 std::optional<std::string> Store::media(std::string_view rating_key) {

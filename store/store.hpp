@@ -11,7 +11,8 @@
 // Ids are ts_ms << 16 | sequence, so id order is time order and a time range is an id
 // range. The JSON lacks "id" (export adds it): a record never needs rewriting for its id.
 // The count of dropped events lives beside the environment in the file `dropped`
-// (decimal text): it must be recordable exactly when the store itself cannot be written.
+// (decimal text, store/drop_count.hpp): it must be recordable exactly when the store
+// itself cannot be written.
 //
 // Damage: LMDB checks neither pages nor records, so an event carries a CRC-32C over its
 // id, header and JSON (format 2; events of format 1, written before, have none). Readers
@@ -29,6 +30,7 @@
 #include <string_view>
 #include <vector>
 
+#include "store/drop_count.hpp"
 #include "store/lmdb.hpp"
 
 namespace plextap::store {
@@ -114,10 +116,14 @@ class Store {
   // The header of one event (kind, time), or null.
   std::optional<EventHeader> event_header(std::uint64_t id);
 
-  // Events dropped over the store's life (the `dropped` file; 0 when absent).
-  std::uint64_t dropped() const;
-  // Replaces the `dropped` file atomically. False when it cannot be written.
-  bool save_dropped(std::uint64_t count) const;
+  // Events dropped over the store's life (the `dropped` file; 0 when absent). Throws
+  // Error when the file cannot be read as a count.
+  std::uint64_t dropped() const { return drops_.read(); }
+  // Adds `n` to that count; false (nothing changed, the reason in `error`) when it
+  // cannot be saved now.
+  bool add_dropped(std::uint64_t n, std::string* error = nullptr) const {
+    return drops_.add(n, error);
+  }
 
   // Records found not intact since the store was opened (skipped by the readers above),
   // and what the first of them was. Capture's decoders report theirs with note_damage.
@@ -147,6 +153,7 @@ class Store {
 
   std::filesystem::path dir_;
   Env env_;
+  DropCount drops_;
   mutable std::mutex damage_mutex_;
   std::uint64_t damaged_ = 0;
   std::string first_damage_;

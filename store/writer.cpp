@@ -9,7 +9,12 @@ Writer::Writer(Store& store, Options options) : store_(store), options_(options)
     Txn txn(store_.env(), false);
     Cursor cursor(txn, store_.events);
     if (cursor.last()) last_id_ = decode_u64(cursor.key());
-    persisted_drops_ = saved_drops_ = store_.dropped();
+  }
+  try {
+    store_.dropped();  // this writer only adds to the count; it must be readable to add
+  } catch (const Error& e) {
+    spdlog::error("store: {}; drops are counted in the metrics but not saved until it is fixed",
+                  e.what());
   }
   queue_.reserve(options_.max_batch);
   thread_ = std::thread([this] { run(); });
@@ -83,17 +88,34 @@ void Writer::run() {
     in_flight_ -= done;
     if (in_flight_ == 0) drained_.notify_all();
   }
-  save_drops();
+  if (!save_drops())
+    spdlog::error(
+        "store: {} dropped events are not in the store's drop count: {}",
+        counters_.dropped_queue_full.load() + counters_.dropped_store_error.load() - saved_drops_,
+        last_drop_save_error_);
   try {
     store_.env().sync();
   } catch (const Error&) {
   }
 }
 
-void Writer::save_drops() {
-  std::uint64_t total =
-      persisted_drops_ + counters_.dropped_queue_full.load() + counters_.dropped_store_error.load();
-  if (total != saved_drops_ && store_.save_dropped(total)) saved_drops_ = total;
+// Adds this writer's drops since the last save to the store's count. The counters stay
+// the authority: a save that fails changes nothing and is tried again a second later.
+bool Writer::save_drops() {
+  const std::uint64_t total =
+      counters_.dropped_queue_full.load() + counters_.dropped_store_error.load();
+  if (total == saved_drops_) return true;
+  std::string error;
+  if (store_.add_dropped(total - saved_drops_, &error)) {
+    saved_drops_ = total;
+    drop_save_failing_ = false;
+    return true;
+  }
+  if (!drop_save_failing_)
+    spdlog::warn("store: cannot save the drop count now, trying again: {}", error);
+  drop_save_failing_ = true;
+  last_drop_save_error_ = error;
+  return false;
 }
 
 void Writer::note_drop(std::uint64_t n, std::atomic<std::uint64_t>& counter) {
