@@ -119,9 +119,18 @@ int run(const ServeFlags& f) {
 
   std::filesystem::path data = f.data;
   // The usage checks of the certificate flags come before the data directory is made.
-  apply_listener_tls(config, f.listener_tls, data);
-  std::filesystem::create_directories(data);
-  ::chmod(data.c_str(), 0700);
+  try {
+    apply_listener_tls(config, f.listener_tls, data);
+  } catch (const NoListenerCertificate& e) {
+    // An https listener cannot start without a certificate; the others forward anyway.
+    std::erase_if(config.listen, [](const proxy::Endpoint& listener) { return listener.tls; });
+    if (config.listen.empty()) throw;
+    spdlog::error("https:// listeners not started: {}", e.what());
+  }
+  // A data directory that cannot be made costs recording, never forwarding.
+  std::error_code data_error;
+  std::filesystem::create_directories(data, data_error);
+  if (!data_error) ::chmod(data.c_str(), 0700);
 
   // Recording is never a reason not to forward: a store that cannot be opened leaves the
   // proxy running, degraded.
@@ -131,6 +140,10 @@ int run(const ServeFlags& f) {
   if (f.record == "none") {
     spdlog::info("recording nothing (--record none): forwarding only");
     tap = std::make_unique<capture::NullTap>();
+  } else if (data_error) {
+    spdlog::error("recording disabled, forwarding only: cannot create the data directory {}: {}",
+                  data.string(), data_error.message());
+    tap = std::make_unique<UnavailableStore>();
   } else {
     try {
       store = std::make_unique<store::Store>(data / "store", false,
