@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 #include <filesystem>
 #include <functional>
+#include <stdexcept>
 #include <string>
 
 #include "proxy/config.hpp"
@@ -31,7 +32,11 @@ struct ListenerTlsFlags {
 void add_listener_tls_flags(CLI::App& cmd, ListenerTlsFlags& flags);
 // Puts the flags into `config` (a UsageError when they contradict each other), loads what
 // they name so that a bad file, key or password fails now (one line, exit 1), and when
-// https listeners have no certificate, generates one under `data_dir`/certs.
+// https listeners have no certificate, generates one under `data_dir`/certs (or reuses
+// the one there): NoListenerCertificate when that directory cannot be made or written.
+struct NoListenerCertificate : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
 void apply_listener_tls(proxy::Config& config, const ListenerTlsFlags& flags,
                         const std::filesystem::path& data_dir);
 

@@ -12,6 +12,7 @@
 #include "app/commands.hpp"
 #include "capture/classify.hpp"
 #include "capture/enricher.hpp"
+#include "capture/exchange.hpp"
 #include "capture/har.hpp"
 #include "capture/time_format.hpp"
 #include "store/store.hpp"
@@ -71,12 +72,14 @@ int run_export(const ExportFlags& f) {
   else
     capture::export_events(store, options, out);
   if (std::ferror(out)) throw std::runtime_error("write failed");
+  // What was intact has been written; a record that was not makes the run fail.
+  store.throw_if_damaged();
   return 0;
 }
 
 int run_stats(const std::string& data) {
   store::Store store(std::filesystem::path(data) / "store", true);
-  auto s = store.summary();
+  auto s = store.summary(capture::exchange_intact);
   std::printf("store       %s\n", store.dir().c_str());
   std::printf("size        %.1f MiB on disk (map %.0f MiB)\n",
               static_cast<double>(s.file_bytes) / (1 << 20),
@@ -93,14 +96,19 @@ int run_stats(const std::string& data) {
   std::uint64_t keys = 0, enriched = 0, failed = 0;
   store.for_each_rating_key([&](std::string_view key, const std::vector<std::uint64_t>&) {
     ++keys;
-    if (auto stored = store.media(key))
+    if (auto stored = store.media(key)) {
       if (auto entry = capture::MediaEntry::decode(*stored))
         ++(entry->media_json.empty() ? failed : enriched);
+      else
+        store.note_damage("the media entry of rating key " + std::string(key) + ": not JSON");
+    }
   });
   std::printf("items       %llu (enriched %llu, no metadata %llu, pending %llu)\n",
               static_cast<unsigned long long>(keys), static_cast<unsigned long long>(enriched),
               static_cast<unsigned long long>(failed),
               static_cast<unsigned long long>(keys - enriched - failed));
+  std::fflush(stdout);
+  store.throw_if_damaged();
   return 0;
 }
 

@@ -38,7 +38,16 @@ void apply_listener_tls(proxy::Config& config, const ListenerTlsFlags& f,
   bool any_tls =
       std::any_of(config.listen.begin(), config.listen.end(), [](const auto& e) { return e.tls; });
   if (any_tls && config.tls_cert.empty() && config.tls_p12.empty()) {
-    auto files = certs::ensure_local_certificate(data_dir / "certs", certs::local_host_names());
+    certs::CertificateFiles files;
+    try {
+      files = certs::ensure_local_certificate(data_dir / "certs", certs::local_host_names());
+    } catch (const std::exception& e) {
+      const auto* fs_error = dynamic_cast<const std::filesystem::filesystem_error*>(&e);
+      throw NoListenerCertificate("no certificate for the https:// listeners: cannot make one in " +
+                                  (data_dir / "certs").string() + " (" +
+                                  (fs_error ? fs_error->code().message() : e.what()) +
+                                  "); give --tls-cert and --tls-key, or --tls-p12");
+    }
     config.tls_cert = files.cert;
     config.tls_key = files.key;
     spdlog::info("TLS certificate {} (trust {} on clients)", files.cert.string(),

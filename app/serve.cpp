@@ -3,8 +3,10 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <charconv>
 #include <condition_variable>
 #include <csignal>
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <mutex>
@@ -51,20 +53,32 @@ struct ServeFlags {
 // the rest (DESIGN.md section 9 promises --drain-timeout plus 5 s).
 constexpr std::chrono::seconds kAfterDrain{4};
 
-// "64G", "512M", "1024K" or bytes.
+// "64G", "512M", "1024K" or bytes: at least 1M (a smaller map cannot hold the store's
+// tables and a first group of events), at most what a size_t holds.
 std::size_t parse_size(const std::string& text) {
-  std::size_t value = 0, used = 0;
-  try {
-    value = std::stoull(text, &used);
-  } catch (const std::exception&) {
-    throw UsageError("bad size '" + text + "'");
-  }
-  std::string unit = text.substr(used);
-  if (unit == "G" || unit == "GiB") return value << 30;
-  if (unit == "M" || unit == "MiB") return value << 20;
-  if (unit == "K" || unit == "KiB") return value << 10;
-  if (unit.empty()) return value;
-  throw UsageError("bad size '" + text + "' (use K, M or G)");
+  const std::string usage = "bad --store-max-size '" + text +
+                            "': a whole number of bytes, or of K, M or G (e.g. 64G), at least 1M";
+  // std::stoull would take "-1" (and wrap it), leading blanks and a '+'.
+  std::size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
+  std::uint64_t value = 0;
+  const auto parsed = std::from_chars(text.data(), text.data() + digits, value);
+  if (digits == 0 || parsed.ec == std::errc::invalid_argument) throw UsageError(usage);
+  const std::string unit = text.substr(digits);
+  unsigned shift = 0;
+  if (unit == "G" || unit == "GiB")
+    shift = 30;
+  else if (unit == "M" || unit == "MiB")
+    shift = 20;
+  else if (unit == "K" || unit == "KiB")
+    shift = 10;
+  else if (!unit.empty())
+    throw UsageError(usage);
+  if (parsed.ec == std::errc::result_out_of_range || value > (SIZE_MAX >> shift))
+    throw UsageError("bad --store-max-size '" + text + "': too large");
+  const std::size_t bytes = static_cast<std::size_t>(value) << shift;
+  if (bytes < (std::size_t{1} << 20)) throw UsageError(usage);
+  return bytes;
 }
 
 // A tap for a store that could not be opened: forwards everything, records nothing,
@@ -121,9 +135,18 @@ int run(const ServeFlags& f) {
 
   std::filesystem::path data = f.data;
   // The usage checks of the certificate flags come before the data directory is made.
-  apply_listener_tls(config, f.listener_tls, data);
-  std::filesystem::create_directories(data);
-  ::chmod(data.c_str(), 0700);
+  try {
+    apply_listener_tls(config, f.listener_tls, data);
+  } catch (const NoListenerCertificate& e) {
+    // An https listener cannot start without a certificate; the others forward anyway.
+    std::erase_if(config.listen, [](const proxy::Endpoint& listener) { return listener.tls; });
+    if (config.listen.empty()) throw;
+    spdlog::error("https:// listeners not started: {}", e.what());
+  }
+  // A data directory that cannot be made costs recording, never forwarding.
+  std::error_code data_error;
+  std::filesystem::create_directories(data, data_error);
+  if (!data_error) ::chmod(data.c_str(), 0700);
 
   // Recording is never a reason not to forward: a store that cannot be opened leaves the
   // proxy running, degraded.
@@ -133,6 +156,10 @@ int run(const ServeFlags& f) {
   if (f.record == "none") {
     spdlog::info("recording nothing (--record none): forwarding only");
     tap = std::make_unique<capture::NullTap>();
+  } else if (data_error) {
+    spdlog::error("recording disabled, forwarding only: cannot create the data directory {}: {}",
+                  data.string(), data_error.message());
+    tap = std::make_unique<UnavailableStore>();
   } else {
     try {
       store = std::make_unique<store::Store>(data / "store", false,

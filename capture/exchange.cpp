@@ -1,9 +1,31 @@
 #include "capture/exchange.hpp"
 
+#include "store/checksum.hpp"
+
 namespace plextap::capture {
 namespace {
 
-constexpr char kFormat = 1;
+constexpr char kFormatUnchecked = 1;
+constexpr char kFormat = 2;
+constexpr std::size_t kChecksumEnd = 5;  // the format byte and the CRC-32C
+
+std::uint32_t read_le32(std::string_view bytes) {
+  std::uint32_t v = 0;
+  for (int i = 3; i >= 0; --i)
+    v = (v << 8) | static_cast<unsigned char>(bytes[static_cast<std::size_t>(i)]);
+  return v;
+}
+
+// The fields after the format byte (and checksum), or null when the bytes are neither
+// format: the part both formats share.
+std::optional<std::string_view> fields_of(std::string_view bytes) {
+  if (bytes.empty()) return std::nullopt;
+  if (bytes.front() == kFormatUnchecked) return bytes.substr(1);
+  if (bytes.front() != kFormat || bytes.size() < kChecksumEnd) return std::nullopt;
+  auto fields = bytes.substr(kChecksumEnd);
+  if (read_le32(bytes.substr(1)) != store::crc32c(fields)) return std::nullopt;
+  return fields;
+}
 
 void put_varint(std::string& out, std::uint64_t v) {
   while (v >= 0x80) {
@@ -75,6 +97,7 @@ std::string encode_exchange(const Exchange& e) {
   std::string out;
   out.reserve(64 + e.target.size() + e.request_body.size() + e.response_body.size());
   out += kFormat;
+  out.append(4, '\0');  // the checksum, once the rest is there
   put_varint(out, static_cast<std::uint64_t>(e.ts_ms));
   put_varint(out, e.latency_us);
   put_varint(out, e.status);
@@ -87,12 +110,15 @@ std::string encode_exchange(const Exchange& e) {
   put_string(out, e.request_body);
   put_string(out, join_headers(e.response_headers));
   put_string(out, e.response_body);
+  const std::uint32_t crc = store::crc32c(std::string_view(out).substr(kChecksumEnd));
+  for (std::size_t i = 0; i < 4; ++i) out[1 + i] = static_cast<char>((crc >> (8 * i)) & 0xff);
   return out;
 }
 
 std::optional<Exchange> decode_exchange(std::string_view bytes) {
-  if (bytes.empty() || bytes.front() != kFormat) return std::nullopt;
-  Reader r(bytes.substr(1));
+  auto fields = fields_of(bytes);
+  if (!fields) return std::nullopt;
+  Reader r(*fields);
   Exchange e;
   std::uint64_t ts, latency, status, flags;
   if (!r.varint(ts) || !r.varint(latency) || !r.varint(status) || !r.varint(flags))
@@ -108,6 +134,11 @@ std::optional<Exchange> decode_exchange(std::string_view bytes) {
       !r.headers(e.response_headers) || !r.string(e.response_body))
     return std::nullopt;
   return e;
+}
+
+bool exchange_intact(std::string_view bytes) {
+  if (!bytes.empty() && bytes.front() == kFormat) return fields_of(bytes).has_value();
+  return decode_exchange(bytes).has_value();
 }
 
 }  // namespace plextap::capture

@@ -6,7 +6,8 @@
 // client came over TLS),
 // then the strings remote_addr, method, target, request headers, request body, response
 // headers, response body, each as varint length + bytes. Headers are "name: value\r\n"
-// lines.
+// lines. Format 2 (written now): the byte 0x02, the CRC-32C of the rest (4 bytes, little
+// endian), then the fields of format 1: LMDB does not notice a damaged page, this does.
 #pragma once
 
 #include <cstdint>
@@ -35,7 +36,11 @@ struct Exchange {
 };
 
 std::string encode_exchange(const Exchange& e);
-// Null when the bytes are not an exchange of a known format.
+// Null when the bytes are not an intact exchange of a known format. Reads only within
+// `bytes`, whatever they hold.
 std::optional<Exchange> decode_exchange(std::string_view bytes);
+// Whether decode_exchange would succeed, without building the exchange (format 2: the
+// checksum).
+bool exchange_intact(std::string_view bytes);
 
 }  // namespace plextap::capture

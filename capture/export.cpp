@@ -57,6 +57,12 @@ class MapTrimmer {
   std::uint64_t count_ = 0;
 };
 
+// A stored record of capture's own (media, accounts) is a JSON object, or damaged.
+bool is_json_object(simdjson::dom::parser& parser, std::string_view json) {
+  auto doc = parser.parse(json.data(), json.size());
+  return !doc.error() && doc.value().is_object();
+}
+
 // JSON text of the client id as it appears in a stored record: `"client":{"id":"…"`.
 std::string client_needle(const std::string& client) {
   std::string needle = "\"client\":{\"id\":";
@@ -136,8 +142,12 @@ class MediaJoin {
     if (it != cache_.end()) return it->second;
     if (cache_.size() > 100'000) cache_.clear();  // bound memory on huge libraries
     std::string media;
-    if (auto stored = store_.media(key))
-      if (auto entry = MediaEntry::decode(*stored)) media = std::move(entry->media_json);
+    if (auto stored = store_.media(key)) {
+      if (auto entry = MediaEntry::decode(*stored))
+        media = std::move(entry->media_json);
+      else
+        store_.note_damage("the media entry of rating key " + std::string(key) + ": not JSON");
+    }
     return cache_.emplace(std::string(key), std::move(media)).first->second;
   }
 
@@ -159,7 +169,12 @@ class MediaJoin {
     auto it = accounts_.find(std::string(client_id));
     if (it != accounts_.end()) return it->second;
     std::string fields;
-    if (auto stored = store_.account(client_id); stored && stored->size() > 2) {
+    auto stored = store_.account(client_id);
+    if (stored && !is_json_object(parser_, *stored)) {
+      store_.note_damage("the account of client " + std::string(client_id) + ": not JSON");
+      stored.reset();
+    }
+    if (stored && stored->size() > 2) {
       // {"account_id":…,"name":…,"seen_at_ms":…} -> ,"account_id":…,"name":…
       auto end = stored->find(",\"seen_at_ms\"");
       fields = "," + stored->substr(1, (end == std::string::npos ? stored->size() - 1 : end) - 1);
@@ -219,6 +234,7 @@ class MediaJoin {
 
  private:
   store::Store& store_;
+  simdjson::dom::parser parser_;
   std::unordered_map<std::string, std::string> cache_;
   std::unordered_map<std::string, std::string> accounts_;
   std::string scratch_;
@@ -352,23 +368,28 @@ std::uint64_t export_events(store::Store& store, const ExportOptions& options, s
 
 std::uint64_t export_media(store::Store& store, ExportFormat format, std::FILE* out) {
   RecordSink sink(format, out);
+  simdjson::dom::parser parser;
   std::string json;
+  // The record of one entry in `json`; false (the entry left out) when it is damaged.
   auto record = [&](std::string_view key, std::string_view value) {
+    if (!is_json_object(parser, value)) return false;
     json = "{\"rating_key\":";
     append_json_string(json, key);
     if (value.size() > 2) json += ',';
     json.append(value.substr(1));
+    return true;
   };
   if (format == ExportFormat::csv)
     store.for_each_media([&](std::string_view key, std::string_view value) {
-      record(key, value);
-      sink.learn_columns(json);
+      if (record(key, value)) sink.learn_columns(json);
       return true;
     });
   sink.begin({"rating_key", "fetched_at", "status", "error"});
   store.for_each_media([&](std::string_view key, std::string_view value) {
-    record(key, value);
-    sink.write(json);
+    if (record(key, value))
+      sink.write(json);
+    else  // counted on this pass only, which every format makes
+      store.note_damage("the media entry of rating key " + std::string(key) + ": not JSON");
     return true;
   });
   sink.flush();
@@ -508,7 +529,10 @@ std::uint64_t export_plays(store::Store& store, const ExportOptions& options, st
     trimmer.tick(e.json);
     if (std::find(std::begin(wanted), std::end(wanted), e.kind) == std::end(wanted)) return true;
     auto doc = event_parser.parse(e.json.data(), e.json.size());
-    if (doc.error()) return true;
+    if (doc.error()) {
+      store.note_damage("event " + std::to_string(e.id) + ": its JSON does not parse");
+      return true;
+    }
     PlayInput in;
     if (!read_play_input(doc.value(), e.kind, e.ts_ms, in)) return true;
     if (in.kind == Kind::timeline && in.play_queue_item_id.empty())

@@ -215,9 +215,15 @@ std::uint64_t export_har(store::Store& store, const ExportOptions& options, std:
     if (!kinds.empty() && std::find(kinds.begin(), kinds.end(), e.kind) == kinds.end()) return true;
     if (!client_needle.empty() && e.json.find(client_needle) == std::string_view::npos) return true;
     auto raw = store.exchange(e.id);
-    if (!raw) return true;
+    if (!raw) {
+      if (e.has_exchange) store.note_damage("exchange " + std::to_string(e.id) + ": missing");
+      return true;
+    }
     auto ex = decode_exchange(*raw);
-    if (!ex) return true;
+    if (!ex) {
+      store.note_damage("exchange " + std::to_string(e.id) + ": not intact");
+      return true;
+    }
     if (written++) buf += ',';
     JsonWriter w(buf);
     write_entry(w, e.id, e.kind, *ex);

@@ -188,10 +188,40 @@ net::awaitable<void> Server::Impl::accept_loop(tcp::acceptor& acceptor, Worker& 
 }
 
 net::awaitable<void> Server::Impl::admin_loop() {
+  Worker& worker = workers.front();
+  // Only closing the listener (shutdown) ends this loop: any other failure is logged and
+  // the loop goes on after a pause, as accept_loop does.
+  auto on_session_end = [&worker](std::exception_ptr e) {
+    if (!e) return;
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& error) {
+      worker.warn_limited(std::string("admin request failed: ") + error.what());
+    } catch (...) {
+      worker.warn_limited("admin request failed");
+    }
+  };
   for (;;) {
-    auto [ec, socket] = co_await admin->async_accept(kUseTuple);
-    if (ec == net::error::operation_aborted || !admin->is_open()) co_return;
-    if (!ec) net::co_spawn(workers.front().ioc, admin_session(std::move(socket)), net::detached);
+    bool pause = false;
+    try {
+      auto [ec, socket] = co_await admin->async_accept(kUseTuple);
+      if (ec == net::error::operation_aborted || !admin->is_open()) co_return;
+      if (ec) {
+        // Out of file descriptors the listener stays readable and an immediate retry fails
+        // again: wait a little instead of spinning.
+        worker.warn_limited("admin accept failed: " + ec.message());
+        pause = true;
+      } else {
+        net::co_spawn(worker.ioc, admin_session(std::move(socket)), on_session_end);
+      }
+    } catch (const std::exception& e) {
+      worker.warn_limited(std::string("admin listener: ") + e.what());
+      pause = true;
+    }
+    if (pause) {
+      net::steady_timer timer(worker.ioc, std::chrono::milliseconds(50));
+      co_await timer.async_wait(kUseTuple);
+    }
   }
 }
 

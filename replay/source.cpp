@@ -35,18 +35,22 @@ std::vector<RecordedExchange> load_store(const std::filesystem::path& store_dir,
     store::EventFilter filter;
     filter.since_ms = range.since_ms;
     filter.until_ms = range.until_ms;
-    std::vector<std::uint64_t> ids;
+    std::vector<std::pair<std::uint64_t, bool>> ids;  // and whether it has an exchange
     store.for_each_event(filter, [&](const store::StoredEvent& e) {
-      ids.push_back(e.id);
+      ids.emplace_back(e.id, e.has_exchange);
       return true;
     });
-    for (auto id : ids) {
+    store.throw_if_damaged();
+    for (auto [id, has_exchange] : ids) {
       auto raw = store.exchange(id);
+      if (!raw && has_exchange)
+        throw SourceError("the store " + store_dir.string() + " is damaged: exchange " +
+                          std::to_string(id) + " is missing");
       if (!raw) continue;  // recorded before exchanges were kept, or without one
       auto ex = capture::decode_exchange(*raw);
       if (!ex)
         throw SourceError("store " + store_dir.string() + ": exchange " + std::to_string(id) +
-                          " is of an unknown format");
+                          " is damaged or of an unknown format");
       out.push_back(RecordedExchange{id, std::move(*ex), false});
     }
   } catch (const SourceError&) {

@@ -1,18 +1,143 @@
 #include "store/lmdb.hpp"
 
+#include <fcntl.h>
+#include <pwd.h>
+#include <setjmp.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+
 namespace plextap::store {
 namespace {
 
-void check(int rc, const char* what) {
-  if (rc != MDB_SUCCESS) throw Error(std::string(what) + ": " + mdb_strerror(rc), rc);
+// LMDB's codes that mean its pages are not what it wrote. (MDB_BAD_TXN follows an
+// earlier such error in the same transaction; MDB_CURSOR_FULL is a loop of pages.)
+bool is_damage(int rc) {
+  switch (rc) {
+    case MDB_CORRUPTED:
+    case MDB_PAGE_NOTFOUND:
+    case MDB_INVALID:
+    case MDB_BAD_TXN:
+    case MDB_CURSOR_FULL:
+    case MDB_PANIC:
+    case MDB_INCOMPATIBLE:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// --- The fault guard -------------------------------------------------------------------
+// A damaged page can make LMDB read outside the map (SIGSEGV), past the end of the file
+// (SIGBUS), or fail one of its assertions (which aborts). While a thread is inside a
+// guarded LMDB call, those come back to the call's site through siglongjmp, and the call
+// fails with a damage Error. Anywhere else the signal does what it did before.
+struct Guard {
+  sigjmp_buf jump;
+  int signal = 0;
+  char assertion[256] = {};
+};
+thread_local Guard* t_guard = nullptr;
+struct sigaction g_previous_segv, g_previous_bus;
+
+void pass_on(int signo, siginfo_t* info, void* context) {
+  const struct sigaction& previous = signo == SIGBUS ? g_previous_bus : g_previous_segv;
+  if ((previous.sa_flags & SA_SIGINFO) && previous.sa_sigaction) {
+    previous.sa_sigaction(signo, info, context);
+    return;
+  }
+  if (previous.sa_handler != SIG_DFL && previous.sa_handler != SIG_IGN) {
+    previous.sa_handler(signo);
+    return;
+  }
+  // Back to the default action: the faulting access runs again and ends the process.
+  ::sigaction(signo, &previous, nullptr);
+}
+
+extern "C" void on_fault(int signo, siginfo_t* info, void* context) {
+  if (Guard* guard = t_guard) {
+    t_guard = nullptr;
+    guard->signal = signo;
+    siglongjmp(guard->jump, 1);
+  }
+  pass_on(signo, info, context);
+}
+
+// LMDB calls this before it aborts on a failed assertion.
+extern "C" void on_assert(MDB_env*, const char* message) {
+  if (Guard* guard = t_guard) {
+    t_guard = nullptr;
+    std::snprintf(guard->assertion, sizeof guard->assertion, "%s", message);
+    siglongjmp(guard->jump, 1);
+  }
+}
+
+void install_fault_handlers() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    struct sigaction action {};
+    action.sa_sigaction = on_fault;
+    // SA_NODEFER: the jump leaves the handler without restoring the signal mask.
+    action.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK;
+    sigemptyset(&action.sa_mask);
+    ::sigaction(SIGSEGV, &action, &g_previous_segv);
+    ::sigaction(SIGBUS, &action, &g_previous_bus);
+  });
+}
+
+// --- Why a read-only open was refused --------------------------------------------------
+std::string user_name(uid_t uid) {
+  if (const passwd* pw = ::getpwuid(uid)) return pw->pw_name;
+  return "uid " + std::to_string(uid);
+}
+
+std::string owner_and_mode(const std::filesystem::path& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return "";
+  char mode[8];
+  std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+  return " (owned by " + user_name(st.st_uid) + ", mode " + mode + ")";
+}
+
+bool may(const std::filesystem::path& path, int mode) {
+  return ::faccessat(AT_FDCWD, path.c_str(), mode, AT_EACCESS) == 0;
+}
+
+// One sentence naming the file and the access this user lacks, or "" when the
+// permissions do not explain the refusal.
+std::string access_problem(const std::filesystem::path& dir) {
+  const std::string who = "this user (" + user_name(::geteuid()) + ")";
+  const auto data = dir / "data.mdb", lock = dir / "lock.mdb";
+  if (!may(dir, X_OK))
+    return who + " may not enter the store directory " + dir.string() + owner_and_mode(dir);
+  if (!may(data, R_OK)) return who + " may not read " + data.string() + owner_and_mode(data);
+  if (::access(lock.c_str(), F_OK) == 0 && !may(lock, W_OK))
+    return "even to read, LMDB writes its lock file " + lock.string() + ", which " + who +
+           " may not" + owner_and_mode(lock) + "; run as that owner, or let this user write it";
+  if (::access(lock.c_str(), F_OK) != 0 && !may(dir, W_OK))
+    return "even to read, LMDB creates its lock file " + lock.string() + ", and " + who +
+           " may not write in " + dir.string() + owner_and_mode(dir);
+  return "";
 }
 
 }  // namespace
 
-Error::Error(const std::string& what, int code) : std::runtime_error(what), code_(code) {}
+Error::Error(const std::string& what, int code, bool damaged)
+    : std::runtime_error(what), code_(code), damaged_(damaged) {}
 
-Env::Env(const std::filesystem::path& dir, const Options& options) : read_only_(options.read_only) {
-  check(mdb_env_create(&env_), "cannot create LMDB environment");
+Env::Env(const std::filesystem::path& dir, const Options& options)
+    : dir_(dir), read_only_(options.read_only) {
+  install_fault_handlers();
+  if (int rc = mdb_env_create(&env_); rc != MDB_SUCCESS)
+    throw error(rc, "cannot create LMDB environment");
+  mdb_env_set_assert(env_, on_assert);
   mdb_env_set_maxdbs(env_, 16);
   mdb_env_set_maxreaders(env_, 256);
   unsigned flags = MDB_NOTLS;
@@ -22,18 +147,95 @@ Env::Env(const std::filesystem::path& dir, const Options& options) : read_only_(
     // Durable against a killed process (the page cache survives it); the writer syncs
     // to disk on its own schedule rather than on every commit.
     flags |= MDB_NOSYNC;
-    check(mdb_env_set_mapsize(env_, options.initial_map_size), "cannot size store");
+    mdb_env_set_mapsize(env_, options.initial_map_size);
   }
   int rc = mdb_env_open(env_, dir.c_str(), flags, 0600);
   if (rc != MDB_SUCCESS) {
     mdb_env_close(env_);
     env_ = nullptr;
+    std::string problem = rc == EACCES ? access_problem(dir) : "";
+    if (!problem.empty())
+      throw Error("cannot open the store " + dir.string() + (read_only_ ? " read-only" : "") +
+                      ": " + problem,
+                  rc);
+    if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH)
+      throw Error(
+          "the store " + dir.string() + " is damaged or not an LMDB store: " + mdb_strerror(rc), rc,
+          true);
     throw Error("cannot open store " + dir.string() + ": " + mdb_strerror(rc), rc);
   }
+  mdb_filehandle_t fd;
+  if (mdb_env_get_fd(env_, &fd) == MDB_SUCCESS) fd_ = fd;
+  MDB_stat stat;
+  if (mdb_env_stat(env_, &stat) == MDB_SUCCESS && stat.ms_psize) page_size_ = stat.ms_psize;
+  locate_map();
 }
 
 Env::~Env() {
   if (env_) mdb_env_close(env_);
+}
+
+Error Env::error(int rc, const std::string& what) const {
+  if (is_damage(rc))
+    return Error(
+        "the store " + dir_.string() + " is damaged: " + what + " (" + mdb_strerror(rc) + ")", rc,
+        true);
+  return Error(what + ": " + mdb_strerror(rc), rc);
+}
+
+Error Env::damage(const std::string& detail) const {
+  return Error("the store " + dir_.string() + " is damaged: " + detail, MDB_CORRUPTED, true);
+}
+
+// LMDB does not say where it mapped data.mdb; the kernel does, in /proc/self/maps.
+void Env::locate_map() {
+  map_begin_ = 0;
+  map_end_ = 0;
+  struct stat st {};
+  if (fd_ < 0 || ::fstat(fd_, &st) != 0) return;
+  std::FILE* maps = std::fopen("/proc/self/maps", "r");
+  if (!maps) return;
+  std::error_code ec;
+  const std::string path = std::filesystem::canonical(dir_ / "data.mdb", ec).string();
+  char line[4096];
+  while (std::fgets(line, sizeof line, maps)) {
+    unsigned long begin, end, offset, inode;
+    unsigned major_dev, minor_dev;
+    char perms[8];
+    int name_at = 0;
+    if (std::sscanf(line, "%lx-%lx %7s %lx %x:%x %lu %n", &begin, &end, perms, &offset, &major_dev,
+                    &minor_dev, &inode, &name_at) < 7 ||
+        offset != 0)
+      continue;
+    std::string_view name(line + name_at);
+    if (!name.empty() && name.back() == '\n') name.remove_suffix(1);
+    // The inode identifies the file; on overlay file systems the kernel may show the
+    // layer's inode instead, and the path is the fallback.
+    const bool same_inode = inode == st.st_ino && ::makedev(major_dev, minor_dev) == st.st_dev;
+    if (same_inode || (!path.empty() && name == path)) {
+      map_begin_ = begin;
+      map_end_ = end;
+      break;
+    }
+  }
+  std::fclose(maps);
+}
+
+Env::Span Env::committed() const {
+  MDB_envinfo info;
+  mdb_env_info(env_, &info);
+  const std::uint64_t needed = (static_cast<std::uint64_t>(info.me_last_pgno) + 1) * page_size_;
+  struct stat st {};
+  if (fd_ >= 0 && ::fstat(fd_, &st) == 0 && static_cast<std::uint64_t>(st.st_size) < needed)
+    throw damage("data.mdb is " + std::to_string(st.st_size) + " bytes, but its pages need " +
+                 std::to_string(needed) + ": the file was cut short");
+  Span span;
+  const std::uintptr_t begin = map_begin_.load(), end = map_end_.load();
+  if (begin && end > begin) {
+    span.begin = begin;
+    span.end = begin + std::min<std::uint64_t>(needed, end - begin);
+  }
+  return span;
 }
 
 std::size_t Env::map_size() const {
@@ -43,31 +245,83 @@ std::size_t Env::map_size() const {
 }
 
 void Env::set_map_size(std::size_t bytes) {
-  check(mdb_env_set_mapsize(env_, bytes), "cannot grow store");
+  if (int rc = mdb_env_set_mapsize(env_, bytes); rc != MDB_SUCCESS)
+    throw error(rc, "cannot grow store");
+  locate_map();
+}
+
+void Env::adopt_map_size() {
+  mdb_env_set_mapsize(env_, 0);
+  locate_map();
 }
 
 void Env::sync() {
-  check(mdb_env_sync(env_, 1), "cannot sync store");
+  if (int rc = mdb_env_sync(env_, 1); rc != MDB_SUCCESS) throw error(rc, "cannot sync store");
 }
 
-Txn::Txn(Env& env, bool write) {
+Txn::Txn(Env& env, bool write) : env_(env), write_(write) {
+  if (write && env.writes_refused())
+    throw env.damage("an earlier write met a damaged page; restart to try again");
   int rc = mdb_txn_begin(env.get(), nullptr, write ? 0 : MDB_RDONLY, &txn_);
   if (rc == MDB_MAP_RESIZED) {
     // Another process grew the map: adopt its size and try again.
-    mdb_env_set_mapsize(env.get(), 0);
+    env.adopt_map_size();
     rc = mdb_txn_begin(env.get(), nullptr, write ? 0 : MDB_RDONLY, &txn_);
   }
-  check(rc, "cannot begin store transaction");
+  if (rc != MDB_SUCCESS) {
+    txn_ = nullptr;
+    throw env.error(rc, "cannot begin store transaction");
+  }
+  try {
+    span_ = env.committed();
+  } catch (...) {
+    abort();
+    throw;
+  }
 }
 
 Txn::~Txn() {
   abort();
 }
 
+int Txn::run_guarded(const char* what, int (*call)(void*), void* context) const {
+  Guard guard;
+  if (sigsetjmp(guard.jump, 0) != 0) {
+    const std::string fault = guard.assertion[0]
+                                  ? std::string("LMDB failed its check ") + guard.assertion
+                                  : std::string(strsignal(guard.signal));
+    if (write_) {
+      // LMDB's write state is unknown now: leave the transaction as it is (aborting it
+      // could touch the same pages) and take no more writes.
+      txn_ = nullptr;
+      env_.refuse_writes();
+    }
+    throw env_.damage(std::string(what) + ": " + fault + " while reading its pages");
+  }
+  t_guard = &guard;
+  int rc = call(context);
+  t_guard = nullptr;
+  return rc;
+}
+
+std::string_view Txn::checked(const MDB_val& v, const char* what) const {
+  std::string_view bytes = to_sv(v);
+  // Dirty pages of a write transaction live outside the map: only reads are checked.
+  if (!write_ && !span_.contains(bytes))
+    throw env_.damage(std::string(what) + ": a record points outside the file's pages");
+  return bytes;
+}
+
+void Txn::release_pages() const {
+  if (write_ || span_.begin == 0 || span_.end == UINTPTR_MAX) return;
+  ::madvise(reinterpret_cast<void*>(span_.begin), span_.end - span_.begin, MADV_DONTNEED);
+}
+
 void Txn::commit() {
   MDB_txn* t = txn_;
+  int rc = guarded("cannot commit to store", [&] { return mdb_txn_commit(t); });
   txn_ = nullptr;
-  check(mdb_txn_commit(t), "cannot commit to store");
+  if (rc != MDB_SUCCESS) throw env_.error(rc, "cannot commit to store");
 }
 
 void Txn::abort() {
@@ -77,25 +331,29 @@ void Txn::abort() {
 
 MDB_dbi Txn::open_db(const char* name, unsigned flags) {
   MDB_dbi dbi;
-  check(mdb_dbi_open(txn_, name, flags, &dbi), "cannot open store table");
+  int rc =
+      guarded("cannot open store table", [&] { return mdb_dbi_open(txn_, name, flags, &dbi); });
+  if (rc != MDB_SUCCESS) throw env_.error(rc, std::string("cannot open store table ") + name);
   return dbi;
 }
 
 std::optional<std::string_view> Txn::get(MDB_dbi dbi, std::string_view key) const {
   MDB_val k = to_val(key), v;
-  int rc = mdb_get(txn_, dbi, &k, &v);
+  int rc = guarded("cannot read store", [&] { return mdb_get(txn_, dbi, &k, &v); });
   if (rc == MDB_NOTFOUND) return std::nullopt;
-  check(rc, "cannot read store");
-  return to_sv(v);
+  if (rc != MDB_SUCCESS) throw env_.error(rc, "cannot read store");
+  return checked(v, "cannot read store");
 }
 
 void Txn::put(MDB_dbi dbi, std::string_view key, std::string_view value, unsigned flags) {
   MDB_val k = to_val(key), v = to_val(value);
-  check(mdb_put(txn_, dbi, &k, &v, flags), "cannot write store");
+  int rc = guarded("cannot write store", [&] { return mdb_put(txn_, dbi, &k, &v, flags); });
+  if (rc != MDB_SUCCESS) throw env_.error(rc, "cannot write store");
 }
 
-Cursor::Cursor(const Txn& txn, MDB_dbi dbi) {
-  check(mdb_cursor_open(txn.get(), dbi, &cursor_), "cannot open store cursor");
+Cursor::Cursor(const Txn& txn, MDB_dbi dbi) : txn_(txn) {
+  if (int rc = mdb_cursor_open(txn.get(), dbi, &cursor_); rc != MDB_SUCCESS)
+    throw txn.env().error(rc, "cannot open store cursor");
 }
 
 Cursor::~Cursor() {
@@ -103,14 +361,17 @@ Cursor::~Cursor() {
 }
 
 bool Cursor::move(MDB_cursor_op op) {
-  int rc = mdb_cursor_get(cursor_, &key_, &value_, op);
+  MDB_val k = to_val(key_), v{};
+  int rc = txn_.guarded("cannot read store", [&] { return mdb_cursor_get(cursor_, &k, &v, op); });
   if (rc == MDB_NOTFOUND) return false;
-  check(rc, "cannot read store");
+  if (rc != MDB_SUCCESS) throw txn_.env().error(rc, "cannot read store");
+  key_ = txn_.checked(k, "cannot read store");
+  value_ = txn_.checked(v, "cannot read store");
   return true;
 }
 
 bool Cursor::seek(std::string_view key) {
-  key_ = to_val(key);
+  key_ = key;
   return move(MDB_SET_RANGE);
 }
 bool Cursor::first() {

@@ -1,9 +1,17 @@
 // Thin RAII over the LMDB C API: an environment, transactions, cursors. Errors become
 // store::Error (an exception carrying LMDB's code) so callers decide what a failure means.
+//
+// LMDB trusts its pages: it keeps no checksum, and a damaged page can send it reading past
+// the file (SIGSEGV, SIGBUS) or into one of its assertions (abort). So every call here that
+// reads pages runs under a guard that turns such a fault into an Error, and every key and
+// value a read transaction hands out is checked to lie within the file's committed pages
+// before anyone reads it: a damaged store is an error, never a crash. Damage that leaves
+// LMDB's structure intact is caught by the records' own checksums (store.hpp).
 #pragma once
 
 #include <lmdb.h>
 
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -15,11 +23,15 @@ namespace plextap::store {
 
 class Error : public std::runtime_error {
  public:
-  Error(const std::string& what, int code);
+  Error(const std::string& what, int code, bool damaged = false);
   int code() const { return code_; }
+  // The store's bytes are not what was written (a damaged page, a file cut short), as
+  // opposed to a store that cannot be reached or written at the moment.
+  bool damaged() const { return damaged_; }
 
  private:
   int code_;
+  bool damaged_;
 };
 
 inline MDB_val to_val(std::string_view s) {
@@ -35,21 +47,53 @@ class Env {
     std::size_t initial_map_size = std::size_t{256} << 20;
     bool read_only = false;
   };
+  // Throws Error; for a read-only open that the file permissions refuse, the message
+  // names the file and the access this user lacks.
   Env(const std::filesystem::path& dir, const Options& options);
   ~Env();
   Env(const Env&) = delete;
   Env& operator=(const Env&) = delete;
 
   MDB_env* get() const { return env_; }
+  const std::filesystem::path& dir() const { return dir_; }
   std::size_t map_size() const;
   // Only when this process has no transaction open.
   void set_map_size(std::size_t bytes);
+  // Takes the size another process grew the map to (after MDB_MAP_RESIZED).
+  void adopt_map_size();
   void sync();
   bool read_only() const { return read_only_; }
 
+  // The committed pages of data.mdb as mapped in this process: every key and value a read
+  // transaction returns lies inside. Throws a damage Error when the file is shorter than
+  // its pages (cut short). Unbounded when the map could not be located.
+  struct Span {
+    std::uintptr_t begin = 0, end = UINTPTR_MAX;
+    bool contains(std::string_view bytes) const {
+      auto at = reinterpret_cast<std::uintptr_t>(bytes.data());
+      return at >= begin && at <= end && bytes.size() <= end - at;
+    }
+  };
+  Span committed() const;
+
+  // The Error for LMDB's `rc` from `what` (damage when the code says the pages are bad).
+  Error error(int rc, const std::string& what) const;
+  // The Error for a store whose bytes are not what was written.
+  Error damage(const std::string& detail) const;
+  // A fault inside a write leaves LMDB's write state unknown: no more writes from here.
+  void refuse_writes() { writes_refused_ = true; }
+  bool writes_refused() const { return writes_refused_; }
+
  private:
+  void locate_map();
+
+  std::filesystem::path dir_;
   MDB_env* env_ = nullptr;
   bool read_only_;
+  int fd_ = -1;
+  std::size_t page_size_ = 4096;
+  std::atomic<std::uintptr_t> map_begin_{0}, map_end_{0};
+  std::atomic<bool> writes_refused_{false};
 };
 
 class Txn {
@@ -60,6 +104,7 @@ class Txn {
   Txn& operator=(const Txn&) = delete;
 
   MDB_txn* get() const { return txn_; }
+  Env& env() const { return env_; }
   void commit();
   void abort();
   MDB_dbi open_db(const char* name, unsigned flags = 0);
@@ -67,9 +112,32 @@ class Txn {
   std::optional<std::string_view> get(MDB_dbi dbi, std::string_view key) const;
   void put(MDB_dbi dbi, std::string_view key, std::string_view value, unsigned flags = 0);
 
+  // Runs an LMDB call that reads pages under the fault guard; returns its code. A fault
+  // throws a damage Error (and, in a write transaction, abandons it: see lmdb.cpp).
+  template <class Call>
+  int guarded(const char* what, Call&& call) const;
+  // `v` as a view, after checking that it lies in the file (read transactions).
+  std::string_view checked(const MDB_val& v, const char* what) const;
+  // Gives the pages of the map read so far back (MADV_DONTNEED): they stay in the page
+  // cache, and views into them stay valid, but they no longer count as this process's
+  // memory. For a read of the whole store, every few thousand records.
+  void release_pages() const;
+
  private:
-  MDB_txn* txn_ = nullptr;
+  int run_guarded(const char* what, int (*call)(void*), void* context) const;
+
+  Env& env_;
+  mutable MDB_txn* txn_ = nullptr;
+  bool write_;
+  Env::Span span_;
 };
+
+template <class Call>
+int Txn::guarded(const char* what, Call&& call) const {
+  return run_guarded(
+      what, [](void* c) -> int { return (*static_cast<Call*>(c))(); },
+      const_cast<void*>(static_cast<const void*>(&call)));
+}
 
 class Cursor {
  public:
@@ -84,13 +152,14 @@ class Cursor {
   bool last();
   bool next();
   bool prev();
-  std::string_view key() const { return to_sv(key_); }
-  std::string_view value() const { return to_sv(value_); }
+  std::string_view key() const { return key_; }
+  std::string_view value() const { return value_; }
 
  private:
   bool move(MDB_cursor_op op);
+  const Txn& txn_;
   MDB_cursor* cursor_ = nullptr;
-  MDB_val key_{}, value_{};
+  std::string_view key_, value_;
 };
 
 // Big-endian 64-bit keys sort numerically under LMDB's byte-wise comparison.

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -130,6 +131,7 @@ class Writer {
  private:
   void run();
   void write_batch(std::vector<std::unique_ptr<Pending>>& batch);
+  bool past_stop_deadline();
   bool commit_records(std::vector<Record>& records);
   std::uint64_t next_id(std::int64_t ts_ms);
 
@@ -140,9 +142,10 @@ class Writer {
   void note_drop(std::uint64_t n, std::atomic<std::uint64_t>& counter);
   std::atomic<std::int64_t> last_drop_ns_{0};  // steady clock; 0: never
   std::atomic<std::uint64_t> last_id_{0};
-  void save_drops();
-  std::uint64_t persisted_drops_ = 0;  // from earlier runs
-  std::uint64_t saved_drops_ = 0;
+  bool save_drops();
+  std::uint64_t saved_drops_ = 0;  // of this writer's drops, those added to the store's count
+  bool drop_save_failing_ = false;
+  std::string last_drop_save_error_;
 
   std::mutex mutex_;
   std::condition_variable wake_;     // work arrived, or stop
