@@ -244,15 +244,39 @@ std::size_t Env::map_size() const {
   return info.me_mapsize;
 }
 
+void Env::begin_txn() {
+  std::unique_lock lock(txn_mutex_);
+  txn_done_.wait(lock, [&] { return !resizing_; });
+  ++open_txns_;
+}
+
+void Env::end_txn() {
+  std::lock_guard lock(txn_mutex_);
+  --open_txns_;
+  txn_done_.notify_all();
+}
+
+// mdb_env_set_mapsize under a transaction of another thread (the enricher reading while
+// the writer grows the map) is undefined behaviour in LMDB: it waits for them to end.
 void Env::set_map_size(std::size_t bytes) {
-  if (int rc = mdb_env_set_mapsize(env_, bytes); rc != MDB_SUCCESS)
-    throw error(rc, "cannot grow store");
-  locate_map();
+  std::unique_lock lock(txn_mutex_);
+  resizing_ = true;
+  txn_done_.wait(lock, [&] { return open_txns_ == 0; });
+  int rc = mdb_env_set_mapsize(env_, bytes);
+  if (rc == MDB_SUCCESS) locate_map();
+  resizing_ = false;
+  txn_done_.notify_all();
+  if (rc != MDB_SUCCESS) throw error(rc, "cannot grow store");
 }
 
 void Env::adopt_map_size() {
+  std::unique_lock lock(txn_mutex_);
+  resizing_ = true;
+  txn_done_.wait(lock, [&] { return open_txns_ == 0; });
   mdb_env_set_mapsize(env_, 0);
   locate_map();
+  resizing_ = false;
+  txn_done_.notify_all();
 }
 
 void Env::sync() {
@@ -262,26 +286,33 @@ void Env::sync() {
 Txn::Txn(Env& env, bool write) : env_(env), write_(write) {
   if (write && env.writes_refused())
     throw env.damage("an earlier write met a damaged page; restart to try again");
+  env.begin_txn();
   int rc = mdb_txn_begin(env.get(), nullptr, write ? 0 : MDB_RDONLY, &txn_);
   if (rc == MDB_MAP_RESIZED) {
-    // Another process grew the map: adopt its size and try again.
+    // Another process grew the map: adopt its size (with no transaction of ours open)
+    // and try again.
+    env.end_txn();
     env.adopt_map_size();
+    env.begin_txn();
     rc = mdb_txn_begin(env.get(), nullptr, write ? 0 : MDB_RDONLY, &txn_);
   }
   if (rc != MDB_SUCCESS) {
     txn_ = nullptr;
+    env.end_txn();
     throw env.error(rc, "cannot begin store transaction");
   }
   try {
     span_ = env.committed();
   } catch (...) {
     abort();
+    env.end_txn();
     throw;
   }
 }
 
 Txn::~Txn() {
   abort();
+  env_.end_txn();
 }
 
 int Txn::run_guarded(const char* what, int (*call)(void*), void* context) const {

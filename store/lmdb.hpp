@@ -12,8 +12,10 @@
 #include <lmdb.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <filesystem>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -57,7 +59,8 @@ class Env {
   MDB_env* get() const { return env_; }
   const std::filesystem::path& dir() const { return dir_; }
   std::size_t map_size() const;
-  // Only when this process has no transaction open.
+  // Waits until no other transaction of this process is open (LMDB forbids a resize
+  // under one), holding new ones back meanwhile; the caller must hold none itself.
   void set_map_size(std::size_t bytes);
   // Takes the size another process grew the map to (after MDB_MAP_RESIZED).
   void adopt_map_size();
@@ -94,6 +97,15 @@ class Env {
   std::size_t page_size_ = 4096;
   std::atomic<std::uintptr_t> map_begin_{0}, map_end_{0};
   std::atomic<bool> writes_refused_{false};
+
+  // Open transactions, so that a resize waits for them (see Txn).
+  friend class Txn;
+  void begin_txn();
+  void end_txn();
+  std::mutex txn_mutex_;
+  std::condition_variable txn_done_;
+  unsigned open_txns_ = 0;
+  bool resizing_ = false;
 };
 
 class Txn {

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <thread>
@@ -144,6 +145,27 @@ TEST(Store, MapGrowsWhenFull) {
   EXPECT_EQ(writer.counters().dropped_store_error, 0u);
   EXPECT_GT(store.env().map_size(), std::size_t{1} << 20);
   EXPECT_TRUE(writer.healthy());
+}
+
+// LMDB forbids growing the map while another thread of the process has a transaction
+// open (the enricher reading while the writer grows it): the resize waits for it.
+TEST(Store, MapGrowsOnlyOnceOtherTransactionsEnd) {
+  TempDir dir;
+  Store store(dir.path(), false);
+  std::atomic<bool> reading{false}, read_done{false};
+  std::thread reader([&] {
+    Txn txn(store.env(), false);
+    reading = true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    read_done = true;
+  });
+  while (!reading) std::this_thread::yield();
+  const auto before = store.env().map_size();
+  store.env().set_map_size(before * 2);
+  EXPECT_TRUE(read_done) << "the map grew under an open read transaction";
+  reader.join();
+  EXPECT_EQ(store.env().map_size(), before * 2);
+  Txn after(store.env(), false);  // and transactions go on afterwards
 }
 
 TEST(Store, StoreThatCannotGrowDropsAndReportsUnhealthy) {
