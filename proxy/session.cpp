@@ -180,15 +180,25 @@ net::awaitable<void> half_close(beast::tcp_stream& s) {
   co_return;
 }
 
+// When a tunnel last carried a byte, either way.
+struct TunnelActivity {
+  std::chrono::steady_clock::time_point last = std::chrono::steady_clock::now();
+};
+// A tunnel silent both ways for this long is closed (a Plex notification socket carries
+// events in one direction only, for hours: no direction alone may time it out).
+constexpr std::chrono::hours kTunnelIdle{1};
+
 // Copies bytes one way until the source closes, then passes the close on, so that the
 // other direction ends when its peer answers the close (as websocket peers do).
 template <class From, class To>
-net::awaitable<void> pump(From& from, To& to, MetricsShard& metrics, MetricsShard::Counter& count) {
+net::awaitable<void> pump(From& from, To& to, MetricsShard& metrics, MetricsShard::Counter& count,
+                          TunnelActivity& activity) {
   std::array<char, 16 * 1024> buf;
   for (;;) {
-    beast::get_lowest_layer(from).expires_after(kIdleTimeout);
+    beast::get_lowest_layer(from).expires_never();  // the tunnel's watchdog ends silence
     auto [ec, n] = co_await from.async_read_some(net::buffer(buf), kUseTuple);
     if (n) {
+      activity.last = std::chrono::steady_clock::now();
       beast::get_lowest_layer(to).expires_after(kIdleTimeout);
       auto [wec, wn] = co_await net::async_write(to, net::buffer(buf.data(), n), kUseTuple);
       metrics.add(count, wn);
@@ -197,6 +207,21 @@ net::awaitable<void> pump(From& from, To& to, MetricsShard& metrics, MetricsShar
     if (ec) break;
   }
   co_await half_close(to);
+}
+
+// Ends a tunnel that carried nothing either way for kTunnelIdle: both sockets are shut
+// down (not closed: a TLS stream's OpenSSL still holds its descriptor), so both pumps end.
+net::awaitable<void> tunnel_watchdog(TunnelActivity& activity, tcp::socket& a, tcp::socket& b) {
+  net::steady_timer timer(a.get_executor());
+  for (;;) {
+    timer.expires_at(activity.last + kTunnelIdle);
+    auto [ec] = co_await timer.async_wait(kUseTuple);
+    if (ec) co_return;  // the tunnel ended first
+    if (std::chrono::steady_clock::now() - activity.last >= kTunnelIdle) break;
+  }
+  error_code ignored;
+  a.shutdown(tcp::socket::shutdown_both, ignored);
+  b.shutdown(tcp::socket::shutdown_both, ignored);
 }
 
 // `Stream` is the client's side, `Upstream` the server's: plain TCP or TLS each.
@@ -648,8 +673,11 @@ class Session {
       buffer_.consume(buffer_.size());
       if (ec) co_return;
     }
-    co_await (pump(client_, up.stream, metrics_, metrics_.bytes_from_clients) &&
-              pump(up.stream, client_, metrics_, metrics_.bytes_to_clients));
+    TunnelActivity activity;
+    co_await (
+        (pump(client_, up.stream, metrics_, metrics_.bytes_from_clients, activity) &&
+         pump(up.stream, client_, metrics_, metrics_.bytes_to_clients, activity)) ||
+        tunnel_watchdog(activity, beast::get_lowest_layer(client_).socket(), up.stream.socket()));
   }
 
   // A request body that broke off: the client left, sent a malformed body (400), or
