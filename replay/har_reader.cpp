@@ -185,23 +185,27 @@ class HarReader {
   }
 
   // A HAR from a browser or another recorder holds the token in the clear: it is
-  // redacted here exactly as the recorder would, so that nothing downstream (a report, a
-  // 404 body, a log line) can show it. The value is "REDACTED" without a fingerprint:
+  // redacted here by the recorder's rules (the target, every header value, and the
+  // bodies, which a HAR holds decoded), so that nothing downstream (an answer, a report,
+  // a 404 body, a log line) can show it. The value is "REDACTED" without a fingerprint:
   // there is no installation secret to take one with.
   static void redact(capture::Exchange& ex) {
     ex.target = capture::redact_target(ex.target);
     auto redact_headers = [](std::vector<std::pair<std::string, std::string>>& headers) {
       for (auto& [name, value] : headers) {
-        if (capture::is_secret_header(name) && value != capture::kRedacted &&
-            !value.starts_with(std::string(capture::kRedacted) + ":"))
-          value = capture::kRedacted;
-        else if (capture::iequals(name, "Referer") || capture::iequals(name, "Origin") ||
-                 capture::iequals(name, "Location"))
+        if (capture::is_secret_header(name)) {
+          if (value != capture::kRedacted &&
+              !value.starts_with(std::string(capture::kRedacted) + ":"))
+            value = capture::kRedacted;
+        } else {
           value = capture::redact_target(value);
+        }
       }
     };
     redact_headers(ex.request_headers);
     redact_headers(ex.response_headers);
+    for (auto* body : {&ex.request_body, &ex.response_body})
+      if (auto redacted = capture::redact_body(*body)) *body = std::move(*redacted);
   }
 
   std::string_view name_;

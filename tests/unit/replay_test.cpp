@@ -130,6 +130,23 @@ TEST(ParseHar, RedactsTokensOtherToolsKeptInTheClear) {
   EXPECT_NE(all.find("X-Plex-Token:REDACTED\n"), std::string::npos) << all;
 }
 
+TEST(ParseHar, RedactsTokensInBodiesAndEveryHeader) {
+  auto recorded = parse_har(har(
+      {entry("2026-11-24T20:00:00Z", "http://plex/myplex/account",
+             R"({"status":200,"headers":[{"name":"Location","value":"/x?X%2DPlex%2DToken=loc1"},)"
+             R"({"name":"Link","value":"</y?X-Plex-Token=link1>"}],)"
+             R"("content":{"text":"<MyPlex authToken=\"body1\" username=\"u\"/>"}})",
+             R"({"name":"X-Other","value":"a?X-Plex-Token=other1"})")}));
+  ASSERT_EQ(recorded.size(), 1u);
+  const auto& ex = recorded[0].exchange;
+  std::string all = ex.response_body;
+  for (const auto& [n, v] : ex.request_headers) all += n + ":" + v + "\n";
+  for (const auto& [n, v] : ex.response_headers) all += n + ":" + v + "\n";
+  for (const char* secret : {"loc1", "link1", "body1", "other1"})
+    EXPECT_EQ(all.find(secret), std::string::npos) << secret << " in " << all;
+  EXPECT_NE(ex.response_body.find(R"(username="u")"), std::string::npos) << ex.response_body;
+}
+
 TEST(ParseHar, RefusesBrokenFilesWithOneClearReason) {
   auto message = [](std::string_view text) {
     try {
