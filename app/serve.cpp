@@ -53,10 +53,11 @@ struct ServeFlags {
 // the rest (DESIGN.md section 9 promises --drain-timeout plus 5 s).
 constexpr std::chrono::seconds kAfterDrain{4};
 
-// "64G", "512M", "1024K" or bytes: at least 1M (a smaller map cannot hold the store's
-// tables and a first group of events), at most what a size_t holds.
-std::size_t parse_size(const std::string& text) {
-  const std::string usage = "bad --store-max-size '" + text +
+// "64G", "512M", "1024K" or bytes, for the flag `flag`: at least 1M (a smaller map cannot
+// hold the store's tables and a first group of events; a smaller queue not one exchange
+// at the body cap), at most what a size_t holds.
+std::size_t parse_size(const std::string& text, const std::string& flag) {
+  const std::string usage = "bad " + flag + " '" + text +
                             "': a whole number of bytes, or of K, M or G (e.g. 64G), at least 1M";
   // std::stoull would take "-1" (and wrap it), leading blanks and a '+'.
   std::size_t digits = 0;
@@ -75,7 +76,7 @@ std::size_t parse_size(const std::string& text) {
   else if (!unit.empty())
     throw UsageError(usage);
   if (parsed.ec == std::errc::result_out_of_range || value > (SIZE_MAX >> shift))
-    throw UsageError("bad --store-max-size '" + text + "': too large");
+    throw UsageError("bad " + flag + " '" + text + "': too large");
   const std::size_t bytes = static_cast<std::size_t>(value) << shift;
   if (bytes < (std::size_t{1} << 20)) throw UsageError(usage);
   return bytes;
@@ -108,7 +109,6 @@ proxy::Config make_config(const ServeFlags& f) {
   config.upstream_idle_timeout = parse_duration(f.upstream_idle_timeout);
   config.drain_timeout = parse_duration(f.drain_timeout);
   config.threads = f.threads;
-  if (f.upstream_max_connections == 0) throw UsageError("--upstream-max-connections must be at least 1");
   config.upstream_max_connections = f.upstream_max_connections;
   config.access_log = f.access_log;
   config.json_logs = f.log_format == "json";
@@ -124,10 +124,8 @@ int run(const ServeFlags& f) {
   proxy::FetchTimeouts enrich_timeouts;
   enrich_timeouts.total = parse_duration(f.enrich_timeout);
   if (enrich_timeouts.total.count() <= 0) throw UsageError("--enrich-timeout must be above 0");
-  const std::size_t max_map = parse_size(f.store_max_size);
-  const std::size_t queue_bytes = parse_size(f.queue_bytes);
-  if (queue_bytes < (std::size_t{1} << 20))
-    throw UsageError("--queue-bytes must be at least 1M, not '" + f.queue_bytes + "'");
+  const std::size_t max_map = parse_size(f.store_max_size, "--store-max-size");
+  const std::size_t queue_bytes = parse_size(f.queue_bytes, "--queue-bytes");
   // A bad CA file is reported before anything is logged or written: one line, exit 1
   // (apply_listener_tls does the same for the listeners' certificate).
   if (config.upstream.tls)
@@ -333,6 +331,7 @@ Runner add_serve(CLI::App& app) {
                ->add_option("--upstream-max-connections", f->upstream_max_connections,
                             "Connections to the server at once, connecting ones included; "
                             "requests beyond wait up to --connect-timeout, then get 503")
+               ->check(CLI::Range(std::size_t{1}, std::size_t{1'000'000}))
                ->capture_default_str());
   with_env(serve
                ->add_option("--enrich-timeout", f->enrich_timeout,

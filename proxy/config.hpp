@@ -47,7 +47,7 @@ struct Config {
   std::chrono::milliseconds upstream_timeout{120'000};  // request sent -> response head
   std::chrono::milliseconds drain_timeout{10'000};
   std::chrono::milliseconds upstream_idle_timeout{30'000};  // pooled connection unused
-  std::size_t upstream_max_connections = 256;  // open and connecting, over all threads
+  std::size_t upstream_max_connections = 256;               // open and connecting, over all threads
   std::size_t max_header_bytes = 64 * 1024;
   std::string access_log;  // empty: none; "-": stdout; else a file
   bool json_logs = false;

@@ -44,14 +44,13 @@ void warn_if_expiring(const std::string& file, const certs::CertificateInfo& inf
 }
 }  // namespace
 
-Worker::Worker(unsigned i, Shared& s, MetricsShard& m, std::size_t max_upstream)
-    : index(i), shared(s), metrics(m) {
+Worker::Worker(unsigned i, Shared& s, MetricsShard& m) : index(i), shared(s), metrics(m) {
   plain_pool_ = std::make_unique<UpstreamPool<beast::tcp_stream>>(
       ioc.get_executor(), s.upstream_endpoints, s.config.connect_timeout,
-      s.config.upstream_idle_timeout, max_upstream, m, s.upstream_tls);
+      s.config.upstream_idle_timeout, s.upstream_limit, m, s.upstream_tls);
   tls_pool_ = std::make_unique<UpstreamPool<TlsStream>>(
       ioc.get_executor(), s.upstream_endpoints, s.config.connect_timeout,
-      s.config.upstream_idle_timeout, max_upstream, m, s.upstream_tls);
+      s.config.upstream_idle_timeout, s.upstream_limit, m, s.upstream_tls);
 }
 
 Worker::~Worker() {
@@ -364,13 +363,7 @@ void Server::Impl::start() {
             shared.upstream_name);
     }
   }
-  // --upstream-max-connections is shared out over the threads, each with its own pool.
-  const std::size_t threads = thread_count();
-  for (unsigned i = 0; i < threads; ++i) {
-    std::size_t share = config.upstream_max_connections / threads +
-                        (i < config.upstream_max_connections % threads ? 1 : 0);
-    workers.emplace_back(i, shared, metrics.shard(i), std::max<std::size_t>(1, share));
-  }
+  for (unsigned i = 0; i < thread_count(); ++i) workers.emplace_back(i, shared, metrics.shard(i));
 
   bool any_tls = std::any_of(config.listen.begin(), config.listen.end(),
                              [](const Endpoint& e) { return e.tls; });

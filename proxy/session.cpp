@@ -7,6 +7,8 @@
 // anew, bodies are re-framed as they pass, and an upstream connection goes back to the
 // pool only when its response ended exactly where its framing said. No client can be
 // handed the bytes of another client's answer.
+#include <poll.h>
+
 #include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -59,6 +61,12 @@ std::string remote_address(const tcp::socket& socket) {
   if (addr.is_v6() && addr.to_v6().is_v4_mapped())
     return net::ip::make_address_v4(net::ip::v4_mapped, addr.to_v6()).to_string();
   return addr.to_string();
+}
+
+// Whether the peer has closed or reset the connection (its side: data may still wait).
+bool peer_closed(tcp::socket& socket) {
+  pollfd p{socket.native_handle(), POLLIN | POLLRDHUP, 0};
+  return ::poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
 }
 
 // The errors of a pooled connection the server closed while it was idle.
@@ -374,7 +382,17 @@ class Session {
     request_head_.clear();
     write_request_head(request_head_, head, plan, remote_, tls_);
     error_code ec;
+    const auto asked = std::chrono::steady_clock::now();
     std::unique_ptr<Connection> up = co_await pool().acquire(ec);
+    // A request that waited for a connection (every one was busy) goes out only if its
+    // client is still there: nobody would read the answer to a scrobble sent for a client
+    // that gave up.
+    if (std::chrono::steady_clock::now() - asked > std::chrono::milliseconds(1) &&
+        peer_closed(beast::get_lowest_layer(client_).socket())) {
+      metrics_.add(metrics_.client_aborts);
+      if (up) pool().release(std::move(up));
+      co_return Outcome{};
+    }
     if (ec) co_return co_await fail_connect(ec);
 
     const bool body_streamed = !parser.is_done();

@@ -5,8 +5,8 @@
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <functional>
 #include <boost/asio/use_awaitable.hpp>
+#include <functional>
 #include <type_traits>
 
 #include "certs/client_tls.hpp"
@@ -18,6 +18,7 @@ namespace beast = boost::beast;
 namespace {
 
 constexpr std::size_t kMaxIdle = 256;
+constexpr std::chrono::milliseconds kPollPlaces{10};
 constexpr auto kUseTuple = net::as_tuple(net::use_awaitable);
 
 // A pooled connection the server has closed (or sent stray bytes on) is useless. Over
@@ -31,28 +32,35 @@ bool still_open(UpstreamConnection<Stream>& conn) {
 
 }  // namespace
 
-// Counts the connections of one pool, open and connecting, against its share of
-// --upstream-max-connections. A connection gives its place back when it is destroyed;
-// the pool is then told, so that a waiting request can take the place.
+// One pool's view of the process-wide UpstreamLimit: taking and giving back places
+// there, and telling its pool when one of its connections gave a place back, so that a
+// request waiting on this thread can take it at once.
 class ConnectionBudget {
  public:
-  explicit ConnectionBudget(std::size_t max) : max_(max) {}
-  bool try_take() {
-    if (used_ >= max_) return false;
-    ++used_;
-    return true;
-  }
-  void take() { ++used_; }  // a place handed straight to a waiter
+  explicit ConnectionBudget(UpstreamLimit& limit) : limit_(limit) {}
+  bool try_take() { return limit_.try_take(); }
   void give_back() {
-    --used_;
+    limit_.give_back();
     if (on_free_) on_free_();
   }
+  UpstreamLimit& limit() { return limit_; }
   std::function<void()> on_free_;  // cleared when the pool goes
 
  private:
-  std::size_t max_;
-  std::size_t used_ = 0;
+  UpstreamLimit& limit_;
 };
+
+bool UpstreamLimit::try_take() {
+  auto used = used_.load(std::memory_order_relaxed);
+  do {
+    if (used >= max_) return false;
+  } while (!used_.compare_exchange_weak(used, used + 1, std::memory_order_acq_rel));
+  return true;
+}
+
+void UpstreamLimit::give_back() {
+  used_.fetch_sub(1, std::memory_order_acq_rel);
+}
 
 const boost::system::error_category& pool_category() {
   struct Category final : boost::system::error_category {
@@ -81,16 +89,15 @@ UpstreamConnection<Stream>::~UpstreamConnection() {
 template <class Stream>
 UpstreamPool<Stream>::UpstreamPool(net::any_io_executor ex, std::vector<net::ip::tcp::endpoint> eps,
                                    std::chrono::milliseconds connect_timeout,
-                                   std::chrono::milliseconds idle_timeout,
-                                   std::size_t max_connections, MetricsShard& metrics,
-                                   const UpstreamTls& tls)
+                                   std::chrono::milliseconds idle_timeout, UpstreamLimit& limit,
+                                   MetricsShard& metrics, const UpstreamTls& tls)
     : ex_(std::move(ex)),
       endpoints_(std::move(eps)),
       connect_timeout_(connect_timeout),
       idle_timeout_(idle_timeout),
       metrics_(metrics),
       tls_(tls),
-      budget_(std::make_shared<ConnectionBudget>(std::max<std::size_t>(1, max_connections))) {
+      budget_(std::make_shared<ConnectionBudget>(limit)) {
   budget_->on_free_ = [this] { hand_place_to_waiter(); };
 }
 
@@ -103,12 +110,19 @@ UpstreamPool<Stream>::~UpstreamPool() {
 // A waiting request is given the place of a connection that closed: it connects anew.
 template <class Stream>
 void UpstreamPool<Stream>::hand_place_to_waiter() {
-  if (waiters_.empty()) return;
+  if (waiters_.empty() || !budget_->try_take()) return;
   Waiter* w = waiters_.front();
   waiters_.pop_front();
-  budget_->take();
   w->has_place = true;
   w->timer.cancel();
+  wake_front();
+}
+
+// The first waiter of a pool looks for a place freed on another thread every
+// kPollPlaces; the others wait their turn. This wakes the new first one.
+template <class Stream>
+void UpstreamPool<Stream>::wake_front() {
+  if (!waiters_.empty()) waiters_.front()->timer.cancel();
 }
 
 template <class Stream>
@@ -149,20 +163,37 @@ net::awaitable<std::unique_ptr<UpstreamConnection<Stream>>> UpstreamPool<Stream>
     co_return nullptr;
   }
   Waiter w{net::steady_timer(ex_), nullptr, false};
-  w.timer.expires_after(connect_timeout_);
+  const auto deadline = std::chrono::steady_clock::now() + connect_timeout_;
   waiters_.push_back(&w);
+  auto& waiting = budget_->limit().waiting;
+  waiting.fetch_add(1, std::memory_order_relaxed);
   struct Leave {  // also when the frame is destroyed at shutdown
-    std::deque<Waiter*>& waiters;
+    UpstreamPool& pool;
     Waiter* w;
-    ~Leave() { std::erase(waiters, w); }
-  } leave{waiters_, &w};
-  co_await w.timer.async_wait(kUseTuple);
-  if (w.conn) {
-    w.conn->reused = true;
-    ec = {};
-    co_return std::move(w.conn);
+    std::atomic<int>& waiting;
+    ~Leave() {
+      const bool was_first = !pool.waiters_.empty() && pool.waiters_.front() == w;
+      std::erase(pool.waiters_, w);
+      waiting.fetch_sub(1, std::memory_order_relaxed);
+      if (was_first) pool.wake_front();
+    }
+  } leave{*this, &w, waiting};
+  for (;;) {
+    const bool first = !waiters_.empty() && waiters_.front() == &w;
+    w.timer.expires_at(first ? std::min(deadline, std::chrono::steady_clock::now() + kPollPlaces)
+                             : deadline);
+    co_await w.timer.async_wait(kUseTuple);
+    if (w.conn) {
+      w.conn->reused = true;
+      ec = {};
+      co_return std::move(w.conn);
+    }
+    if (w.has_place) co_return co_await connect(ec);
+    if (std::chrono::steady_clock::now() >= deadline) break;
+    // A place another thread's pool gave back (its idle connections close while anyone
+    // waits, see release() and sweep()).
+    if (budget_->try_take()) co_return co_await connect(ec);
   }
-  if (w.has_place) co_return co_await connect(ec);
   metrics_.add(metrics_.upstream_busy);
   ec = PoolError::busy;
   co_return nullptr;
@@ -227,8 +258,12 @@ void UpstreamPool<Stream>::release(std::unique_ptr<Connection> conn) {
     waiters_.pop_front();
     w->conn = std::move(conn);
     w->timer.cancel();
+    wake_front();
     return;
   }
+  // Requests wait on another thread: the place is worth more there than an idle
+  // connection here.
+  if (budget_->limit().waiting.load(std::memory_order_relaxed) > 0) return;
   conn->stream.expires_never();
   conn->idle_since = std::chrono::steady_clock::now();
   if (idle_.size() >= kMaxIdle) idle_.erase(idle_.begin());
@@ -237,6 +272,10 @@ void UpstreamPool<Stream>::release(std::unique_ptr<Connection> conn) {
 
 template <class Stream>
 void UpstreamPool<Stream>::sweep() {
+  if (budget_->limit().waiting.load(std::memory_order_relaxed) > 0) {
+    idle_.clear();  // their places go to requests waiting on another thread
+    return;
+  }
   auto now = std::chrono::steady_clock::now();
   std::erase_if(idle_, [&](const std::unique_ptr<Connection>& c) {
     return now - c->idle_since > idle_timeout_ || !still_open(*c);

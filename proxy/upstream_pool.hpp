@@ -3,14 +3,17 @@
 // plain TCP (beast::tcp_stream) or TLS (TlsStream), so the plain path pays nothing for
 // https upstreams.
 //
-// Each pool has a budget of connections (its share of --upstream-max-connections):
-// open ones and connects in progress count against it. A request that finds the budget
-// spent waits, in a bounded queue, for a connection to come free or close; one that
-// waits longer than the connect timeout, or finds the queue full, is told so (503).
+// All pools share one UpstreamLimit (--upstream-max-connections): open connections and
+// connects in progress take a place in it. A request that finds no place waits, in its
+// pool's bounded queue, for a connection of its own thread to be released or closed, or
+// for a place another thread gives back (idle connections are closed while anyone
+// waits); one that waits longer than the connect timeout, or finds the queue full, is
+// told so (503).
 #pragma once
 
 #include <openssl/ssl.h>
 
+#include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -28,6 +31,21 @@
 namespace plextap::proxy {
 
 class ConnectionBudget;
+
+// The places for connections to the server, over all threads.
+class UpstreamLimit {
+ public:
+  explicit UpstreamLimit(std::size_t max) : max_(max ? max : 1) {}
+  bool try_take();
+  void give_back();
+  std::size_t used() const { return used_.load(std::memory_order_relaxed); }
+  // Requests waiting for a place, on any thread.
+  std::atomic<int> waiting{0};
+
+ private:
+  const std::size_t max_;
+  std::atomic<std::size_t> used_{0};
+};
 
 template <class Stream>
 struct UpstreamConnection {
@@ -64,11 +82,10 @@ class UpstreamPool {
  public:
   using Connection = UpstreamConnection<Stream>;
 
-  // `tls` is used by the TLS pool only and must outlive it. `max_connections` is this
-  // pool's budget (at least 1).
+  // `tls` is used by the TLS pool only; it and `limit` must outlive the pool.
   UpstreamPool(boost::asio::any_io_executor ex, std::vector<boost::asio::ip::tcp::endpoint> eps,
                std::chrono::milliseconds connect_timeout, std::chrono::milliseconds idle_timeout,
-               std::size_t max_connections, MetricsShard& metrics, const UpstreamTls& tls);
+               UpstreamLimit& limit, MetricsShard& metrics, const UpstreamTls& tls);
   ~UpstreamPool();
 
   // An idle connection that is still open with nothing to read, or a new one when the
@@ -96,6 +113,7 @@ class UpstreamPool {
   boost::asio::awaitable<std::unique_ptr<Connection>> take(boost::system::error_code& ec,
                                                            bool pooled_ok);
   void hand_place_to_waiter();
+  void wake_front();
   // Requests that may wait at once; more are refused at once.
   std::size_t max_waiters() const { return 1024; }
 

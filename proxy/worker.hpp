@@ -36,6 +36,7 @@ struct Shared {
   std::string upstream_host;       // host[:port], the Host header when a client sent none
   UpstreamTls upstream_tls;        // for an https upstream
   Responder* responder = nullptr;  // set: answer locally instead of forwarding
+  UpstreamLimit upstream_limit{config.upstream_max_connections};
   std::atomic<bool> draining{false};
   // When the served certificate expires (seconds since the epoch); set on each load.
   std::atomic<std::int64_t> tls_not_after{0};
@@ -87,8 +88,7 @@ class BufferPool {
 };
 
 struct Worker {
-  // `max_upstream` is this thread's share of --upstream-max-connections.
-  Worker(unsigned index, Shared& shared, MetricsShard& metrics, std::size_t max_upstream);
+  Worker(unsigned index, Shared& shared, MetricsShard& metrics);
   ~Worker();
 
   unsigned index;

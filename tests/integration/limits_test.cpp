@@ -288,7 +288,10 @@ TEST_F(LimitsConnectionTest, RequestOfAClientThatLeftWhileWaitingIsNotForwarded)
   EXPECT_EQ(fresh.status, 200u) << fresh.error;
 }
 
-// The budget is split over the I/O threads (2 + 1 of 3), never exceeded in sum.
+// One budget for all I/O threads: never exceeded in sum, whichever thread the kernel gives
+// each client. Under pressure a thread closes a released connection rather than keep it
+// idle while another thread waits, so connections may be opened anew: only the number
+// open at once is bounded.
 TEST_F(LimitsConnectionTest, BudgetIsSharedOutOverTheThreads) {
   constexpr auto kHold = 500ms;
   constexpr int kClients = 12;
@@ -308,7 +311,6 @@ TEST_F(LimitsConnectionTest, BudgetIsSharedOutOverTheThreads) {
       "open\n",
       slowest, records.size(), max_open(records));
   EXPECT_LE(max_open(records), 3u) << upstream.describe();
-  EXPECT_LE(records.size(), 3u);
 }
 
 // Fewer places than threads: the flag is still the limit for the whole process.
