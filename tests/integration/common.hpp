@@ -72,6 +72,30 @@ class PatternChecker {
   std::uint64_t first_bad_ = 0;
 };
 
+inline bool contains(std::string_view haystack, std::string_view needle) {
+  return haystack.find(needle) != std::string_view::npos;
+}
+
+// How many times `needle` stands in `haystack`, not overlapping.
+inline std::size_t count(std::string_view haystack, std::string_view needle) {
+  std::size_t n = 0;
+  for (auto at = haystack.find(needle); at != std::string_view::npos;
+       at = haystack.find(needle, at + needle.size()))
+    ++n;
+  return n;
+}
+
+// The port number written right after `prefix` in `text` ("listening on http://…:"); 0 if
+// it is not there.
+inline std::uint16_t port_after(std::string_view text, std::string_view prefix) {
+  auto at = text.find(prefix);
+  if (at == std::string_view::npos) return 0;
+  unsigned port = 0;
+  for (auto i = at + prefix.size(); i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i)
+    port = port * 10 + static_cast<unsigned>(text[i] - '0');
+  return port > 0 && port < 65536 ? static_cast<std::uint16_t>(port) : 0;
+}
+
 // Polls `done` every `step` until it holds or `limit` passes; returns its last value.
 template <class Pred>
 bool wait_until(Pred done, std::chrono::milliseconds limit,

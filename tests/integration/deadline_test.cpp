@@ -25,10 +25,6 @@ constexpr std::string_view kDripHead =
     "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{";
 constexpr auto kDrip = 500ms;
 
-bool contains(const std::string& haystack, std::string_view needle) {
-  return haystack.find(needle) != std::string::npos;
-}
-
 // The stand-in server: metadata and /status/sessions drip; everything else is answered
 // at once (forwarding).
 void drip_enrichment(RawUpstream& upstream) {

@@ -31,10 +31,6 @@ constexpr std::string_view kMetadataQuery = "?includeGuids=1&includeMarkers=1&in
 // after a pass lets at least one more run.
 constexpr auto kOnePass = 4s;
 
-bool contains(const std::string& haystack, std::string_view needle) {
-  return haystack.find(needle) != std::string::npos;
-}
-
 std::string metadata_path(std::string_view key) {
   std::string path = "/library/metadata/";
   path += key;

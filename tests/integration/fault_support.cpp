@@ -21,12 +21,6 @@ namespace plextap::itest {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-std::uint16_t port_after(const std::string& text, const std::string& prefix) {
-  auto at = text.find(prefix);
-  if (at == std::string::npos) return 0;
-  return static_cast<std::uint16_t>(std::atoi(text.c_str() + at + prefix.size()));
-}
-
 Forked::Forked(const std::vector<std::string>& args, const Options& options) {
   std::vector<std::string> argv{PLEXTAP_BINARY};
   argv.insert(argv.end(), args.begin(), args.end());

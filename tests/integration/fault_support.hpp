@@ -13,12 +13,10 @@
 #include <string>
 #include <vector>
 
+#include "tests/integration/common.hpp"
 #include "tests/integration/process.hpp"
 
 namespace plextap::itest {
-
-// The port in "...<prefix>PORT" on some line of `text`, or 0.
-std::uint16_t port_after(const std::string& text, const std::string& prefix);
 
 // plextap (PLEXTAP_BINARY) with `args`, for what posix_spawn cannot set up: another user,
 // a lower descriptor limit. Standard output and error go to files; standard input is

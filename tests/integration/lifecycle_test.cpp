@@ -24,12 +24,6 @@ long long metric_value(const std::string& text, const std::string& series) {
   return std::atoll(text.c_str() + at + series.size() + 2);
 }
 
-std::size_t count(const std::string& text, std::string_view needle) {
-  std::size_t n = 0;
-  for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
-  return n;
-}
-
 TEST_F(LifecycleTest, DescriptorsReturnToBaseline) {
   // Short idle timeouts, so pooled upstream connections are reaped while we watch.
   start({"--upstream-idle-timeout", "1s", "--upstream-timeout", "1s"});

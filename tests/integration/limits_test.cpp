@@ -41,10 +41,6 @@ using Clock = std::chrono::steady_clock;
 using Action = RawUpstream::Action;
 using Canned = StandInUpstream::Canned;
 
-bool contains(const std::string& haystack, std::string_view needle) {
-  return haystack.find(needle) != std::string::npos;
-}
-
 // What one client got: the status (0 when the exchange failed), the fields a test looks
 // at, and how long it took from the first byte sent.
 struct Outcome {

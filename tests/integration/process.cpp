@@ -18,6 +18,8 @@
 
 extern char** environ;
 
+#include "tests/integration/common.hpp"
+
 namespace plextap::itest {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
@@ -91,16 +93,6 @@ std::optional<int> reap_within(pid_t pid, std::chrono::milliseconds limit) {
     if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
     std::this_thread::sleep_for(5ms);
   }
-}
-
-// The port in "...<prefix>PORT" on some line of `text`, or 0.
-std::uint16_t port_after(const std::string& text, const std::string& prefix) {
-  auto at = text.find(prefix);
-  if (at == std::string::npos) return 0;
-  unsigned port = 0;
-  for (auto i = at + prefix.size(); i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i)
-    port = port * 10 + static_cast<unsigned>(text[i] - '0');
-  return port > 0 && port < 65536 ? static_cast<std::uint16_t>(port) : 0;
 }
 
 }  // namespace

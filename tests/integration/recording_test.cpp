@@ -37,10 +37,6 @@ bool is_fingerprint(const std::string& s) {
          });
 }
 
-bool contains(const std::string& haystack, std::string_view needle) {
-  return haystack.find(needle) != std::string::npos;
-}
-
 std::string json_text(std::string_view s) {
   std::string out = "\"";
   out += s;

@@ -36,10 +36,6 @@ using boost::system::error_code;
 using net::ip::tcp;
 using namespace std::chrono_literals;
 
-bool contains(std::string_view haystack, std::string_view needle) {
-  return haystack.find(needle) != std::string_view::npos;
-}
-
 std::string gzip(std::string_view in) {
   z_stream z{};
   if (deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
@@ -71,15 +67,6 @@ std::string encode_every_byte(std::string_view s) {
 std::string encode_times(std::string s, int times) {
   for (int i = 0; i < times; ++i) s = url_encode(s);
   return s;
-}
-
-std::uint16_t port_after(const std::string& text, std::string_view prefix) {
-  auto at = text.find(prefix);
-  if (at == std::string::npos) return 0;
-  unsigned port = 0;
-  for (auto i = at + prefix.size(); i < text.size() && std::isdigit(text[i]); ++i)
-    port = port * 10 + static_cast<unsigned>(text[i] - '0');
-  return static_cast<std::uint16_t>(port);
 }
 
 // A server that answers each path with a response written out in full (status line,

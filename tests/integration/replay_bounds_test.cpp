@@ -15,27 +15,6 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-bool contains(std::string_view haystack, std::string_view needle) {
-  return haystack.find(needle) != std::string_view::npos;
-}
-
-std::size_t count(std::string_view haystack, std::string_view needle) {
-  std::size_t n = 0;
-  for (auto at = haystack.find(needle); at != std::string_view::npos;
-       at = haystack.find(needle, at + needle.size()))
-    ++n;
-  return n;
-}
-
-std::uint16_t port_after(const std::string& text, std::string_view prefix) {
-  auto at = text.find(prefix);
-  if (at == std::string::npos) return 0;
-  unsigned port = 0;
-  for (auto i = at + prefix.size(); i < text.size() && std::isdigit(text[i]); ++i)
-    port = port * 10 + static_cast<unsigned>(text[i] - '0');
-  return static_cast<std::uint16_t>(port);
-}
-
 long vm_hwm_kib(pid_t pid) {
   std::ifstream status("/proc/" + std::to_string(pid) + "/status");
   for (std::string line; std::getline(status, line);)

@@ -24,27 +24,6 @@ constexpr std::string_view kToken = "replaytoken42";
 constexpr std::string_view kSessionsA = R"(<MediaContainer size="0" note="first"/>)";
 constexpr std::string_view kSessionsB = R"(<MediaContainer size="1" note="second"/>)";
 
-bool contains(std::string_view haystack, std::string_view needle) {
-  return haystack.find(needle) != std::string_view::npos;
-}
-
-std::size_t count(std::string_view haystack, std::string_view needle) {
-  std::size_t n = 0;
-  for (auto at = haystack.find(needle); at != std::string_view::npos;
-       at = haystack.find(needle, at + needle.size()))
-    ++n;
-  return n;
-}
-
-std::uint16_t port_after(const std::string& text, std::string_view prefix) {
-  auto at = text.find(prefix);
-  if (at == std::string::npos) return 0;
-  unsigned port = 0;
-  for (auto i = at + prefix.size(); i < text.size() && std::isdigit(text[i]); ++i)
-    port = port * 10 + static_cast<unsigned>(text[i] - '0');
-  return static_cast<std::uint16_t>(port);
-}
-
 // `plextap replay serve ARGS` on an http and an https listener and an admin port.
 class ReplayServer {
  public:

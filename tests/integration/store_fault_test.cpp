@@ -23,10 +23,6 @@ namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using Canned = StandInUpstream::Canned;
 
-bool contains(const std::string& haystack, std::string_view needle) {
-  return haystack.find(needle) != std::string::npos;
-}
-
 std::size_t lines(const std::string& text) {
   return static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n'));
 }
