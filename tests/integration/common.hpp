@@ -72,6 +72,14 @@ class PatternChecker {
   std::uint64_t first_bad_ = 0;
 };
 
+// Whether peak RSS means anything in this build: AddressSanitizer's shadow memory and
+// quarantine make it meaningless, so memory bounds are checked in the release build.
+#if defined(__SANITIZE_ADDRESS__)
+inline constexpr bool kRssBoundsHold = false;
+#else
+inline constexpr bool kRssBoundsHold = true;
+#endif
+
 inline bool contains(std::string_view haystack, std::string_view needle) {
   return haystack.find(needle) != std::string_view::npos;
 }

@@ -207,7 +207,9 @@ TEST(ReplayUntrusted, CompressedBodiesStayCompressedUntilAskedAndDecodeBounded) 
   StandInProcess stand_in({"--data", data.string()});
   const long started_kib = vm_hwm_kib(stand_in.child->pid());
   EXPECT_GT(started_kib, 0);
-  EXPECT_LT(started_kib, 100 * 1024) << "peak RSS at start, KiB";
+  if (kRssBoundsHold) {
+    EXPECT_LT(started_kib, 100 * 1024) << "peak RSS at start, KiB";
+  }
 
   auto c = HttpClient::plain(stand_in.port);
   for (int i = 0; i < kBombs; ++i) {
@@ -227,7 +229,9 @@ TEST(ReplayUntrusted, CompressedBodiesStayCompressedUntilAskedAndDecodeBounded) 
     EXPECT_EQ(decoded.body().find_first_not_of('\0'), std::string::npos);
   }
   const long served_kib = vm_hwm_kib(stand_in.child->pid());
-  EXPECT_LT(served_kib, 100 * 1024) << "peak RSS after serving, KiB";
+  if (kRssBoundsHold) {
+    EXPECT_LT(served_kib, 100 * 1024) << "peak RSS after serving, KiB";
+  }
   auto metrics = stand_in.metrics();
   EXPECT_EQ(metric_value(metrics, "plextap_replay_decoded_total{result=\"ok\"}"), kBombs)
       << metrics;
@@ -274,7 +278,9 @@ TEST(ReplayUntrusted, ABombIsStoredAsTheCheckedPartOnly) {
   EXPECT_EQ(res[http::field::content_encoding], "");
   EXPECT_EQ(res.body().size(), std::size_t{1} << 20);
   EXPECT_EQ(res.body().find_first_not_of('\0'), std::string::npos);
-  EXPECT_LT(vm_hwm_kib(stand_in.child->pid()), 100 * 1024) << "peak RSS, KiB";
+  if (kRssBoundsHold) {
+    EXPECT_LT(vm_hwm_kib(stand_in.child->pid()), 100 * 1024) << "peak RSS, KiB";
+  }
 }
 
 }  // namespace
