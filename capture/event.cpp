@@ -12,9 +12,6 @@
 namespace plextap::capture {
 namespace {
 
-// Decoded bytes of a body that redaction and the parsers read at most.
-constexpr std::size_t kMaxDecodedBody = std::size_t{8} << 20;
-
 std::string_view header(const std::vector<std::pair<std::string, std::string>>& headers,
                         std::string_view name) {
   for (const auto& [n, v] : headers)
@@ -36,7 +33,7 @@ store::Record build_record(CapturedExchange captured) {
   Exchange& ex = captured.exchange;
   // First of all: from here on, the event and the stored exchange are built from the
   // redacted exchange only, and the parsers read the redacted response body.
-  const Decoded response = redact_exchange(ex, kMaxDecodedBody);
+  const Decoded response = redact_exchange(ex, kMaxCheckedBody);
   store::Record record;
   record.kind = static_cast<std::uint8_t>(captured.route ? captured.route->kind : Kind::other);
   record.ts_ms = ex.ts_ms;

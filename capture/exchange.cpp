@@ -136,6 +136,10 @@ std::optional<Exchange> decode_exchange(std::string_view bytes) {
   return e;
 }
 
+bool exchange_predates_redaction(std::string_view bytes) {
+  return !bytes.empty() && bytes.front() == kFormatUnchecked;
+}
+
 bool exchange_intact(std::string_view bytes) {
   if (!bytes.empty() && bytes.front() == kFormat) return fields_of(bytes).has_value();
   return decode_exchange(bytes).has_value();

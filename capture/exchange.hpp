@@ -42,5 +42,8 @@ std::optional<Exchange> decode_exchange(std::string_view bytes);
 // Whether decode_exchange would succeed, without building the exchange (format 2: the
 // checksum).
 bool exchange_intact(std::string_view bytes);
+// Whether the bytes were written before the writer redacted whole exchanges (format 1):
+// what such a record holds is redacted again when it is read (read_stored_exchange).
+bool exchange_predates_redaction(std::string_view bytes);
 
 }  // namespace plextap::capture

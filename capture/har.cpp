@@ -6,6 +6,7 @@
 #include "capture/exchange.hpp"
 #include "capture/json_writer.hpp"
 #include "capture/query.hpp"
+#include "capture/redact_exchange.hpp"
 #include "capture/text.hpp"
 #include "capture/time_format.hpp"
 
@@ -219,7 +220,7 @@ std::uint64_t export_har(store::Store& store, const ExportOptions& options, std:
       if (e.has_exchange) store.note_damage("exchange " + std::to_string(e.id) + ": missing");
       return true;
     }
-    auto ex = decode_exchange(*raw);
+    auto ex = read_stored_exchange(*raw);
     if (!ex) {
       store.note_damage("exchange " + std::to_string(e.id) + ": not intact");
       return true;

@@ -99,4 +99,10 @@ Decoded redact_exchange(Exchange& ex, std::size_t max_decoded) {
   return redact_body_of(ex.response_headers, ex.response_body, ex.response_truncated, max_decoded);
 }
 
+std::optional<Exchange> read_stored_exchange(std::string_view bytes) {
+  auto ex = decode_exchange(bytes);
+  if (ex && exchange_predates_redaction(bytes)) redact_exchange(*ex, kMaxCheckedBody);
+  return ex;
+}
+
 }  // namespace plextap::capture

@@ -4,6 +4,8 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
+#include <string_view>
 
 #include "capture/body_decode.hpp"
 #include "capture/exchange.hpp"
@@ -25,5 +27,13 @@ namespace plextap::capture {
 // Returns the response body decoded (and redacted), for the parsers: `ok` false when its
 // coding could not be undone, as decode_body says.
 Decoded redact_exchange(Exchange& ex, std::size_t max_decoded);
+
+// Decoded bytes of a body that redaction and the parsers read at most.
+inline constexpr std::size_t kMaxCheckedBody = std::size_t{8} << 20;
+
+// An exchange as stored, for its readers (HAR export, replay serve): decode_exchange, and
+// for a record written before whole exchanges were redacted (an older version kept bodies
+// and most headers as sent), redact_exchange on top, so no token it holds gets out.
+std::optional<Exchange> read_stored_exchange(std::string_view bytes);
 
 }  // namespace plextap::capture

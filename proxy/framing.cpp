@@ -261,8 +261,8 @@ FramingFields read_framing(std::span<const Field> fields) {
   return f;
 }
 
-bool named_by_connection(const FramingFields& f, std::string_view name) {
-  for (auto n : f.named)
+bool named_by_connection(const std::vector<std::string_view>& named, std::string_view name) {
+  for (auto n : named)
     if (n.size() == name.size() && std::equal(n.begin(), n.end(), name.begin(),
                                               [](char a, char b) { return lower(a) == lower(b); }))
       return true;
@@ -297,6 +297,7 @@ RequestPlan plan_request(const RequestHeadIn& head, std::string_view upstream_ho
   auto f = read_framing(head.fields);
   if (f.error) return refuse(400, f.error);
   if (f.framing_named) return refuse(400, f.framing_named);
+  plan.connection_named = std::move(f.named);
   for (const auto& field : head.fields)
     if (underscore_alias(field.name))
       return refuse(400, "a framing or forwarding field spelled with '_'");
@@ -365,15 +366,14 @@ RequestPlan plan_request(const RequestHeadIn& head, std::string_view upstream_ho
 
 void write_request_head(std::string& out, const RequestHeadIn& head, const RequestPlan& plan,
                         std::string_view remote_addr, bool tls) {
-  // The Connection options again (read_framing is cheap; the plan stays small).
-  auto f = read_framing(head.fields);
   out.append(head.method).append(plan.slash ? " /" : " ").append(plan.target);
   out.append(" HTTP/1.1\r\n");
   append_field(out, "Host", plan.host);
   for (const auto& field : head.fields) {
     switch (classify(field.name)) {
       case Known::other:
-        if (f.named.empty() || !named_by_connection(f, field.name))
+        if (plan.connection_named.empty() ||
+            !named_by_connection(plan.connection_named, field.name))
           append_field(out, field.name, field.value);
         break;
       case Known::upgrade:
@@ -415,6 +415,7 @@ ResponsePlan plan_response(const ResponseHeadIn& head, const ResponseContext& co
   if (head.status < 100) return bad("a status code below 100");
   auto f = read_framing(head.fields);
   if (f.error) return bad(f.error);
+  plan.connection_named = std::move(f.named);
   if (f.transfer_encoding) {
     if (f.length) return bad("both Content-Length and Transfer-Encoding");
     if (f.codings != 1 || !f.last_chunked) return bad("a transfer coding other than chunked");
@@ -463,7 +464,6 @@ ResponsePlan plan_response(const ResponseHeadIn& head, const ResponseContext& co
 
 void write_response_head(std::string& out, const ResponseHeadIn& head, const ResponsePlan& plan,
                          unsigned client_version) {
-  auto f = read_framing(head.fields);
   out.append("HTTP/1.1 ");
   append_number(out, head.status);
   out.append(" ").append(head.reason).append("\r\n");
@@ -478,7 +478,8 @@ void write_response_head(std::string& out, const ResponseHeadIn& head, const Res
       case Known::x_forwarded_host:
       case Known::forwarded:
       case Known::x_real_ip:
-        if (f.named.empty() || !named_by_connection(f, field.name))
+        if (plan.connection_named.empty() ||
+            !named_by_connection(plan.connection_named, field.name))
           append_field(out, field.name, field.value);
         break;
       case Known::upgrade:

@@ -13,6 +13,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace plextap::proxy {
 
@@ -53,6 +54,8 @@ struct RequestPlan {
   bool slash = false;            // an absolute-form target without a path: "/" first
   std::string_view host;         // the Host the server gets
   std::string_view client_host;  // the host the client asked for; empty when it named none
+  // Other fields the client's Connection names: hop-by-hop for this request only.
+  std::vector<std::string_view> connection_named;
 };
 
 // Checks a request head and plans its forwarding. `upstream_host` (host[:port]) is the
@@ -93,6 +96,7 @@ struct ResponsePlan {
   bool length_without_body = false;
   bool server_keep_alive = false;  // the server would let the connection be reused
   bool keep_alive = false;         // the client's connection stays open after the answer
+  std::vector<std::string_view> connection_named;  // fields the server's Connection names
 };
 
 ResponsePlan plan_response(const ResponseHeadIn& head, const ResponseContext& context);

@@ -418,30 +418,28 @@ class Session {
     // The client has sent all of this request: from here on, watch for it leaving, so an
     // abandoned stream or long poll lets go of its server connection at once.
     using namespace net::experimental::awaitable_operators;
-    std::optional<ResponseParser> rp;
     watch_upstream_ = &up;
     watching_ = {true, false, false};
-    Outcome out = co_await (answer(up, rp, plan, recording, ec, body_streamed) && watch_client());
+    Outcome out = co_await (answer(up, plan, recording, ec, body_streamed) && watch_client());
     watch_upstream_ = nullptr;
-    if (out.tunnel) co_await tunnel(*up, *rp);
+    if (out.tunnel) co_await tunnel(*up);
     co_return out;
   }
 
   // Reads the answer to a request that has been sent (or failed to be: `ec`) and streams
   // it to the client. Runs beside watch_client(), and stops it when done.
-  net::awaitable<Outcome> answer(std::unique_ptr<Connection>& up, std::optional<ResponseParser>& rp,
-                                 const RequestPlan& plan, capture::Recording* recording,
-                                 error_code ec, bool body_streamed) {
-    Outcome out = co_await answer_inner(up, rp, plan, recording, ec, body_streamed);
+  net::awaitable<Outcome> answer(std::unique_ptr<Connection>& up, const RequestPlan& plan,
+                                 capture::Recording* recording, error_code ec, bool body_streamed) {
+    Outcome out = co_await answer_inner(up, plan, recording, ec, body_streamed);
     stop_watching();
     co_return out;
   }
 
-  net::awaitable<Outcome> answer_inner(std::unique_ptr<Connection>& up,
-                                       std::optional<ResponseParser>& rp, const RequestPlan& plan,
+  net::awaitable<Outcome> answer_inner(std::unique_ptr<Connection>& up, const RequestPlan& plan,
                                        capture::Recording* recording, error_code ec,
                                        bool body_streamed) {
     Outcome out;
+    std::optional<ResponseParser> rp;
     for (int attempt = 0;; ++attempt) {
       bool answer_started = false;
       if (!ec) {
@@ -674,7 +672,7 @@ class Session {
   }
 
   // After 101 from the server: bytes flow both ways until either side closes.
-  net::awaitable<void> tunnel(Connection& up, ResponseParser&) {
+  net::awaitable<void> tunnel(Connection& up) {
     using namespace net::experimental::awaitable_operators;
     metrics_.add(metrics_.websocket_tunnels);
     beast::get_lowest_layer(client_).expires_after(kIdleTimeout);

@@ -4,6 +4,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "capture/redact_exchange.hpp"
 #include "store/store.hpp"
 
 namespace plextap::replay {
@@ -47,7 +48,7 @@ std::vector<RecordedExchange> load_store(const std::filesystem::path& store_dir,
         throw SourceError("the store " + store_dir.string() + " is damaged: exchange " +
                           std::to_string(id) + " is missing");
       if (!raw) continue;  // recorded before exchanges were kept, or without one
-      auto ex = capture::decode_exchange(*raw);
+      auto ex = capture::read_stored_exchange(*raw);
       if (!ex)
         throw SourceError("store " + store_dir.string() + ": exchange " + std::to_string(id) +
                           " is damaged or of an unknown format");

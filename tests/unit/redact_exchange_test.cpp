@@ -155,6 +155,34 @@ TEST(RedactExchange, CutCompressedBody) {
 }
 
 // build_record: the event and the stored exchange come from the redacted exchange only.
+// A store written by an earlier version holds exchanges (format 1) whose bodies and most
+// headers were kept as sent: they are redacted when read, so no export or replay shows
+// their tokens. What the writer stores now (format 2) was redacted already.
+TEST(ReadStoredExchange, RecordsFromBeforeRedactionAreRedactedOnRead) {
+  Exchange ex;
+  ex.method = "GET";
+  ex.target = "/myplex/account?X%2DPlex%2DToken=old-target-token";
+  ex.response_headers = {{"Content-Type", "text/xml"}, {"Location", "/x?X-Plex-Token=old-loc"}};
+  ex.response_body = R"(<MyPlex authToken="old-body-token" username="u"/>)";
+  const std::string current = encode_exchange(ex);
+  ASSERT_EQ(current.front(), 2);
+  const std::string before = "\x01" + current.substr(5);  // format 1: no checksum
+  ASSERT_TRUE(exchange_predates_redaction(before));
+  ASSERT_FALSE(exchange_predates_redaction(current));
+
+  auto old = read_stored_exchange(before);
+  ASSERT_TRUE(old);
+  std::string all = old->target + old->response_body;
+  for (const auto& [n, v] : old->response_headers) all += v;
+  for (const char* secret : {"old-target-token", "old-loc", "old-body-token"})
+    EXPECT_EQ(all.find(secret), std::string::npos) << secret << " in " << all;
+  EXPECT_NE(old->response_body.find(R"(username="u")"), std::string::npos);
+
+  auto now = read_stored_exchange(current);
+  ASSERT_TRUE(now);
+  EXPECT_EQ(now->response_body, ex.response_body) << "format 2 is read as stored";
+}
+
 TEST(BuildRecord, NoTokenInTheEventOrTheStoredExchange) {
   CapturedExchange c;
   c.route = std::nullopt;
