@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "app/cli.hpp"
@@ -211,9 +212,13 @@ int run(const ServeFlags& f) {
     }
   }
 
-  proxy::Server server(config, *tap);
-  if (enricher) server.add_metrics([&e = *enricher] { return e.metrics_text(); });
-  server.run();
+  // In an optional so that it goes first after the drain: exchanges still in flight then
+  // hold recordings whose bytes belong to the writer's budget.
+  std::optional<proxy::Server> server;
+  server.emplace(config, *tap);
+  if (enricher) server->add_metrics([&e = *enricher] { return e.metrics_text(); });
+  server->run();
+  server.reset();
   // After the drain, every stage is bounded so that SIGTERM ends the process within
   // --drain-timeout plus 5 s: fetches in progress are cancelled, not waited for, and the
   // writer commits what is queued until the deadline.

@@ -127,7 +127,7 @@ bool Enricher::needs_fetch(std::string_view key, const std::vector<std::uint64_t
 }
 
 void Enricher::resolve_accounts() {
-  auto summary_last = store_.summary().last_ms;
+  auto summary_last = store_.last_event_ms();
   if (!summary_last || now_ms() - *summary_last > 120'000) return;
   FetchResult r = source_.fetch_sessions();
   if (r.timed_out) counters_.timeouts.fetch_add(1);

@@ -72,9 +72,12 @@ Decoded redact_body_of(Headers& headers, std::string& body, bool& truncated,
   Decoded d = decode_body(coding, body, max_decoded);
   auto redacted = redact_body(d.body);
   // A corrupt or cut stream stops every decoder where it stopped this one, so what came
-  // out is all anyone can read; an unknown coding or the decoding cap leaves bytes unread.
+  // out is all anyone can decode; an unknown coding or the decoding cap leaves bytes unread.
   const bool read_all = !d.unsupported && !d.truncated;
-  if (!redacted && read_all) return d;
+  // The recorded bytes are kept as they are only if they hold no token as they are either:
+  // a body that claims a coding it does not have, or plain bytes after the end of a gzip
+  // stream, would otherwise reach the store unread.
+  if (!redacted && read_all && !redact_body(body)) return d;
   if (redacted) d.body = std::move(*redacted);
   if (!read_all) {
     // What could not be read whole is kept only as far as the tap's own copy went (at

@@ -15,12 +15,13 @@
 #include <string_view>
 #include <vector>
 
+#include "capture/tap.hpp"
+
 namespace plextap::proxy {
 
-struct Field {
-  std::string_view name;
-  std::string_view value;
-};
+// A header field as the parser read it: views into its buffer (the tap's type, so the
+// same list serves the recorder).
+using Field = capture::Header;
 
 // How a body is delimited on one side of the proxy.
 enum class Framing : std::uint8_t {

@@ -26,9 +26,8 @@ struct alignas(64) MetricsShard {
   Counter client_connections_total{0};
   Counter upstream_connects_total{0};
   Counter upstream_errors{0};
-  Counter upstream_discarded{0};
-  Counter upstream_busy{0};  // requests refused for want of an upstream connection (503)  // pooled
-                             // connections closed for bytes past a response
+  Counter upstream_discarded{0};  // pooled connections closed for bytes past a response
+  Counter upstream_busy{0};       // requests refused for want of an upstream connection (503)
   Counter upstream_timeouts{0};
   Counter bad_requests{0};
   Counter client_aborts{0};

@@ -258,6 +258,9 @@ class Session {
 
     auto timeout = config_.header_timeout;
     for (bool keep_alive = true; keep_alive && !shared_.draining;) {
+      // Idle keep-alive connections should cost little: a large read buffer goes back
+      // here, between requests, never while the client watcher may be reading into it.
+      if (buffer_.capacity() > 16 * 1024 && buffer_.size() == 0) buffer_.shrink_to_fit();
       RequestParser parser;
       parser.header_limit(static_cast<std::uint32_t>(config_.max_header_bytes));
       parser.body_limit(boost::none);
@@ -361,8 +364,10 @@ class Session {
     }
 
     std::unique_ptr<capture::Recording> recording;
-    if (shared_.tap.wants(to_sv(req.method_string()), plan.target))
-      recording = open_recording(req, plan.target);
+    // The target as the server gets it (an absolute-form one without a path gains its "/").
+    target_.assign(plan.slash ? "/" : "").append(plan.target);
+    if (shared_.tap.wants(to_sv(req.method_string()), target_))
+      recording = open_recording(req, target_);
 
     Outcome out;
     if (shared_.responder)
@@ -384,9 +389,9 @@ class Session {
     error_code ec;
     const auto asked = std::chrono::steady_clock::now();
     std::unique_ptr<Connection> up = co_await pool().acquire(ec);
-    // A request that waited for a connection (every one was busy) goes out only if its
-    // client is still there: nobody would read the answer to a scrobble sent for a client
-    // that gave up.
+    // A request that took a while to get its connection (it waited for a place, or a new
+    // connection was made) goes out only if its client is still there: nobody would read
+    // the answer to a scrobble sent for a client that gave up.
     if (std::chrono::steady_clock::now() - asked > std::chrono::milliseconds(1) &&
         peer_closed(beast::get_lowest_layer(client_).socket())) {
       metrics_.add(metrics_.client_aborts);
@@ -603,10 +608,8 @@ class Session {
       }
       release_relay_buffer();
     }
-    local_headers_.clear();
-    for (const auto& f : req) local_headers_.push_back({to_sv(f.name_string()), to_sv(f.value())});
     auto reply = shared_.responder->respond(
-        LocalRequest{to_sv(req.method_string()), plan.target, local_headers_});
+        LocalRequest{to_sv(req.method_string()), target_, request_fields_});
 
     const bool keep_alive = plan.keep_alive && !shared_.draining;
     const bool bodyless =
@@ -720,8 +723,8 @@ class Session {
 
   net::awaitable<Outcome> fail_connect(error_code ec) {
     if (ec == PoolError::busy) {
-      // Every connection this thread may open to the server is busy, and stayed so
-      // for the connect timeout: the server is overloaded, not gone.
+      // Every place of --upstream-max-connections stayed taken for the connect timeout,
+      // or too many requests wait already: the server is overloaded, not gone.
       std::string reason = "upstream " + shared_.upstream_name + " busy: " + ec.message();
       worker_.warn_limited(reason);
       co_await send_error(503, reason);
@@ -778,20 +781,13 @@ class Session {
 
   std::unique_ptr<capture::Recording> open_recording(const http::request<http::buffer_body>& req,
                                                      std::string_view target) {
-    capture::RequestHead head{to_sv(req.method_string()),         target,
-                              recording_headers(request_fields_), remote_,
-                              std::chrono::system_clock::now(),   tls_};
+    capture::RequestHead head{to_sv(req.method_string()),       target, request_fields_, remote_,
+                              std::chrono::system_clock::now(), tls_};
     return shared_.tap.open(head);
   }
 
   capture::ResponseHead response_view(const ResponseHeadIn& head) {
-    return capture::ResponseHead{head.status, recording_headers(response_fields_)};
-  }
-
-  std::span<const capture::Header> recording_headers(const std::vector<Field>& fields) {
-    tap_headers_.clear();
-    for (const auto& f : fields) tap_headers_.push_back({f.name, f.value});
-    return tap_headers_;
+    return capture::ResponseHead{head.status, response_fields_};
   }
 
   void log_access(std::string_view method, std::string_view target, std::string_view product,
@@ -806,11 +802,7 @@ class Session {
     if (!relay_buffer_) relay_buffer_ = worker_.buffers.take();
     return relay_buffer_.get();
   }
-  // Idle keep-alive connections should cost little: give large buffers back.
-  void release_relay_buffer() {
-    worker_.buffers.give(std::move(relay_buffer_));
-    if (buffer_.capacity() > 16 * 1024 && buffer_.size() == 0) buffer_.shrink_to_fit();
-  }
+  void release_relay_buffer() { worker_.buffers.give(std::move(relay_buffer_)); }
 
   struct Watching {
     bool active = false;
@@ -830,8 +822,7 @@ class Session {
   BufferPool::Buffer relay_buffer_;
   std::vector<Field> request_fields_;
   std::vector<Field> response_fields_;
-  std::vector<capture::Header> tap_headers_;
-  std::vector<capture::Header> local_headers_;
+  std::string target_;  // the origin-form target, as the server gets it
   std::string request_head_;
   std::string response_head_;
   SoftDeadline body_deadline_;

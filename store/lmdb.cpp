@@ -244,21 +244,31 @@ std::size_t Env::map_size() const {
   return info.me_mapsize;
 }
 
+namespace {
+// Transactions this thread has open (any environment): a thread that holds one already
+// must not wait for a resize, which waits for it.
+thread_local unsigned t_open_txns = 0;
+}  // namespace
+
 void Env::begin_txn() {
   std::unique_lock lock(txn_mutex_);
-  txn_done_.wait(lock, [&] { return !resizing_; });
+  if (t_open_txns == 0) txn_done_.wait(lock, [&] { return !resizing_; });
   ++open_txns_;
+  ++t_open_txns;
 }
 
 void Env::end_txn() {
   std::lock_guard lock(txn_mutex_);
   --open_txns_;
+  --t_open_txns;
   txn_done_.notify_all();
 }
 
 // mdb_env_set_mapsize under a transaction of another thread (the enricher reading while
-// the writer grows the map) is undefined behaviour in LMDB: it waits for them to end.
-void Env::set_map_size(std::size_t bytes) {
+// the writer grows the map) is undefined behaviour in LMDB: it holds new transactions
+// back and waits for the open ones to end. `bytes` 0 adopts the size another process
+// grew the map to. The caller holds no transaction itself.
+void Env::resize(std::size_t bytes) {
   std::unique_lock lock(txn_mutex_);
   resizing_ = true;
   txn_done_.wait(lock, [&] { return open_txns_ == 0; });
@@ -269,14 +279,12 @@ void Env::set_map_size(std::size_t bytes) {
   if (rc != MDB_SUCCESS) throw error(rc, "cannot grow store");
 }
 
+void Env::set_map_size(std::size_t bytes) {
+  resize(bytes);
+}
+
 void Env::adopt_map_size() {
-  std::unique_lock lock(txn_mutex_);
-  resizing_ = true;
-  txn_done_.wait(lock, [&] { return open_txns_ == 0; });
-  mdb_env_set_mapsize(env_, 0);
-  locate_map();
-  resizing_ = false;
-  txn_done_.notify_all();
+  resize(0);
 }
 
 void Env::sync() {
@@ -284,14 +292,14 @@ void Env::sync() {
 }
 
 Txn::Txn(Env& env, bool write) : env_(env), write_(write) {
-  if (write && env.writes_refused())
-    throw env.damage("an earlier write met a damaged page; restart to try again");
   env.begin_txn();
   int rc = mdb_txn_begin(env.get(), nullptr, write ? 0 : MDB_RDONLY, &txn_);
   if (rc == MDB_MAP_RESIZED) {
-    // Another process grew the map: adopt its size (with no transaction of ours open)
-    // and try again.
+    // Another process grew the map: adopt its size and try again — unless this thread
+    // holds a transaction already (a read inside a read), which adopting would pull the
+    // pages from under; the caller's whole read is then to be tried again.
     env.end_txn();
+    if (t_open_txns > 0) throw env.error(rc, "the store grew during this read; run it again");
     env.adopt_map_size();
     env.begin_txn();
     rc = mdb_txn_begin(env.get(), nullptr, write ? 0 : MDB_RDONLY, &txn_);
@@ -316,17 +324,14 @@ Txn::~Txn() {
 }
 
 int Txn::run_guarded(const char* what, int (*call)(void*), void* context) const {
+  // Only reads are guarded: a fault inside a write may follow heap damage LMDB did itself,
+  // and leaves its write lock taken; such a process must end, as it did before.
+  if (write_) return call(context);
   Guard guard;
   if (sigsetjmp(guard.jump, 0) != 0) {
     const std::string fault = guard.assertion[0]
                                   ? std::string("LMDB failed its check ") + guard.assertion
                                   : std::string(strsignal(guard.signal));
-    if (write_) {
-      // LMDB's write state is unknown now: leave the transaction as it is (aborting it
-      // could touch the same pages) and take no more writes.
-      txn_ = nullptr;
-      env_.refuse_writes();
-    }
     throw env_.damage(std::string(what) + ": " + fault + " while reading its pages");
   }
   t_guard = &guard;

@@ -2,8 +2,9 @@
 // store::Error (an exception carrying LMDB's code) so callers decide what a failure means.
 //
 // LMDB trusts its pages: it keeps no checksum, and a damaged page can send it reading past
-// the file (SIGSEGV, SIGBUS) or into one of its assertions (abort). So every call here that
-// reads pages runs under a guard that turns such a fault into an Error, and every key and
+// the file (SIGSEGV, SIGBUS) or into one of its assertions (abort). So the calls of a read
+// transaction that read pages (gets, cursor moves) run under a guard that turns such a
+// fault into an Error (a write that faults still ends the process), and every key and
 // value a read transaction hands out is checked to lie within the file's committed pages
 // before anyone reads it: a damaged store is an error, never a crash. Damage that leaves
 // LMDB's structure intact is caught by the records' own checksums (store.hpp).
@@ -83,9 +84,6 @@ class Env {
   Error error(int rc, const std::string& what) const;
   // The Error for a store whose bytes are not what was written.
   Error damage(const std::string& detail) const;
-  // A fault inside a write leaves LMDB's write state unknown: no more writes from here.
-  void refuse_writes() { writes_refused_ = true; }
-  bool writes_refused() const { return writes_refused_; }
 
  private:
   void locate_map();
@@ -96,12 +94,12 @@ class Env {
   int fd_ = -1;
   std::size_t page_size_ = 4096;
   std::atomic<std::uintptr_t> map_begin_{0}, map_end_{0};
-  std::atomic<bool> writes_refused_{false};
 
   // Open transactions, so that a resize waits for them (see Txn).
   friend class Txn;
   void begin_txn();
   void end_txn();
+  void resize(std::size_t bytes);
   std::mutex txn_mutex_;
   std::condition_variable txn_done_;
   unsigned open_txns_ = 0;
@@ -124,8 +122,8 @@ class Txn {
   std::optional<std::string_view> get(MDB_dbi dbi, std::string_view key) const;
   void put(MDB_dbi dbi, std::string_view key, std::string_view value, unsigned flags = 0);
 
-  // Runs an LMDB call that reads pages under the fault guard; returns its code. A fault
-  // throws a damage Error (and, in a write transaction, abandons it: see lmdb.cpp).
+  // Runs an LMDB call that reads pages, in a read transaction under the fault guard;
+  // returns its code. A fault throws a damage Error. In a write transaction it runs as is.
   template <class Call>
   int guarded(const char* what, Call&& call) const;
   // `v` as a view, after checking that it lies in the file (read transactions).

@@ -339,6 +339,15 @@ std::optional<EventHeader> Store::event_header(std::uint64_t id) {
   return header;
 }
 
+std::optional<std::int64_t> Store::last_event_ms() {
+  Txn txn(env_, false);
+  Cursor cursor(txn, events);
+  if (!cursor.last()) return std::nullopt;
+  auto h = EventHeader::decode(decode_u64(cursor.key()), cursor.value());
+  if (!h) return std::nullopt;
+  return h->ts_ms;
+}
+
 Store::Summary Store::summary(const std::function<bool(std::string_view)>& exchange_intact) {
   Summary s;
   Txn txn(env_, false);

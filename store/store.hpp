@@ -144,6 +144,8 @@ class Store {
   // not intact is counted in damaged_records(). `exchange_intact` checks the opaque
   // exchange records (capture's encoding); without it they are not read.
   Summary summary(const std::function<bool(std::string_view)>& exchange_intact = {});
+  // When the newest event was recorded (its header only; no walk of the store).
+  std::optional<std::int64_t> last_event_ms();
 
   MDB_dbi meta = 0, events = 0, exchanges = 0, by_kind = 0, by_rating_key = 0, media_table = 0,
           accounts_table = 0;

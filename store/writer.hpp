@@ -153,6 +153,7 @@ class Writer {
   std::vector<std::unique_ptr<Pending>> queue_;
   std::uint64_t in_flight_ = 0;
   bool stopping_ = false;
+  std::atomic<std::int64_t> stop_deadline_ns_{0};  // stop_deadline_ for past_stop_deadline()
   std::chrono::steady_clock::time_point stop_deadline_ =
       std::chrono::steady_clock::time_point::max();
   std::thread thread_;

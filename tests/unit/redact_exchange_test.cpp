@@ -155,6 +155,23 @@ TEST(RedactExchange, CutCompressedBody) {
 }
 
 // build_record: the event and the stored exchange come from the redacted exchange only.
+// A body that claims a coding it does not have, or plain bytes after its gzip stream,
+// is not kept as recorded when those bytes hold a token.
+TEST(RedactExchange, BytesNoDecoderReadsAreScannedToo) {
+  Exchange plain_as_gzip;
+  plain_as_gzip.response_headers = {{"Content-Encoding", "gzip"}};
+  plain_as_gzip.response_body = R"(<MyPlex authToken="claimed-gzip"/>)";
+  redact_exchange(plain_as_gzip, 1 << 20);
+  EXPECT_EQ(plain_as_gzip.response_body.find("claimed-gzip"), std::string::npos)
+      << plain_as_gzip.response_body;
+
+  Exchange trailing;
+  trailing.response_headers = {{"Content-Encoding", "gzip"}};
+  trailing.response_body = gzip("<a/>") + "X-Plex-Token=after-the-stream";
+  redact_exchange(trailing, 1 << 20);
+  EXPECT_EQ(trailing.response_body.find("after-the-stream"), std::string::npos);
+}
+
 // A store written by an earlier version holds exchanges (format 1) whose bodies and most
 // headers were kept as sent: they are redacted when read, so no export or replay shows
 // their tokens. What the writer stores now (format 2) was redacted already.

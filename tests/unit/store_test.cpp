@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <future>
 #include <thread>
 
 #include "capture/exchange.hpp"
@@ -166,6 +167,31 @@ TEST(Store, MapGrowsOnlyOnceOtherTransactionsEnd) {
   reader.join();
   EXPECT_EQ(store.env().map_size(), before * 2);
   Txn after(store.env(), false);  // and transactions go on afterwards
+}
+
+// A read inside a read (the enricher looks up media while it walks the rating keys) on a
+// thread whose outer transaction a resize waits for must not wait for that resize.
+TEST(Store, ANestedReadDoesNotWaitForAResizeWaitingForItsOuterRead) {
+  TempDir dir;
+  Store store(dir.path(), false);
+  std::atomic<bool> outer_open{false};
+  std::promise<void> reader_done;
+  auto done = reader_done.get_future();
+  std::thread reader([&] {
+    Txn outer(store.env(), false);
+    outer_open = true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the resize waits now
+    { Txn inner(store.env(), false); }
+    reader_done.set_value();
+  });
+  while (!outer_open) std::this_thread::yield();
+  std::thread resizer([&] { store.env().set_map_size(store.env().map_size() * 2); });
+  if (done.wait_for(std::chrono::seconds(5)) != std::future_status::ready) {
+    ADD_FAILURE() << "the nested read waited for the resize: deadlock";
+    std::_Exit(1);
+  }
+  reader.join();
+  resizer.join();
 }
 
 TEST(Store, StoreThatCannotGrowDropsAndReportsUnhealthy) {
