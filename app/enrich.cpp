@@ -6,7 +6,7 @@
 
 #include "app/cli.hpp"
 #include "app/commands.hpp"
-#include "capture/enricher.hpp"
+#include "enrich/enricher.hpp"
 #include "proxy/config.hpp"
 #include "proxy/metadata_client.hpp"
 #include "store/store.hpp"
@@ -42,11 +42,11 @@ int run(const EnrichFlags& f) {
   store::Store store(std::filesystem::path(f.data) / "store", false);
   store::Writer writer(store, {});
   proxy::MetadataClient source(upstream, tls, f.plex_token, timeouts);
-  capture::Enricher::Options options;
+  enrich::Enricher::Options options;
   options.ttl = parse_duration(f.ttl);
   options.concurrency = f.concurrency;
   options.refresh = f.refresh;
-  capture::Enricher enricher(store, writer, source, options);
+  enrich::Enricher enricher(store, writer, source, options);
   std::atomic<bool> stop{false};
   enricher.run_once(stop);
   const auto& c = enricher.counters();

@@ -1,6 +1,6 @@
 // `plextap export KIND` and `plextap stats`: read-only views of a store, safe to run
 // while `serve` is writing it.
-#include "capture/export.hpp"
+#include "analytics/export.hpp"
 
 #include <csignal>
 #include <cstdio>
@@ -11,9 +11,9 @@
 #include "app/cli.hpp"
 #include "app/commands.hpp"
 #include "capture/classify.hpp"
-#include "capture/enricher.hpp"
+#include "capture/enrichment_record.hpp"
 #include "capture/exchange.hpp"
-#include "capture/har.hpp"
+#include "analytics/har_writer.hpp"
 #include "capture/time_format.hpp"
 #include "store/store.hpp"
 #include "store/writer.hpp"
@@ -36,17 +36,17 @@ struct ExportFlags {
 };
 
 int run_export(const ExportFlags& f) {
-  capture::ExportOptions options;
+  analytics::ExportOptions options;
   const bool media = f.kind == "media", plays = f.kind == "plays", har = f.kind == "har";
   if (!media && !plays && !har) {
     try {
-      capture::kinds_of_export(f.kind);
+      analytics::kinds_of_export(f.kind);
     } catch (const std::invalid_argument& e) {
       throw UsageError(e.what());
     }
   }
   options.kind = f.kind;
-  options.format = f.format == "csv" ? capture::ExportFormat::csv : capture::ExportFormat::jsonl;
+  options.format = f.format == "csv" ? analytics::ExportFormat::csv : analytics::ExportFormat::jsonl;
   if (!f.since.empty()) options.since_ms = parse_time(f.since);
   if (!f.until.empty()) options.until_ms = parse_time(f.until);
   options.client = f.client;
@@ -64,13 +64,13 @@ int run_export(const ExportFlags& f) {
   std::signal(SIGINT, on_interrupt);
   std::signal(SIGTERM, on_interrupt);
   if (media)
-    capture::export_media(store, options.format, out);
+    analytics::export_media(store, options.format, out);
   else if (plays)
-    capture::export_plays(store, options, out);
+    analytics::export_plays(store, options, out);
   else if (har)
-    capture::export_har(store, options, out);
+    analytics::export_har(store, options, out);
   else
-    capture::export_events(store, options, out);
+    analytics::export_events(store, options, out);
   if (std::ferror(out)) throw std::runtime_error("write failed");
   // What was intact has been written; a record that was not makes the run fail.
   store.throw_if_damaged();
@@ -118,7 +118,7 @@ Runner add_export(CLI::App& app) {
   auto f = std::make_shared<ExportFlags>();
   auto* cmd = app.add_subcommand("export", "Export recorded events as JSON lines or CSV");
   std::string kinds;
-  for (const auto& n : capture::event_export_names()) kinds += (kinds.empty() ? "" : ", ") + n;
+  for (const auto& n : analytics::event_export_names()) kinds += (kinds.empty() ? "" : ", ") + n;
   kinds += ", plays, media, har";
   cmd->add_option("kind", f->kind, "What to export: " + kinds)->required();
   with_env(cmd->add_option("--data", f->data, "Data directory")->capture_default_str());

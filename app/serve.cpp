@@ -4,20 +4,18 @@
 
 #include <algorithm>
 #include <charconv>
-#include <condition_variable>
 #include <csignal>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
-#include <mutex>
 #include <optional>
-#include <thread>
 
 #include "app/cli.hpp"
 #include "app/commands.hpp"
-#include "capture/enricher.hpp"
 #include "capture/recorder.hpp"
 #include "certs/client_tls.hpp"
+#include "enrich/enricher.hpp"
+#include "enrich/scheduler.hpp"
 #include "proxy/config.hpp"
 #include "proxy/metadata_client.hpp"
 #include "proxy/server.hpp"
@@ -183,32 +181,18 @@ int run(const ServeFlags& f) {
 
   // Enrichment in the background: a pass now and then, never on the I/O threads.
   std::unique_ptr<proxy::MetadataClient> source;
-  std::unique_ptr<capture::Enricher> enricher;
-  std::atomic<bool> stop_enrich{false};
-  std::mutex enrich_mutex;
-  std::condition_variable enrich_wake;
-  std::thread enrich_thread;
+  std::unique_ptr<enrich::Enricher> enricher;
+  std::unique_ptr<enrich::Scheduler> scheduler;
   if (writer && !f.no_enrich) {
     if (f.plex_token.empty()) {
       spdlog::info("enrichment off: no --plex-token (or PLEX_TOKEN) given");
     } else {
       source = std::make_unique<proxy::MetadataClient>(config.upstream, config.upstream_tls,
                                                        f.plex_token, enrich_timeouts);
-      enricher = std::make_unique<capture::Enricher>(*store, *writer, *source,
-                                                     capture::Enricher::Options{});
-      static_cast<capture::Recorder&>(*tap).set_enricher(enricher.get());
-      enrich_thread = std::thread([&] {
-        while (!stop_enrich) {
-          try {
-            enricher->resolve_accounts();
-            enricher->run_once(stop_enrich);
-          } catch (const std::exception& e) {
-            spdlog::warn("enrich: {}", e.what());
-          }
-          std::unique_lock lock(enrich_mutex);
-          enrich_wake.wait_for(lock, std::chrono::seconds(3), [&] { return stop_enrich.load(); });
-        }
-      });
+      enricher = std::make_unique<enrich::Enricher>(*store, *writer, *source,
+                                                    enrich::Enricher::Options{});
+      scheduler = std::make_unique<enrich::Scheduler>(*enricher, [&s = *source] { s.cancel(); });
+      scheduler->start();
     }
   }
 
@@ -223,13 +207,7 @@ int run(const ServeFlags& f) {
   // --drain-timeout plus 5 s: fetches in progress are cancelled, not waited for, and the
   // writer commits what is queued until the deadline.
   const auto deadline = std::chrono::steady_clock::now() + kAfterDrain;
-  {
-    std::lock_guard lock(enrich_mutex);
-    stop_enrich = true;
-  }
-  enrich_wake.notify_all();
-  if (source) source->cancel();
-  if (enrich_thread.joinable()) enrich_thread.join();
+  if (scheduler) scheduler->stop();
   tap.reset();
   if (writer) writer->stop(deadline);
   writer.reset();

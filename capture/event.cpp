@@ -1,5 +1,9 @@
 #include "capture/event.hpp"
 
+#include <simdjson.h>
+
+#include <algorithm>
+
 #include "capture/body_decode.hpp"
 #include "capture/client_info.hpp"
 #include "capture/json_writer.hpp"
@@ -11,13 +15,6 @@
 
 namespace plextap::capture {
 namespace {
-
-std::string_view header(const std::vector<std::pair<std::string, std::string>>& headers,
-                        std::string_view name) {
-  for (const auto& [n, v] : headers)
-    if (iequals(n, name)) return v;
-  return {};
-}
 
 void string_or_null(JsonWriter& w, std::string_view key, const std::string& value) {
   w.key(key);
@@ -107,7 +104,7 @@ store::Record build_record(CapturedExchange captured) {
       parsed.parse_error = "cannot decode response body: " + response.error;
     } else {
       parsed = parse_fields(*captured.route, path_of(ex.target), params, ex.status,
-                            header(ex.response_headers, "Content-Type"), response.body, fw,
+                            header_value(ex.response_headers, "Content-Type"), response.body, fw,
                             client.session);
     }
     fw.end_object();
@@ -136,6 +133,159 @@ store::Record build_record(CapturedExchange captured) {
   w.end_object();
   record.exchange = encode_exchange(ex);
   return record;
+}
+
+}  // namespace plextap::capture
+
+namespace plextap::capture {
+namespace {
+
+// The string value that follows `key` at `at` in a stored record ("" when `json` does not
+// have `key` there or its value is not a plain string, e.g. null).
+std::string_view string_at(std::string_view json, std::size_t at, std::string_view key) {
+  if (at == std::string_view::npos || json.compare(at, key.size(), key) != 0) return {};
+  at += key.size();
+  if (at >= json.size() || json[at] != '"') return {};
+  auto end = json.find('"', ++at);
+  return end == std::string_view::npos ? std::string_view{} : json.substr(at, end - at);
+}
+
+// The closing quote of the JSON string whose opening quote is at `at` (json.size() when
+// it does not close).
+std::size_t string_end(std::string_view json, std::size_t at) {
+  for (++at; at < json.size() && json[at] != '"'; ++at)
+    if (json[at] == '\\') ++at;
+  return std::min(at, json.size());
+}
+
+// Where the `params` object ends: the fields after it are the record's own. Its keys and
+// values are strings the client chose, so they are stepped over, never searched. npos when
+// the record has no such object.
+std::size_t after_params(std::string_view json) {
+  constexpr std::string_view kParams = "\"params\":{";
+  auto at = json.find(kParams);
+  if (at == std::string_view::npos) return at;
+  for (at += kParams.size(); at < json.size(); ++at) {
+    const char c = json[at];
+    if (c == '}') return at + 1;
+    if (c == '"')
+      at = string_end(json, at);
+    else if (c != ':' && c != ',')
+      return std::string_view::npos;  // not the object build_record writes
+  }
+  return std::string_view::npos;
+}
+
+}  // namespace
+
+std::string stored_client_prefix(std::string_view client_id) {
+  std::string prefix = "\"client\":{\"id\":";
+  append_json_string(prefix, client_id);
+  return prefix;
+}
+
+std::string_view stored_client_id(std::string_view json) {
+  constexpr std::string_view kClient = "\"client\":{\"id\":";
+  auto from = after_params(json);
+  auto at = from == std::string_view::npos ? from : json.find(kClient, from);
+  return string_at(json, at, kClient);
+}
+
+std::string_view stored_rating_key(std::string_view json) {
+  // The top-level field follows remote_addr (an address, or null); the kind's fields come
+  // later (search results name rating keys too).
+  constexpr std::string_view kRemote = "\"remote_addr\":";
+  auto from = after_params(json);
+  auto at = from == std::string_view::npos ? from : json.find(kRemote, from);
+  if (at == std::string_view::npos) return {};
+  at += kRemote.size();
+  if (json.compare(at, 4, "null") == 0) {
+    at += 4;
+  } else {
+    if (at >= json.size() || json[at] != '"') return {};
+    at = string_end(json, at);
+    if (at >= json.size()) return {};
+    ++at;
+  }
+  return string_at(json, at, ",\"rating_key\":");
+}
+
+std::size_t stored_user_end(std::string_view json) {
+  // {"token_fp":"hex"|null}: no brace inside.
+  auto from = after_params(json);
+  auto user = from == std::string_view::npos ? from : json.find("\"user\":{", from);
+  return user == std::string_view::npos ? user : json.find('}', user);
+}
+
+struct EventReader::Impl {
+  simdjson::dom::parser parser;
+  std::string item_text;  // a numeric play_queue_item_id, as text
+};
+
+EventReader::EventReader() : impl_(std::make_unique<Impl>()) {}
+EventReader::~EventReader() = default;
+
+bool EventReader::read(std::string_view json, Kind kind, EventFields& out) {
+  auto doc = impl_->parser.parse(json.data(), json.size());
+  if (doc.error()) return false;
+  auto str = [](simdjson::dom::element e, const char* key) -> std::string_view {
+    auto v = e[key];
+    if (v.error() || !v.is_string()) return {};
+    return v.get_string().value();
+  };
+  auto num = [](simdjson::dom::element e, const char* key) -> std::optional<std::int64_t> {
+    auto v = e[key];
+    if (v.error()) return std::nullopt;
+    if (auto i = v.get_int64(); !i.error()) return i.value();
+    if (auto d = v.get_double(); !d.error()) return static_cast<std::int64_t>(d.value());
+    return std::nullopt;
+  };
+  auto flag = [](simdjson::dom::element e, const char* key) -> std::optional<bool> {
+    auto v = e[key];
+    if (v.error()) return std::nullopt;
+    if (auto b = v.get_bool(); !b.error()) return b.value();
+    return std::nullopt;
+  };
+  simdjson::dom::element record = doc.value();
+  out = EventFields{};
+  if (auto c = record["client"]; !c.error()) out.client_id = str(c.value(), "id");
+  out.rating_key = str(record, "rating_key");
+  switch (kind) {
+    case Kind::timeline: {
+      out.state = str(record, "state");
+      out.time_ms = num(record, "time_ms");
+      out.duration_ms = num(record, "duration_ms");
+      auto item = record["play_queue_item_id"];
+      if (!item.error() && item.is_string()) {
+        out.play_queue_item_id = item.get_string().value();
+      } else if (!item.error() && item.is_int64()) {
+        impl_->item_text = std::to_string(item.get_int64().value());
+        out.play_queue_item_id = impl_->item_text;
+      }
+      break;
+    }
+    case Kind::decision: {
+      out.session = str(record, "session");
+      if (auto g = record["general_decision"]; !g.error() && g.is_object()) {
+        out.general_code = num(g.value(), "code");
+        out.general_text = str(g.value(), "text");
+      }
+      out.direct_play = flag(record, "direct_play");
+      out.direct_stream = flag(record, "direct_stream");
+      if (auto v = record["video"]; !v.error() && v.is_object())
+        out.video_decision = str(v.value(), "decision");
+      if (auto a = record["audio"]; !a.error() && a.is_object())
+        out.audio_decision = str(a.value(), "decision");
+      break;
+    }
+    case Kind::search:
+      out.query = str(record, "query");
+      out.result_count = num(record, "result_count");
+      break;
+    default:
+      break;
+  }
+  return true;
 }
 
 }  // namespace plextap::capture

@@ -2,10 +2,20 @@
 // (DESIGN section 5) plus the fields of its kind. A pure function, run on the writer's
 // thread, so that the I/O threads never decompress, scan for tokens or parse. It redacts
 // the exchange (redact_exchange) before anything else reads it.
+//
+// The stored JSON is also *read* here, and only here: the exports find a record's client,
+// rating key and user object by their place in the text (fast, no parse), and play
+// reconstruction reads the fields it needs with EventReader. The field order they rely on:
+//   {"ts","kind","op","method","path","params":{…},"status","latency_ms",
+//    "client":{"id",…},"user":{"token_fp"},"remote_addr","rating_key",<kind fields>,
+//    ["parse_error"],["truncated"],"media":null}
+// (`params` holds what the client sent, so nothing is looked up before `client`).
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "capture/classify.hpp"
 #include "capture/exchange.hpp"
@@ -26,5 +36,52 @@ inline constexpr std::uint8_t kFlagTruncated = 2;
 inline constexpr std::uint8_t kFlagIncomplete = 4;
 
 store::Record build_record(CapturedExchange captured);
+
+// Every stored event ends with this; exports put the joined media object in its place.
+inline constexpr std::string_view kStoredMediaTail = "\"media\":null}";
+
+// The JSON text that starts the client object of a stored event from `client_id`: a record
+// contains it exactly when it is that client's.
+std::string stored_client_prefix(std::string_view client_id);
+// The client identifier of a stored event ("" when none).
+std::string_view stored_client_id(std::string_view json);
+// The rating key of a stored event ("" when none).
+std::string_view stored_rating_key(std::string_view json);
+// Where the `user` object of a stored event closes (npos when there is none).
+std::size_t stored_user_end(std::string_view json);
+
+// The fields of a stored event that play reconstruction reads; empty views and null
+// optionals where the record has none. The views point into the reader's parse and stay
+// valid until its next read().
+struct EventFields {
+  std::string_view client_id, rating_key;
+  // timeline
+  std::string_view state;
+  std::optional<std::int64_t> time_ms, duration_ms;
+  std::string_view play_queue_item_id;  // the record's string or number, as text
+  // decision
+  std::string_view session;
+  std::optional<std::int64_t> general_code;
+  std::string_view general_text;
+  std::optional<bool> direct_play, direct_stream;
+  std::string_view video_decision, audio_decision;
+  // search
+  std::string_view query;
+  std::optional<std::int64_t> result_count;
+};
+
+class EventReader {
+ public:
+  EventReader();
+  ~EventReader();
+  EventReader(const EventReader&) = delete;
+  EventReader& operator=(const EventReader&) = delete;
+  // Reads the fields of `kind` from a stored event; false when its JSON does not parse.
+  bool read(std::string_view json, Kind kind, EventFields& out);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 }  // namespace plextap::capture

@@ -1,5 +1,6 @@
 #include "capture/exchange.hpp"
 
+#include "capture/text.hpp"
 #include "store/checksum.hpp"
 
 namespace plextap::capture {
@@ -92,6 +93,12 @@ class Reader {
 };
 
 }  // namespace
+
+std::string_view header_value(const HeaderFields& fields, std::string_view name) {
+  for (const auto& [n, v] : fields)
+    if (iequals(n, name)) return v;
+  return {};
+}
 
 std::string encode_exchange(const Exchange& e) {
   std::string out;

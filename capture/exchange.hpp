@@ -19,6 +19,12 @@
 
 namespace plextap::capture {
 
+// Header fields in the order they came, names as sent.
+using HeaderFields = std::vector<std::pair<std::string, std::string>>;
+
+// The value of the first field named `name` (any case); empty when there is none.
+std::string_view header_value(const HeaderFields& fields, std::string_view name);
+
 struct Exchange {
   std::int64_t ts_ms = 0;
   std::uint64_t latency_us = 0;
@@ -29,9 +35,9 @@ struct Exchange {
   std::string remote_addr;
   std::string method;
   std::string target;
-  std::vector<std::pair<std::string, std::string>> request_headers;
+  HeaderFields request_headers;
   std::string request_body;
-  std::vector<std::pair<std::string, std::string>> response_headers;
+  HeaderFields response_headers;
   std::string response_body;
 };
 

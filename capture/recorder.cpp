@@ -3,7 +3,6 @@
 #include <chrono>
 
 #include "capture/classify.hpp"
-#include "capture/enricher.hpp"
 #include "capture/event.hpp"
 #include "capture/query.hpp"
 #include "capture/redact.hpp"
@@ -245,30 +244,7 @@ std::string Recorder::metrics_text() const {
          "# HELP plextap_store_commits_total Store write transactions committed.\n"
          "# TYPE plextap_store_commits_total counter\n"
          "plextap_store_commits_total " +
-         v(c.commits) + "\n" + enrich_metrics();
-}
-
-std::string Recorder::enrich_metrics() const {
-  if (!enricher_) return {};
-  const auto& c = enricher_->counters();
-  auto v = [](const std::atomic<std::uint64_t>& a) {
-    return std::to_string(a.load(std::memory_order_relaxed));
-  };
-  return "# HELP plextap_enrich_fetches_total Metadata fetches, by result.\n"
-         "# TYPE plextap_enrich_fetches_total counter\n"
-         "plextap_enrich_fetches_total{result=\"ok\"} " +
-         v(c.fetched) +
-         "\n"
-         "plextap_enrich_fetches_total{result=\"not_found\"} " +
-         v(c.not_found) +
-         "\n"
-         "plextap_enrich_fetches_total{result=\"failed\"} " +
-         v(c.failed) +
-         "\n"
-         "# HELP plextap_enrich_pending Items waiting for metadata at the last pass.\n"
-         "# TYPE plextap_enrich_pending gauge\n"
-         "plextap_enrich_pending " +
-         v(c.pending) + "\n";
+         v(c.commits) + "\n";
 }
 
 }  // namespace plextap::capture

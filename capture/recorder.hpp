@@ -17,8 +17,6 @@ class Writer;
 
 namespace plextap::capture {
 
-class Enricher;
-
 class Recorder final : public Tap {
  public:
   struct Options {
@@ -34,17 +32,13 @@ class Recorder final : public Tap {
   std::string metrics_text() const override;
 
   store::Writer& writer() { return writer_; }
-  // Adds the enricher's counters to metrics_text().
-  void set_enricher(const Enricher* enricher) { enricher_ = enricher; }
   const TokenFingerprinter& fingerprints() const { return fingerprints_; }
   const Options& options() const { return options_; }
 
  private:
-  std::string enrich_metrics() const;
   store::Writer& writer_;
   TokenFingerprinter fingerprints_;
   Options options_;
-  const Enricher* enricher_ = nullptr;
 };
 
 // True for requests whose bodies are media (direct play parts, transcode segments, photo

@@ -13,12 +13,6 @@ namespace {
 
 using Headers = std::vector<std::pair<std::string, std::string>>;
 
-std::string_view header(const Headers& headers, std::string_view name) {
-  for (const auto& [n, v] : headers)
-    if (iequals(n, name)) return v;
-  return {};
-}
-
 bool is_identity(std::string_view coding) {
   while (!coding.empty() && (coding.front() == ' ' || coding.front() == '\t'))
     coding.remove_prefix(1);
@@ -62,7 +56,7 @@ constexpr std::size_t kCutBodyKept = std::size_t{1} << 20;
 
 Decoded redact_body_of(Headers& headers, std::string& body, bool& truncated,
                        std::size_t max_decoded) {
-  const std::string_view coding = header(headers, "Content-Encoding");
+  const std::string_view coding = header_value(headers, "Content-Encoding");
   if (is_identity(coding)) {
     // Scanned in full, whatever its size: the recorder's cap already bounds it.
     if (auto redacted = redact_body(body))

@@ -44,7 +44,7 @@ struct Fetch {
   std::string server_name;
   bool verify;
   std::chrono::milliseconds progress;
-  capture::FetchResult& result;
+  enrich::FetchResult& result;
 
   http::request<http::empty_body> request() const {
     http::request<http::empty_body> req{http::verb::get, target, 11};
@@ -132,12 +132,12 @@ MetadataClient::MetadataClient(Endpoint upstream, UpstreamTlsOptions tls, std::s
 
 MetadataClient::~MetadataClient() = default;
 
-capture::FetchResult MetadataClient::fetch(const std::string& rating_key) {
+enrich::FetchResult MetadataClient::fetch(const std::string& rating_key) {
   return get("/library/metadata/" + rating_key +
              "?includeGuids=1&includeMarkers=1&includeChapters=1");
 }
 
-capture::FetchResult MetadataClient::fetch_sessions() {
+enrich::FetchResult MetadataClient::fetch_sessions() {
   return get("/status/sessions");
 }
 
@@ -147,8 +147,8 @@ void MetadataClient::cancel() {
   for (auto* ioc : running_) ioc->stop();
 }
 
-capture::FetchResult MetadataClient::get(const std::string& target) {
-  capture::FetchResult result;
+enrich::FetchResult MetadataClient::get(const std::string& target) {
+  enrich::FetchResult result;
   const auto deadline = std::chrono::steady_clock::now() + timeouts_.total;
   Fetch fetch{upstream_.host,
               std::to_string(upstream_.port),

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "capture/enricher.hpp"
+#include "enrich/enricher.hpp"
 #include "proxy/config.hpp"
 
 namespace boost::asio {
@@ -29,20 +29,20 @@ struct FetchTimeouts {
   std::chrono::milliseconds progress{20'000};
 };
 
-class MetadataClient final : public capture::MetadataSource {
+class MetadataClient final : public enrich::MetadataSource {
  public:
   // Throws std::runtime_error when the upstream's CA file cannot be read.
   MetadataClient(Endpoint upstream, UpstreamTlsOptions tls, std::string token,
                  FetchTimeouts timeouts = {});
   ~MetadataClient() override;
-  capture::FetchResult fetch(const std::string& rating_key) override;
-  capture::FetchResult fetch_sessions() override;
+  enrich::FetchResult fetch(const std::string& rating_key) override;
+  enrich::FetchResult fetch_sessions() override;
   // From any thread: ends the fetches in progress (they return `cancelled`) and makes
   // every later one return at once. Nothing waits for the server.
   void cancel();
 
  private:
-  capture::FetchResult get(const std::string& target);
+  enrich::FetchResult get(const std::string& target);
   struct Tls;
   Endpoint upstream_;
   std::unique_ptr<Tls> tls_;  // null for an http:// upstream

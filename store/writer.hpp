@@ -78,6 +78,23 @@ class Pending {
   virtual bool build(Record& out) = 0;
 };
 
+// A record of a keyed table (media per rating key, accounts per client), its value ready.
+class KeyedRecord final : public Pending {
+ public:
+  KeyedRecord(Record::Table table, std::string key, std::string json)
+      : table_(table), key_(std::move(key)), json_(std::move(json)) {}
+  bool build(Record& out) override {
+    out.table = table_;
+    out.rating_key = std::move(key_);
+    out.json = std::move(json_);
+    return true;
+  }
+
+ private:
+  Record::Table table_;
+  std::string key_, json_;
+};
+
 class Writer {
  public:
   struct Options {

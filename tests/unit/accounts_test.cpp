@@ -1,12 +1,12 @@
 // /status/sessions answers name the account behind each playing client, in XML and JSON.
-#include "capture/accounts.hpp"
+#include "enrich/accounts.hpp"
 
 #include <gtest/gtest.h>
 
 #include <fstream>
 #include <sstream>
 
-namespace plextap::capture {
+namespace plextap::enrich {
 namespace {
 
 std::string fixture(const std::string& name) {
@@ -42,4 +42,4 @@ TEST(SessionAccounts, NothingFromGarbageOrItemsWithoutUser) {
 }
 
 }  // namespace
-}  // namespace plextap::capture
+}  // namespace plextap::enrich

@@ -1,7 +1,7 @@
 // HAR export: a store's exchanges come out as HTTP Archive 1.2 entries: URL with the
 // scheme the client used and the token still redacted, decoded bodies as text, binary
 // bodies as base64, kind and client filters applied.
-#include "capture/har.hpp"
+#include "analytics/har_writer.hpp"
 
 #include <gtest/gtest.h>
 #include <simdjson.h>
@@ -30,6 +30,8 @@ class Built final : public store::Pending {
 };
 
 using plextap::testing::gzip;
+using analytics::export_har;
+using analytics::ExportOptions;
 
 CapturedExchange exchange(std::optional<Route> route, std::string target, bool tls,
                           std::vector<std::pair<std::string, std::string>> response_headers,

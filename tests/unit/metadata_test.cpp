@@ -1,6 +1,6 @@
 // parse_metadata: the enrichment answer of /library/metadata/{key} into the `media` object
 // (DESIGN.md section 6). Every test reads the produced JSON back with simdjson.
-#include "capture/metadata.hpp"
+#include "enrich/metadata.hpp"
 
 #include <gtest/gtest.h>
 #include <simdjson.h>
@@ -14,13 +14,13 @@
 
 #include "parse_test_support.hpp"
 
-namespace plextap::capture {
+namespace plextap::enrich {
 namespace {
 
-using testing::fixture;
+using capture::testing::fixture;
 
 // media_json of a successful parse, read back by JSON pointer.
-class Media : public testing::JsonDoc {
+class Media : public capture::testing::JsonDoc {
  public:
   explicit Media(const MediaParse& p) : JsonDoc(p.media_json) { EXPECT_EQ(p.error, ""); }
 };
@@ -418,4 +418,4 @@ TEST(Metadata, NotAnItemIsAnError) {
 }
 
 }  // namespace
-}  // namespace plextap::capture
+}  // namespace plextap::enrich

@@ -1,6 +1,6 @@
 // Session reconstruction (DESIGN.md section 7) on synthetic timelines: each test builds the
 // events a Plex client would send and checks the rows that come out.
-#include "capture/plays.hpp"
+#include "analytics/plays.hpp"
 
 #include <gtest/gtest.h>
 #include <simdjson.h>
@@ -10,7 +10,7 @@
 #include <unordered_map>
 #include <vector>
 
-namespace plextap::capture {
+namespace plextap::analytics {
 namespace {
 
 constexpr std::int64_t kT0 = 1'732'449'600'000;  // 2024-11-24T12:00:00.000Z
@@ -648,4 +648,4 @@ TEST(Plays, MemoryStaysBoundedOverAMillionEvents) {
 }
 
 }  // namespace
-}  // namespace plextap::capture
+}  // namespace plextap::analytics

@@ -1,22 +1,22 @@
-#include "capture/accounts.hpp"
+#include "enrich/accounts.hpp"
 
 #include "capture/parse_doc.hpp"
 
-namespace plextap::capture {
+namespace plextap::enrich {
 
 std::vector<SessionAccount> parse_session_accounts(std::string_view body) {
   std::vector<SessionAccount> out;
-  detail::Document doc(200, {}, body);
+  capture::detail::Document doc(200, {}, body);
   if (!doc.container()) return out;
-  for (const auto& item : doc.container().children(detail::kItemNames)) {
+  for (const auto& item : doc.container().children(capture::detail::kItemNames)) {
     auto player = item.first_child({"Player"});
     auto user = item.first_child({"User"});
     if (!player || !user) continue;
-    SessionAccount a{detail::to_text(player.get("machineIdentifier")),
-                     detail::to_text(user.get("id")), detail::to_text(user.get("title"))};
+    SessionAccount a{capture::detail::to_text(player.get("machineIdentifier")),
+                     capture::detail::to_text(user.get("id")), capture::detail::to_text(user.get("title"))};
     if (!a.client_id.empty() && !a.account_id.empty()) out.push_back(std::move(a));
   }
   return out;
 }
 
-}  // namespace plextap::capture
+}  // namespace plextap::enrich

@@ -2,7 +2,8 @@
 // metadata once per TTL (and again after a scrobble or rating), parse it into the
 // `media` object of DESIGN section 6, and store it per rating key. Fetching is bounded
 // in concurrency and rate so the server never notices; failures back off and are
-// counted; 401 and 404 answers are stored and not retried before the TTL.
+// counted; 401 and 404 answers are stored and not retried before the TTL. The stored
+// records' layout is capture/enrichment_record's.
 #pragma once
 
 #include <atomic>
@@ -15,7 +16,7 @@
 #include "store/store.hpp"
 #include "store/writer.hpp"
 
-namespace plextap::capture {
+namespace plextap::enrich {
 
 struct FetchResult {
   unsigned status = 0;  // 0: no answer (connect failure, timeout)
@@ -25,7 +26,7 @@ struct FetchResult {
   bool cancelled = false;  // ended by shutdown: says nothing about the server
 };
 
-// Where metadata comes from: the Plex server (proxy/ implements it over HTTP).
+// Where metadata comes from: the Plex server (enrich/server_client over HTTP), or a test's.
 class MetadataSource {
  public:
   virtual ~MetadataSource() = default;
@@ -33,18 +34,6 @@ class MetadataSource {
   virtual FetchResult fetch(const std::string& rating_key) = 0;
   // GET /status/sessions: who is playing now (for user.account_id and user.name).
   virtual FetchResult fetch_sessions() = 0;
-};
-
-// The stored value for one rating key (a JSON object):
-//   {"fetched_at":"…","fetched_at_ms":N,"status":S,"attempts":A,"error":…,"media":{…}|null}
-struct MediaEntry {
-  std::int64_t fetched_at_ms = 0;
-  unsigned status = 0;
-  unsigned attempts = 0;  // consecutive failures
-  std::string error;
-  std::string media_json;  // empty: none
-  static std::optional<MediaEntry> decode(std::string_view json);
-  std::string encode() const;
 };
 
 class Enricher {
@@ -75,7 +64,7 @@ class Enricher {
   // something was recorded in the last two minutes: someone is watching).
   void resolve_accounts();
   const Counters& counters() const { return counters_; }
-  // Prometheus text for the counters the recorder does not render (the timeouts).
+  // Prometheus text of the counters, for /metrics.
   std::string metrics_text() const;
 
  private:
@@ -89,4 +78,4 @@ class Enricher {
   Counters counters_;
 };
 
-}  // namespace plextap::capture
+}  // namespace plextap::enrich

@@ -11,16 +11,11 @@
 #include <string_view>
 #include <vector>
 
-namespace plextap::capture {
+#include "capture/enrichment_record.hpp"
 
-// An intro, credits or commercial span of the item, in ms from its start.
-struct Marker {
-  std::string type;  // "intro", "credits" or "commercial"
-  std::int64_t start_ms = 0;
-  std::int64_t end_ms = 0;
+namespace plextap::enrich {
 
-  friend bool operator==(const Marker&, const Marker&) = default;
-};
+using capture::Marker;
 
 struct MediaParse {
   // The `media` object: every key present, null or [] when the answer does not say
@@ -64,4 +59,4 @@ inline constexpr std::size_t kMaxMetadataList = 200;
 // `error` and leaves everything else empty.
 MediaParse parse_metadata(std::string_view body);
 
-}  // namespace plextap::capture
+}  // namespace plextap::enrich

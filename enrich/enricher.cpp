@@ -1,19 +1,17 @@
-#include "capture/enricher.hpp"
+#include "enrich/enricher.hpp"
 
-#include <simdjson.h>
 #include <spdlog/spdlog.h>
 
 #include <mutex>
 #include <thread>
 #include <vector>
 
-#include "capture/accounts.hpp"
 #include "capture/classify.hpp"
-#include "capture/json_writer.hpp"
-#include "capture/metadata.hpp"
-#include "capture/time_format.hpp"
+#include "capture/enrichment_record.hpp"
+#include "enrich/accounts.hpp"
+#include "enrich/metadata.hpp"
 
-namespace plextap::capture {
+namespace plextap::enrich {
 namespace {
 
 std::int64_t now_ms() {
@@ -22,78 +20,7 @@ std::int64_t now_ms() {
       .count();
 }
 
-class MediaPending final : public store::Pending {
- public:
-  MediaPending(std::string key, std::string value)
-      : key_(std::move(key)), value_(std::move(value)) {}
-  bool build(store::Record& out) override {
-    out.table = store::Record::Table::media;
-    out.rating_key = std::move(key_);
-    out.json = std::move(value_);
-    return true;
-  }
-
- private:
-  std::string key_, value_;
-};
-
-class AccountPending final : public store::Pending {
- public:
-  AccountPending(std::string client, std::string value)
-      : client_(std::move(client)), value_(std::move(value)) {}
-  bool build(store::Record& out) override {
-    out.table = store::Record::Table::accounts;
-    out.rating_key = std::move(client_);
-    out.json = std::move(value_);
-    return true;
-  }
-
- private:
-  std::string client_, value_;
-};
-
 }  // namespace
-
-std::optional<MediaEntry> MediaEntry::decode(std::string_view json) {
-  simdjson::dom::parser parser;
-  auto doc = parser.parse(json.data(), json.size());
-  if (doc.error()) return std::nullopt;
-  MediaEntry e;
-  auto obj = doc.value();
-  if (auto v = obj["fetched_at_ms"].get_int64(); !v.error()) e.fetched_at_ms = v.value();
-  if (auto v = obj["status"].get_uint64(); !v.error()) e.status = static_cast<unsigned>(v.value());
-  if (auto v = obj["attempts"].get_uint64(); !v.error())
-    e.attempts = static_cast<unsigned>(v.value());
-  if (auto v = obj["error"].get_string(); !v.error()) e.error = std::string(v.value());
-  if (auto v = obj["media"]; !v.error() && !v.is_null()) e.media_json = simdjson::minify(v.value());
-  return e;
-}
-
-std::string MediaEntry::encode() const {
-  std::string out;
-  JsonWriter w(out);
-  w.begin_object();
-  w.key("fetched_at");
-  w.string(rfc3339_ms(fetched_at_ms));
-  w.key("fetched_at_ms");
-  w.int64(fetched_at_ms);
-  w.key("status");
-  w.int64(status);
-  w.key("attempts");
-  w.int64(attempts);
-  w.key("error");
-  if (error.empty())
-    w.null();
-  else
-    w.string(error);
-  w.key("media");
-  if (media_json.empty())
-    w.null();
-  else
-    w.raw(media_json);
-  w.end_object();
-  return out;
-}
 
 Enricher::Enricher(store::Store& store, store::Writer& writer, MetadataSource& source,
                    Options options)
@@ -104,7 +31,7 @@ bool Enricher::needs_fetch(std::string_view key, const std::vector<std::uint64_t
   if (options_.refresh) return true;
   auto stored = store_.media(key);
   if (!stored) return true;
-  auto entry = MediaEntry::decode(*stored);
+  auto entry = capture::MediaEntry::decode(*stored);
   if (!entry) return true;
   const std::int64_t age = now - entry->fetched_at_ms;
   if (entry->status == 200 && !entry->media_json.empty()) {
@@ -114,9 +41,9 @@ bool Enricher::needs_fetch(std::string_view key, const std::vector<std::uint64_t
     for (auto it = ids.rbegin(); it != ids.rend() && *it >= since; ++it)
       if (auto h = store_.event_header(*it);
           h && h->ts_ms > entry->fetched_at_ms &&
-          (h->kind == static_cast<std::uint8_t>(Kind::scrobble) ||
-           h->kind == static_cast<std::uint8_t>(Kind::unscrobble) ||
-           h->kind == static_cast<std::uint8_t>(Kind::rate)))
+          (h->kind == static_cast<std::uint8_t>(capture::Kind::scrobble) ||
+           h->kind == static_cast<std::uint8_t>(capture::Kind::unscrobble) ||
+           h->kind == static_cast<std::uint8_t>(capture::Kind::rate)))
         return true;
     return false;
   }
@@ -132,24 +59,10 @@ void Enricher::resolve_accounts() {
   FetchResult r = source_.fetch_sessions();
   if (r.timed_out) counters_.timeouts.fetch_add(1);
   if (r.status != 200) return;
-  for (const auto& a : parse_session_accounts(r.body)) {
-    std::string value;
-    JsonWriter w(value);
-    w.begin_object();
-    w.key("account_id");
-    if (auto id = a.account_id.find_first_not_of("0123456789");
-        id == std::string::npos && a.account_id.size() < 18)
-      w.raw(a.account_id);
-    else
-      w.string(a.account_id);
-    w.key("name");
-    w.string(a.name);
-    w.key("seen_at_ms");
-    w.int64(now_ms());
-    w.end_object();
-    auto record = std::make_unique<AccountPending>(a.client_id, std::move(value));
-    writer_.submit(std::move(record));
-  }
+  for (const auto& a : parse_session_accounts(r.body))
+    writer_.submit(std::make_unique<store::KeyedRecord>(
+        store::Record::Table::accounts, a.client_id,
+        capture::encode_account(a.account_id, a.name, now_ms())));
 }
 
 void Enricher::run_once(const std::atomic<bool>& stop) {
@@ -177,9 +90,9 @@ void Enricher::run_once(const std::atomic<bool>& stop) {
         lock.unlock();
         std::this_thread::sleep_until(start);
       }
-      MediaEntry entry;
+      capture::MediaEntry entry;
       if (auto old = store_.media(key); old)
-        if (auto e = MediaEntry::decode(*old)) entry.attempts = e->attempts;
+        if (auto e = capture::MediaEntry::decode(*old)) entry.attempts = e->attempts;
       FetchResult r = source_.fetch(key);
       // Shutdown, not the server: nothing to store, the next run fetches it again.
       if (r.cancelled) return;
@@ -207,7 +120,8 @@ void Enricher::run_once(const std::atomic<bool>& stop) {
         spdlog::warn("enrich: metadata for {} failed: {}", key, entry.error);
       }
       counters_.pending.fetch_sub(1);
-      writer_.submit(std::make_unique<MediaPending>(key, entry.encode()));
+      writer_.submit(
+          std::make_unique<store::KeyedRecord>(store::Record::Table::media, key, entry.encode()));
     }
   };
   std::vector<std::thread> threads;
@@ -217,11 +131,31 @@ void Enricher::run_once(const std::atomic<bool>& stop) {
 }
 
 std::string Enricher::metrics_text() const {
-  return "# HELP plextap_enrich_fetch_timeouts_total Enrichment fetches (metadata and "
+  const auto& c = counters_;
+  auto v = [](const std::atomic<std::uint64_t>& a) {
+    return std::to_string(a.load(std::memory_order_relaxed));
+  };
+  return "# HELP plextap_enrich_fetches_total Metadata fetches, by result.\n"
+         "# TYPE plextap_enrich_fetches_total counter\n"
+         "plextap_enrich_fetches_total{result=\"ok\"} " +
+         v(c.fetched) +
+         "\n"
+         "plextap_enrich_fetches_total{result=\"not_found\"} " +
+         v(c.not_found) +
+         "\n"
+         "plextap_enrich_fetches_total{result=\"failed\"} " +
+         v(c.failed) +
+         "\n"
+         "# HELP plextap_enrich_pending Items waiting for metadata at the last pass.\n"
+         "# TYPE plextap_enrich_pending gauge\n"
+         "plextap_enrich_pending " +
+         v(c.pending) +
+         "\n"
+         "# HELP plextap_enrich_fetch_timeouts_total Enrichment fetches (metadata and "
          "/status/sessions) cut off at their deadline; metadata ones count as failed too.\n"
          "# TYPE plextap_enrich_fetch_timeouts_total counter\n"
          "plextap_enrich_fetch_timeouts_total " +
-         std::to_string(counters_.timeouts.load(std::memory_order_relaxed)) + "\n";
+         v(c.timeouts) + "\n";
 }
 
-}  // namespace plextap::capture
+}  // namespace plextap::enrich

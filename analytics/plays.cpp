@@ -1,4 +1,5 @@
-// Session reconstruction for `export plays`. The rules, where DESIGN.md section 7 leaves
+// Session reconstruction for `export plays` (over 400 lines on purpose: the rules read best
+// side by side, and none of them stands alone). The rules, where DESIGN.md section 7 leaves
 // room, are stated next to the code that applies them; the file's header states the model:
 //
 // - One open session per client. A Plex player plays one item at a time, so a session is
@@ -10,19 +11,15 @@
 // - Memory: the open sessions, the closed rows still inside their scrobble window, and per
 //   recently active client its last few decisions and its last search. Clients idle longer
 //   than every window are forgotten.
-#include "capture/plays.hpp"
+#include "analytics/plays.hpp"
 
 #include <algorithm>
 #include <array>
-#include <charconv>
 #include <cmath>
 #include <limits>
-#include <type_traits>
 #include <unordered_map>
 
-#include "capture/time_format.hpp"
-
-namespace plextap::capture {
+namespace plextap::analytics {
 namespace {
 
 // Decisions kept per client: a client asks for the next item's decision while the current
@@ -47,32 +44,6 @@ std::int64_t past_line(const Marker& m, std::int64_t slack) {
   return std::max(m.start_ms, m.end_ms - slack);
 }
 
-void put_string_or_null(JsonWriter& out, std::string_view key, std::string_view value) {
-  out.key(key);
-  if (value.empty())
-    out.null();
-  else
-    out.string(value);
-}
-
-template <typename T>
-void put_optional(JsonWriter& out, std::string_view key, const std::optional<T>& value) {
-  out.key(key);
-  if (!value)
-    out.null();
-  else if constexpr (std::is_same_v<T, bool>)
-    out.boolean(*value);
-  else if constexpr (std::is_same_v<T, double>)
-    out.number(*value);
-  else
-    out.int64(*value);
-}
-
-void put_time(JsonWriter& out, std::string_view key, std::int64_t ms) {
-  out.key(key);
-  out.string(rfc3339_ms(ms));
-}
-
 }  // namespace
 
 TimelineState timeline_state_from(std::string_view state) {
@@ -82,96 +53,6 @@ TimelineState timeline_state_from(std::string_view state) {
   if (state == "stopped") return TimelineState::stopped;
   return TimelineState::other;
 }
-
-std::string_view to_string(PlayEnd end) {
-  switch (end) {
-    case PlayEnd::stopped:
-      return "stopped";
-    case PlayEnd::timeout:
-      return "timeout";
-    case PlayEnd::next_item:
-      return "next_item";
-    case PlayEnd::end_of_data:
-      return "end_of_data";
-  }
-  return "end_of_data";
-}
-
-void write_play(const Play& p, JsonWriter& out, std::string_view media_json) {
-  out.begin_object();
-  put_string_or_null(out, "client_id", p.client_id);
-  put_string_or_null(out, "rating_key", p.rating_key);
-  // A number where the id is one, as in the timeline event records.
-  out.key("play_queue_item_id");
-  std::int64_t pqi = 0;
-  const char* first = p.play_queue_item_id.data();
-  const char* last = first + p.play_queue_item_id.size();
-  if (p.play_queue_item_id.empty())
-    out.null();
-  else if (auto [end, ec] = std::from_chars(first, last, pqi); ec == std::errc() && end == last)
-    out.int64(pqi);
-  else
-    out.string(p.play_queue_item_id);
-  put_time(out, "started_at", p.started_at_ms);
-  put_time(out, "ended_at", p.ended_at_ms);
-  out.key("ended_by");
-  out.string(to_string(p.ended_by));
-  put_optional(out, "duration_ms", p.duration_ms);
-  out.key("watched_ms");
-  out.int64(p.watched_ms);
-  put_optional(out, "max_position_ms", p.max_position_ms);
-  put_optional(out, "completion", p.completion);
-  out.key("pauses");
-  out.uint64(p.pauses);
-  out.key("seeks");
-  out.uint64(std::uint64_t{p.seeks_forward} + p.seeks_back);
-  out.key("seeks_forward");
-  out.uint64(p.seeks_forward);
-  out.key("seeks_back");
-  out.uint64(p.seeks_back);
-  put_optional(out, "intro_skipped", p.intro_skipped);
-  put_optional(out, "credits_skipped", p.credits_skipped);
-  put_optional(out, "stopped_in_credits", p.stopped_in_credits);
-  out.key("scrobbled");
-  out.boolean(p.scrobbled);
-
-  out.key("decision");
-  if (const auto& d = p.decision) {
-    out.begin_object();
-    put_time(out, "ts", d->ts_ms);
-    put_string_or_null(out, "session", d->session);
-    put_optional(out, "general_code", d->general_code);
-    put_string_or_null(out, "general_text", d->general_text);
-    put_optional(out, "direct_play", d->direct_play);
-    put_optional(out, "direct_stream", d->direct_stream);
-    put_string_or_null(out, "video", d->video);
-    put_string_or_null(out, "audio", d->audio);
-    out.end_object();
-  } else {
-    out.null();
-  }
-
-  out.key("search");
-  if (const auto& s = p.search) {
-    out.begin_object();
-    out.key("query");
-    out.string(s->query);
-    put_optional(out, "result_count", s->result_count);
-    put_time(out, "ts", s->ts_ms);
-    out.end_object();
-  } else {
-    out.null();
-  }
-
-  out.key("media");
-  if (media_json.empty())
-    out.null();
-  else
-    out.raw(media_json);
-  out.end_object();
-}
-
-// ---------------------------------------------------------------------------------------
 
 struct PlayBuilder::Session {
   Play row;
@@ -552,4 +433,4 @@ void PlayBuilder::on_search(const PlayInput& e) {
   s.result_count = e.result_count;
 }
 
-}  // namespace plextap::capture
+}  // namespace plextap::analytics

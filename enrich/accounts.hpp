@@ -7,7 +7,7 @@
 #include <string_view>
 #include <vector>
 
-namespace plextap::capture {
+namespace plextap::enrich {
 
 struct SessionAccount {
   std::string client_id;   // Player.machineIdentifier
@@ -18,4 +18,4 @@ struct SessionAccount {
 // Reads a /status/sessions answer (JSON or XML). Items without a player or user are skipped.
 std::vector<SessionAccount> parse_session_accounts(std::string_view body);
 
-}  // namespace plextap::capture
+}  // namespace plextap::enrich

@@ -6,11 +6,11 @@
 #include <cstdint>
 #include <cstdio>
 
-#include "capture/export.hpp"
+#include "analytics/export.hpp"
 #include "store/store.hpp"
 
-namespace plextap::capture {
+namespace plextap::analytics {
 
 std::uint64_t export_har(store::Store& store, const ExportOptions& options, std::FILE* out);
 
-}  // namespace plextap::capture
+}  // namespace plextap::analytics

@@ -19,9 +19,14 @@
 
 #include "capture/classify.hpp"
 #include "capture/json_writer.hpp"
-#include "capture/metadata.hpp"
+#include "capture/enrichment_record.hpp"
 
-namespace plextap::capture {
+namespace plextap::analytics {
+
+using capture::JsonWriter;
+using capture::Kind;
+using capture::Marker;
+using capture::Markers;
 
 enum class TimelineState : std::uint8_t { other, playing, paused, buffering, stopped };
 
@@ -55,14 +60,8 @@ struct PlayInput {
   std::optional<std::int64_t> result_count;
 };
 
-// What enrichment knows about one item (DESIGN.md section 6): its intro, credits and
-// commercial spans (Marker from metadata.hpp; other types are ignored) and its duration.
-struct Markers {
-  std::vector<Marker> markers;
-  std::optional<std::int64_t> duration_ms;
-};
-
-// Null when the item is not enriched: the marker-derived fields of its plays are then null.
+// What enrichment knows about one item (capture::Markers: its intro, credits and commercial
+// spans, other types ignored, and its duration). Null when the item is not enriched: the marker-derived fields of its plays are then null.
 // The pointer is read at once (the markers are copied), so it only has to outlive the call.
 using MarkerLookup = std::function<const Markers*(std::string_view rating_key)>;
 
@@ -170,4 +169,4 @@ class PlayBuilder {
   std::int64_t now_ = std::numeric_limits<std::int64_t>::min();
 };
 
-}  // namespace plextap::capture
+}  // namespace plextap::analytics

@@ -1,17 +1,21 @@
-#include "capture/har.hpp"
+#include "analytics/har_writer.hpp"
 
 #include <string>
 
 #include "capture/body_decode.hpp"
+#include "capture/event.hpp"
 #include "capture/exchange.hpp"
 #include "capture/json_writer.hpp"
 #include "capture/query.hpp"
 #include "capture/redact_exchange.hpp"
-#include "capture/text.hpp"
 #include "capture/time_format.hpp"
 
-namespace plextap::capture {
+namespace plextap::analytics {
 namespace {
+
+using capture::Exchange;
+using capture::header_value;
+using capture::JsonWriter;
 
 std::string base64(std::string_view in) {
   static constexpr char kAlphabet[] =
@@ -57,13 +61,6 @@ bool valid_utf8_text(std::string_view s) {
   return true;
 }
 
-std::string_view header(const std::vector<std::pair<std::string, std::string>>& headers,
-                        std::string_view name) {
-  for (const auto& [n, v] : headers)
-    if (iequals(n, name)) return v;
-  return {};
-}
-
 void write_headers(JsonWriter& w, const std::vector<std::pair<std::string, std::string>>& headers) {
   w.key("headers");
   w.begin_array();
@@ -80,7 +77,7 @@ void write_headers(JsonWriter& w, const std::vector<std::pair<std::string, std::
 
 // HAR wants the content as the client saw it after decoding: text, or base64.
 void write_content(JsonWriter& w, const Exchange& ex) {
-  auto decoded = decode_body(header(ex.response_headers, "Content-Encoding"), ex.response_body,
+  auto decoded = capture::decode_body(header_value(ex.response_headers, "Content-Encoding"), ex.response_body,
                              std::size_t{64} << 20);
   const std::string& body = decoded.ok ? decoded.body : ex.response_body;
   w.key("content");
@@ -88,7 +85,7 @@ void write_content(JsonWriter& w, const Exchange& ex) {
   w.key("size");
   w.int64(static_cast<std::int64_t>(body.size()));
   w.key("mimeType");
-  w.string(header(ex.response_headers, "Content-Type"));
+  w.string(header_value(ex.response_headers, "Content-Type"));
   w.key("text");
   if (valid_utf8_text(body)) {
     w.string(body);
@@ -105,13 +102,13 @@ void write_content(JsonWriter& w, const Exchange& ex) {
 }
 
 void write_entry(JsonWriter& w, std::uint64_t id, std::uint8_t kind, const Exchange& ex) {
-  const std::string_view host = header(ex.request_headers, "Host");
+  const std::string_view host = header_value(ex.request_headers, "Host");
   std::string url = ex.tls ? "https://" : "http://";
   url += host.empty() ? "plex" : host;
   url += ex.target;
   w.begin_object();
   w.key("startedDateTime");
-  w.string(rfc3339_ms(ex.ts_ms));
+  w.string(capture::rfc3339_ms(ex.ts_ms));
   w.key("time");
   w.number(static_cast<double>(ex.latency_us) / 1000.0);
   w.key("request");
@@ -128,7 +125,7 @@ void write_entry(JsonWriter& w, std::uint64_t id, std::uint8_t kind, const Excha
   write_headers(w, ex.request_headers);
   w.key("queryString");
   w.begin_array();
-  for (const auto& p : decode_query(ex.target)) {
+  for (const auto& p : capture::decode_query(ex.target)) {
     w.begin_object();
     w.key("name");
     w.string(p.name);
@@ -141,7 +138,7 @@ void write_entry(JsonWriter& w, std::uint64_t id, std::uint8_t kind, const Excha
     w.key("postData");
     w.begin_object();
     w.key("mimeType");
-    w.string(header(ex.request_headers, "Content-Type"));
+    w.string(header_value(ex.request_headers, "Content-Type"));
     w.key("text");
     w.string(valid_utf8_text(ex.request_body) ? ex.request_body : base64(ex.request_body));
     w.end_object();
@@ -165,7 +162,7 @@ void write_entry(JsonWriter& w, std::uint64_t id, std::uint8_t kind, const Excha
   write_headers(w, ex.response_headers);
   write_content(w, ex);
   w.key("redirectURL");
-  w.string(header(ex.response_headers, "Location"));
+  w.string(header_value(ex.response_headers, "Location"));
   w.key("headersSize");
   w.int64(-1);
   w.key("bodySize");
@@ -207,20 +204,17 @@ std::uint64_t export_har(store::Store& store, const ExportOptions& options, std:
   std::string buf =
       R"({"log":{"version":"1.2","creator":{"name":"plextap","version":"0.1.0"},"pages":[],"entries":[)";
   std::uint64_t written = 0;
-  std::string client_needle;
-  if (!options.client.empty()) {
-    client_needle = "\"client\":{\"id\":";
-    append_json_string(client_needle, options.client);
-  }
+  const std::string client_prefix =
+      options.client.empty() ? "" : capture::stored_client_prefix(options.client);
   store.for_each_event(filter, [&](const store::StoredEvent& e) {
     if (!kinds.empty() && std::find(kinds.begin(), kinds.end(), e.kind) == kinds.end()) return true;
-    if (!client_needle.empty() && e.json.find(client_needle) == std::string_view::npos) return true;
+    if (!client_prefix.empty() && e.json.find(client_prefix) == std::string_view::npos) return true;
     auto raw = store.exchange(e.id);
     if (!raw) {
       if (e.has_exchange) store.note_damage("exchange " + std::to_string(e.id) + ": missing");
       return true;
     }
-    auto ex = read_stored_exchange(*raw);
+    auto ex = capture::read_stored_exchange(*raw);
     if (!ex) {
       store.note_damage("exchange " + std::to_string(e.id) + ": not intact");
       return true;
@@ -240,4 +234,4 @@ std::uint64_t export_har(store::Store& store, const ExportOptions& options, std:
   return written;
 }
 
-}  // namespace plextap::capture
+}  // namespace plextap::analytics

@@ -1,7 +1,7 @@
 // Enrichment metadata: the item of a /library/metadata answer flattened into the `media`
 // object, its versions classified by dynamic range, its markers put in time order. Read
 // through the same XML/JSON view as the recorded calls, so both formats agree.
-#include "capture/metadata.hpp"
+#include "enrich/metadata.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -11,18 +11,20 @@
 #include "capture/parse_doc.hpp"
 #include "capture/time_format.hpp"
 
-namespace plextap::capture {
+namespace plextap::enrich {
 namespace {
 
-using detail::Node;
-using detail::put_id;
-using detail::put_number;
-using detail::put_string;
-using detail::Scalar;
-using detail::to_bool;
-using detail::to_double;
-using detail::to_int;
-using detail::to_text;
+using capture::JsonWriter;
+
+using capture::detail::Node;
+using capture::detail::put_id;
+using capture::detail::put_number;
+using capture::detail::put_string;
+using capture::detail::Scalar;
+using capture::detail::to_bool;
+using capture::detail::to_double;
+using capture::detail::to_int;
+using capture::detail::to_text;
 
 Scalar either(const Scalar& a, const Scalar& b) {
   return a.present() ? a : b;
@@ -283,7 +285,7 @@ void put_last_viewed(JsonWriter& out, const Scalar& v) {
     if (auto d = to_double(v)) secs = static_cast<std::int64_t>(std::floor(*d));
   // Epoch seconds; 0 means never, and past year 9999 RFC 3339 has no form.
   if (secs && *secs > 0 && *secs < 253402300800)
-    out.string(rfc3339_ms(*secs * 1000));
+    out.string(capture::rfc3339_ms(*secs * 1000));
   else
     out.null();
 }
@@ -294,13 +296,13 @@ MediaParse parse_metadata(std::string_view body) {
   MediaParse result;
   // No status or content type: the enricher only parses 2xx answers, and the first byte
   // tells XML from JSON.
-  detail::Document doc(200, {}, body);
+  capture::detail::Document doc(200, {}, body);
   const Node& c = doc.container();
   if (!c) {
     result.error = doc.error().empty() ? "empty body" : doc.error();
     return result;
   }
-  Node item = c.first_child(detail::kItemNames);
+  Node item = c.first_child(capture::detail::kItemNames);
   if (!item) {
     result.error = "MediaContainer holds no item";
     return result;
@@ -349,4 +351,4 @@ MediaParse parse_metadata(std::string_view body) {
   return result;
 }
 
-}  // namespace plextap::capture
+}  // namespace plextap::enrich

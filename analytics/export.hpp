@@ -1,0 +1,41 @@
+// `plextap export`: events, plays and media from the store as JSON lines or CSV, filtered
+// by kind, time and client; events can follow new ones as they are committed.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <cstdio>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "analytics/record_sink.hpp"
+#include "store/store.hpp"
+
+namespace plextap::analytics {
+
+struct ExportOptions {
+  std::string kind =
+      "events";  // events, timeline, scrobbles, ratings, queues, decisions, transcodes, searches
+  ExportFormat format = ExportFormat::jsonl;
+  std::optional<std::int64_t> since_ms, until_ms;
+  std::string client;  // client identifier; empty: all
+  bool follow = false;
+  const std::atomic<bool>* stop = nullptr;  // set from a signal handler to end --follow
+};
+
+// The export kinds and the event kinds each covers. Throws std::invalid_argument for an
+// unknown name (the message lists the known ones).
+std::vector<std::uint8_t> kinds_of_export(const std::string& name);
+const std::vector<std::string>& event_export_names();
+
+// Writes the events to `out`; returns how many were written (export_events.cpp).
+std::uint64_t export_events(store::Store& store, const ExportOptions& options, std::FILE* out);
+// `plextap export plays`: viewing sessions rebuilt from timeline events (DESIGN section 7),
+// with the scrobble, decision and search that belong to each, and media joined
+// (export_plays.cpp).
+std::uint64_t export_plays(store::Store& store, const ExportOptions& options, std::FILE* out);
+// `plextap export media`: the enrichment table, one record per rating key (export_media.cpp).
+std::uint64_t export_media(store::Store& store, ExportFormat format, std::FILE* out);
+
+}  // namespace plextap::analytics

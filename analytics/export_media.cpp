@@ -1,0 +1,40 @@
+// `plextap export media`: the enrichment table, one record per rating key, the key first.
+#include <simdjson.h>
+
+#include "analytics/export.hpp"
+#include "capture/json_writer.hpp"
+
+namespace plextap::analytics {
+
+std::uint64_t export_media(store::Store& store, ExportFormat format, std::FILE* out) {
+  auto sink = make_record_sink(format, out);
+  simdjson::dom::parser parser;
+  std::string json;
+  // The record of one entry in `json`; false (the entry left out) when it is damaged.
+  auto record = [&](std::string_view key, std::string_view value) {
+    auto doc = parser.parse(value.data(), value.size());
+    if (doc.error() || !doc.value().is_object()) return false;
+    json = "{\"rating_key\":";
+    capture::append_json_string(json, key);
+    if (value.size() > 2) json += ',';
+    json.append(value.substr(1));
+    return true;
+  };
+  if (sink->needs_columns())
+    store.for_each_media([&](std::string_view key, std::string_view value) {
+      if (record(key, value)) sink->learn(json);
+      return true;
+    });
+  sink->begin({"rating_key", "fetched_at", "status", "error"});
+  store.for_each_media([&](std::string_view key, std::string_view value) {
+    if (record(key, value))
+      sink->write(json);
+    else  // counted on this pass only, which every format makes
+      store.note_damage("the media entry of rating key " + std::string(key) + ": not JSON");
+    return true;
+  });
+  sink->flush();
+  return sink->written();
+}
+
+}  // namespace plextap::analytics
