@@ -48,10 +48,6 @@ bool closed_by_server(error_code ec) {
 template <class Stream, class Upstream>
 net::awaitable<void> Session<Stream, Upstream>::run() {
   auto& tcp_layer = beast::get_lowest_layer(client_);
-  entry_ = worker_.sessions.insert(
-      worker_.sessions.end(),
-      SessionEntry{&tcp_layer, [](void* s) { static_cast<decltype(&tcp_layer)>(s)->cancel(); },
-                   false});
   metrics_.add(metrics_.client_connections_total);
   metrics_.client_connections.fetch_add(1, std::memory_order_relaxed);
 
@@ -64,9 +60,11 @@ net::awaitable<void> Session<Stream, Upstream>::run() {
     parser.header_limit(static_cast<std::uint32_t>(config_.max_header_bytes));
     parser.body_limit(boost::none);
     tcp_layer.expires_after(timeout);
-    entry_->idle = true;
-    auto [ec, n] = co_await http::async_read_header(client_, buffer_, parser, kUseTuple);
-    entry_->idle = false;
+    // Waiting for a head is being idle: the drain cancels this read, and only this one.
+    idle_read_.begin();
+    auto [ec, n] = co_await http::async_read_header(
+        client_, buffer_, parser, net::bind_cancellation_slot(idle_read_.slot(), kUseTuple));
+    idle_read_.end();
     timeout = config_.keepalive_timeout;
     if (ec) {
       co_await reject_bad_head(ec);
@@ -76,7 +74,6 @@ net::awaitable<void> Session<Stream, Upstream>::run() {
     keep_alive = co_await forward(parser);
   }
   co_await close_client();
-  worker_.sessions.erase(entry_);
   metrics_.client_connections.fetch_sub(1, std::memory_order_relaxed);
 }
 

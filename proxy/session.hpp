@@ -6,11 +6,12 @@
 // session. Internal to proxy/: it carries Asio and Beast types.
 #pragma once
 
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/parser.hpp>
-#include <list>
 #include <memory>
 #include <optional>
 #include <string>
@@ -78,6 +79,44 @@ class SoftDeadline {
   std::shared_ptr<State> state_;  // the handler holds it weakly: it may outlive the session
 };
 
+// The read of an idle session's next request head, which the drain cuts short: the read
+// is bound to a cancellation signal, which a wait on the worker's DrainNotice emits if
+// the drain comes while the read is on. One wait serves the whole session (a timer's
+// waits are withdrawn one by one, at a cost that grows with their number, so not once
+// per request); the destructor withdraws it through a signal of its own. The signals
+// live in a shared state, as the withdrawn wait completes after the session has gone.
+// All of it runs on the worker's thread.
+class DrainableRead {
+ public:
+  explicit DrainableRead(DrainNotice& notice)
+      : state_(std::make_shared<State>()), notice_alive_(notice.alive()) {
+    notice.async_wait(boost::asio::bind_cancellation_slot(
+        state_->withdraw.slot(), [state = state_, &notice](boost::system::error_code) {
+          if (state->reading && notice.fired())
+            state->read.emit(boost::asio::cancellation_type::terminal);
+        }));
+  }
+  ~DrainableRead() {
+    if (!notice_alive_.expired()) state_->withdraw.emit(boost::asio::cancellation_type::terminal);
+  }
+  DrainableRead(const DrainableRead&) = delete;
+  DrainableRead& operator=(const DrainableRead&) = delete;
+
+  // Around the read, which is bound to slot().
+  void begin() { state_->reading = true; }
+  void end() { state_->reading = false; }
+  boost::asio::cancellation_slot slot() { return state_->read.slot(); }
+
+ private:
+  struct State {
+    boost::asio::cancellation_signal read;
+    boost::asio::cancellation_signal withdraw;
+    bool reading = false;
+  };
+  std::shared_ptr<State> state_;
+  std::weak_ptr<void> notice_alive_;
+};
+
 // `Stream` is the client's side, `Upstream` the server's: plain TCP or TLS each.
 template <class Stream, class Upstream>
 class Session {
@@ -91,6 +130,7 @@ class Session {
         tls_(tls),
         remote_(remote_address(boost::beast::get_lowest_layer(stream).socket())),
         body_deadline_(worker.ioc.get_executor()),
+        idle_read_(worker.drain_notice),
         watch_parked_(worker.ioc.get_executor()) {}
 
   // Serves requests until the connection closes, keep-alive ends or the drain comes.
@@ -207,10 +247,10 @@ class Session {
   std::string request_head_;
   std::string response_head_;
   SoftDeadline body_deadline_;
+  DrainableRead idle_read_;
   Watching watching_;
   boost::asio::steady_timer watch_parked_;
   std::unique_ptr<Connection>* watch_upstream_ = nullptr;
-  std::list<SessionEntry>::iterator entry_;
 };
 
 // The four kinds of session, for the files that define Session's members to instantiate.

@@ -1,4 +1,4 @@
-// One I/O thread's state: its upstream pools, its sessions, its rate-limited warnings.
+// One I/O thread's state: its upstream pools, its drain notice, its rate-limited warnings.
 #include <spdlog/spdlog.h>
 
 #include "proxy/worker.hpp"
@@ -22,8 +22,7 @@ Worker::~Worker() {
 }
 
 void Worker::drain() {
-  for (auto& entry : sessions)
-    if (entry.idle) entry.cancel(entry.stream);
+  drain_notice.fire();  // idle sessions end their read of a next head, and close
   plain_pool_->close_all();
   tls_pool_->close_all();
 }
