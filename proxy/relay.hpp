@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string_view>
+#include <tuple>
 
 #include "proxy/framing.hpp"
 #include "proxy/metrics.hpp"
@@ -130,11 +131,31 @@ boost::asio::awaitable<void> tunnel_watchdog(TunnelActivity& activity,
                                              boost::asio::ip::tcp::socket& a,
                                              boost::asio::ip::tcp::socket& b);
 
-// Bytes flow both ways between an upgraded client connection and its server connection
-// until both directions have closed, or the tunnel was silent for kTunnelIdle.
+// After a 101 to an upgrade: `head` (the 101 as the client gets it) goes to the client,
+// with the bytes each side sent past the heads (in its read buffer) passed on; then bytes
+// flow both ways until both directions have closed, or the tunnel was silent for
+// kTunnelIdle.
 template <class Client, class Upstream>
-boost::asio::awaitable<void> run_tunnel(Client& client, Upstream& upstream, MetricsShard& metrics) {
-  using namespace boost::asio::experimental::awaitable_operators;
+boost::asio::awaitable<void> run_tunnel(Client& client, boost::beast::flat_buffer& client_buffer,
+                                        Upstream& upstream,
+                                        boost::beast::flat_buffer& upstream_buffer,
+                                        std::string_view head, MetricsShard& metrics) {
+  namespace net = boost::asio;
+  using namespace net::experimental::awaitable_operators;
+  boost::beast::get_lowest_layer(client).expires_after(kIdleTimeout);
+  auto [ec, n] = co_await net::async_write(client, net::buffer(head), kUseTuple);
+  if (ec) co_return;
+  // Bytes that arrived together with the heads belong to the tunnel.
+  if (upstream_buffer.size()) {
+    std::tie(ec, n) = co_await net::async_write(client, upstream_buffer.data(), kUseTuple);
+    upstream_buffer.consume(upstream_buffer.size());
+    if (ec) co_return;
+  }
+  if (client_buffer.size()) {
+    std::tie(ec, n) = co_await net::async_write(upstream, client_buffer.data(), kUseTuple);
+    client_buffer.consume(client_buffer.size());
+    if (ec) co_return;
+  }
   TunnelActivity activity;
   co_await ((pump(client, upstream, metrics, metrics.bytes_from_clients, activity) &&
              pump(upstream, client, metrics, metrics.bytes_to_clients, activity)) ||

@@ -146,7 +146,11 @@ auto Session<Stream, Upstream>::exchange(RequestParser& parser, const RequestHea
   Outcome out = co_await (answer(sent.up, plan, recording, sent.ec, sent.body_streamed) &&
                           watch_client());
   watch_upstream_ = nullptr;
-  if (out.tunnel) co_await tunnel(*sent.up);
+  if (out.tunnel) {
+    metrics_.add(metrics_.websocket_tunnels);
+    co_await run_tunnel(client_, buffer_, sent.up->stream, sent.up->buffer, response_head_,
+                        metrics_);
+  }
   co_return out;
 }
 
@@ -355,27 +359,6 @@ auto Session<Stream, Upstream>::relay_response(std::unique_ptr<Connection>& up,
   out.keep_alive = rplan.keep_alive;
   if (rplan.server_keep_alive && rp.is_done() && !watching_.gone) pool().release(std::move(up));
   co_return out;
-}
-
-// After 101 from the server: bytes flow both ways until either side closes.
-template <class Stream, class Upstream>
-net::awaitable<void> Session<Stream, Upstream>::tunnel(Connection& up) {
-  metrics_.add(metrics_.websocket_tunnels);
-  beast::get_lowest_layer(client_).expires_after(kIdleTimeout);
-  auto [ec, n] = co_await net::async_write(client_, net::buffer(response_head_), kUseTuple);
-  if (ec) co_return;
-  // Bytes that arrived together with the heads belong to the tunnel.
-  if (up.buffer.size()) {
-    std::tie(ec, n) = co_await net::async_write(client_, up.buffer.data(), kUseTuple);
-    up.buffer.consume(up.buffer.size());
-    if (ec) co_return;
-  }
-  if (buffer_.size()) {
-    std::tie(ec, n) = co_await net::async_write(up.stream, buffer_.data(), kUseTuple);
-    buffer_.consume(buffer_.size());
-    if (ec) co_return;
-  }
-  co_await run_tunnel(client_, up.stream, metrics_);
 }
 
 namespace {

@@ -200,7 +200,6 @@ class Session {
   boost::asio::awaitable<Outcome> relay_response(std::unique_ptr<Connection>& up,
                                                  ResponseParser& rp, const RequestPlan& plan,
                                                  capture::Recording* recording);
-  boost::asio::awaitable<void> tunnel(Connection& up);
 
   // local_answer.cpp: no upstream (replay serve).
   boost::asio::awaitable<Outcome> answer_locally(RequestParser& parser, const RequestPlan& plan);
