@@ -1,7 +1,11 @@
+// `plextap serve` wired together: the I/O threads (proxy/worker.hpp), the client
+// listeners (proxy/listener.hpp), the admin endpoint (proxy/admin.hpp), certificate
+// loading and reloading, signals and the drain.
 #include "proxy/server.hpp"
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -9,8 +13,6 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
 #include <ctime>
 #include <deque>
 #include <thread>
@@ -18,12 +20,12 @@
 #include "certs/certificate_info.hpp"
 #include "certs/client_tls.hpp"
 #include "certs/server_tls.hpp"
+#include "proxy/admin.hpp"
+#include "proxy/listener.hpp"
 #include "proxy/worker.hpp"
 
 namespace plextap::proxy {
 namespace net = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
 using net::ip::tcp;
 
 namespace {
@@ -44,47 +46,6 @@ void warn_if_expiring(const std::string& file, const certs::CertificateInfo& inf
 }
 }  // namespace
 
-Worker::Worker(unsigned i, Shared& s, MetricsShard& m) : index(i), shared(s), metrics(m) {
-  plain_pool_ = std::make_unique<UpstreamPool<beast::tcp_stream>>(
-      ioc.get_executor(), s.upstream_endpoints, s.config.connect_timeout,
-      s.config.upstream_idle_timeout, s.upstream_limit, m, s.upstream_tls);
-  tls_pool_ = std::make_unique<UpstreamPool<TlsStream>>(
-      ioc.get_executor(), s.upstream_endpoints, s.config.connect_timeout,
-      s.config.upstream_idle_timeout, s.upstream_limit, m, s.upstream_tls);
-}
-
-Worker::~Worker() {
-  // Pooled connections go before the io_context they were made on.
-  plain_pool_->close_all();
-  tls_pool_->close_all();
-}
-
-void Worker::drain() {
-  for (auto& entry : sessions)
-    if (entry.idle) entry.cancel(entry.stream);
-  plain_pool_->close_all();
-  tls_pool_->close_all();
-}
-
-void Worker::sweep() {
-  plain_pool_->sweep();
-  tls_pool_->sweep();
-}
-
-void Worker::warn_limited(const std::string& message) {
-  auto now = std::chrono::steady_clock::now();
-  if (now - last_warning_ < std::chrono::seconds(1)) {
-    ++suppressed_warnings_;
-    return;
-  }
-  last_warning_ = now;
-  if (suppressed_warnings_)
-    spdlog::warn("{} ({} similar warnings held back)", message, suppressed_warnings_);
-  else
-    spdlog::warn("{}", message);
-  suppressed_warnings_ = 0;
-}
-
 struct Server::Impl {
   Impl(const Config& c, capture::Tap& tap, Responder* responder)
       : config(c),
@@ -103,18 +64,17 @@ struct Server::Impl {
   Shared shared;
   Metrics metrics;
   std::deque<Worker> workers;
-  std::vector<std::unique_ptr<tcp::acceptor>> acceptors;  // each owned by one worker
-  std::unique_ptr<tcp::acceptor> admin;
+  Listener listener{workers};
+  std::unique_ptr<Admin> admin;
   std::vector<net::executor_work_guard<net::io_context::executor_type>> guards;
-  std::vector<std::function<std::string()>> extra_metrics;
+  std::vector<MetricsSource> extra_metrics;
 
   void start();
+  void resolve_upstream();
   void load_tls();
   std::string tls_file() const;
-  void bind_listener(const Endpoint& endpoint);
-  net::awaitable<void> accept_loop(tcp::acceptor& acceptor, Worker& worker, bool tls);
-  net::awaitable<void> admin_loop();
-  net::awaitable<void> admin_session(tcp::socket socket);
+  std::string own_metrics() const;
+  std::int64_t open_connections() const;
   net::awaitable<void> sweep_loop(Worker& worker);
   net::awaitable<void> signal_loop();
   net::awaitable<void> drain();
@@ -137,146 +97,28 @@ std::string Server::Impl::tls_file() const {
   return (config.tls_p12.empty() ? config.tls_cert : config.tls_p12).string();
 }
 
-void Server::Impl::bind_listener(const Endpoint& endpoint) {
-  // One acceptor per thread on the same port (SO_REUSEPORT): the kernel spreads new
-  // connections over the threads, and a connection stays on the thread that accepted it.
-  tcp::resolver resolver(workers.front().ioc);
-  auto results = resolver.resolve(endpoint.host, std::to_string(endpoint.port),
-                                  tcp::resolver::passive | tcp::resolver::numeric_service);
-  tcp::endpoint bound = results.begin()->endpoint();
-  for (auto& worker : workers) {
-    auto acceptor = std::make_unique<tcp::acceptor>(worker.ioc);
-    boost::system::error_code ec;
-    acceptor->open(bound.protocol(), ec);
-    if (!ec) acceptor->set_option(net::socket_base::reuse_address(true), ec);
-    if (!ec) {
-      int one = 1;
-      ::setsockopt(acceptor->native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-      acceptor->bind(bound, ec);
-    }
-    if (!ec) acceptor->listen(net::socket_base::max_listen_connections, ec);
-    if (ec)
-      throw std::runtime_error("cannot listen on " + to_string(endpoint) + ": " + ec.message());
-    bound = acceptor->local_endpoint();  // port 0: the rest share the port the first got
-    net::co_spawn(worker.ioc, accept_loop(*acceptor, worker, endpoint.tls), net::detached);
-    acceptors.push_back(std::move(acceptor));
+// The proxy's own lines of /metrics: its counters, recording health, certificate expiry.
+std::string Server::Impl::own_metrics() const {
+  std::string text = metrics.render();
+  text +=
+      "# HELP plextap_recording_healthy 1 when recording works, 0 when degraded.\n"
+      "# TYPE plextap_recording_healthy gauge\nplextap_recording_healthy ";
+  text += shared.tap.healthy() ? "1\n" : "0\n";
+  if (auto not_after = shared.tls_not_after.load(); not_after != 0) {
+    text +=
+        "# HELP plextap_tls_certificate_expiry_seconds Seconds until the served TLS "
+        "certificate expires (negative once it has).\n"
+        "# TYPE plextap_tls_certificate_expiry_seconds gauge\n"
+        "plextap_tls_certificate_expiry_seconds ";
+    text += std::to_string(not_after - std::time(nullptr)) + "\n";
   }
-  Endpoint actual = endpoint;
-  actual.port = bound.port();
-  spdlog::info("listening on {}", to_string(actual));
+  return text;
 }
 
-net::awaitable<void> Server::Impl::accept_loop(tcp::acceptor& acceptor, Worker& worker, bool tls) {
-  for (;;) {
-    auto [ec, socket] = co_await acceptor.async_accept(kUseTuple);
-    if (ec == net::error::operation_aborted || !acceptor.is_open()) co_return;
-    if (ec) {
-      worker.warn_limited("accept failed: " + ec.message());
-      // Out of file descriptors: wait a little instead of spinning.
-      net::steady_timer pause(worker.ioc, std::chrono::milliseconds(50));
-      co_await pause.async_wait(kUseTuple);
-      continue;
-    }
-    boost::system::error_code ignored;
-    socket.set_option(tcp::no_delay(true), ignored);
-    if (tls)
-      net::co_spawn(worker.ioc, serve_tls(std::move(socket), worker), net::detached);
-    else
-      net::co_spawn(worker.ioc, serve_plain(std::move(socket), worker), net::detached);
-  }
-}
-
-net::awaitable<void> Server::Impl::admin_loop() {
-  Worker& worker = workers.front();
-  // Only closing the listener (shutdown) ends this loop: any other failure is logged and
-  // the loop goes on after a pause, as accept_loop does.
-  auto on_session_end = [&worker](std::exception_ptr e) {
-    if (!e) return;
-    try {
-      std::rethrow_exception(e);
-    } catch (const std::exception& error) {
-      worker.warn_limited(std::string("admin request failed: ") + error.what());
-    } catch (...) {
-      worker.warn_limited("admin request failed");
-    }
-  };
-  for (;;) {
-    bool pause = false;
-    try {
-      auto [ec, socket] = co_await admin->async_accept(kUseTuple);
-      if (ec == net::error::operation_aborted || !admin->is_open()) co_return;
-      if (ec) {
-        // Out of file descriptors the listener stays readable and an immediate retry fails
-        // again: wait a little instead of spinning.
-        worker.warn_limited("admin accept failed: " + ec.message());
-        pause = true;
-      } else {
-        net::co_spawn(worker.ioc, admin_session(std::move(socket)), on_session_end);
-      }
-    } catch (const std::exception& e) {
-      worker.warn_limited(std::string("admin listener: ") + e.what());
-      pause = true;
-    }
-    if (pause) {
-      net::steady_timer timer(worker.ioc, std::chrono::milliseconds(50));
-      co_await timer.async_wait(kUseTuple);
-    }
-  }
-}
-
-net::awaitable<void> Server::Impl::admin_session(tcp::socket socket) {
-  beast::tcp_stream stream(std::move(socket));
-  beast::flat_buffer buffer;
-  for (;;) {
-    http::request<http::string_body> req;
-    stream.expires_after(std::chrono::seconds(30));
-    auto [ec, n] = co_await http::async_read(stream, buffer, req, kUseTuple);
-    if (ec) break;
-    http::response<http::string_body> res{http::status::ok, req.version()};
-    res.set(http::field::server, "plextap");
-    res.set(http::field::content_type, "text/plain; charset=utf-8");
-    auto path = req.target().substr(0, req.target().find('?'));
-    if (path == "/metrics") {
-      res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
-      res.body() = metrics.render();
-      res.body() +=
-          "# HELP plextap_recording_healthy 1 when recording works, 0 when degraded.\n"
-          "# TYPE plextap_recording_healthy gauge\nplextap_recording_healthy ";
-      res.body() += shared.tap.healthy() ? "1\n" : "0\n";
-      if (auto not_after = shared.tls_not_after.load(); not_after != 0) {
-        res.body() +=
-            "# HELP plextap_tls_certificate_expiry_seconds Seconds until the served TLS "
-            "certificate expires (negative once it has).\n"
-            "# TYPE plextap_tls_certificate_expiry_seconds gauge\n"
-            "plextap_tls_certificate_expiry_seconds ";
-        res.body() += std::to_string(not_after - std::time(nullptr)) + "\n";
-      }
-      res.body() += shared.tap.metrics_text();
-      if (shared.responder) res.body() += shared.responder->metrics_text();
-      for (const auto& source : extra_metrics) res.body() += source();
-    } else if (path == "/healthz") {
-      res.body() = "ok\n";
-    } else if (path == "/readyz") {
-      if (shared.draining) {
-        res.result(http::status::service_unavailable);
-        res.body() = "draining\n";
-      } else if (!shared.tap.healthy()) {
-        res.result(http::status::service_unavailable);
-        res.body() = "degraded: recording is failing, forwarding continues\n";
-      } else {
-        res.body() = "ready\n";
-      }
-    } else {
-      res.result(http::status::not_found);
-      res.body() = "not found; try /metrics, /healthz or /readyz\n";
-    }
-    res.keep_alive(req.keep_alive());
-    res.prepare_payload();
-    std::tie(ec, n) = co_await http::async_write(stream, res, kUseTuple);
-    if (ec || !res.keep_alive()) break;
-  }
-  boost::system::error_code ignored;
-  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+std::int64_t Server::Impl::open_connections() const {
+  std::int64_t n = 0;
+  for (const auto& w : workers) n += w.metrics.client_connections.load();
+  return n;
 }
 
 net::awaitable<void> Server::Impl::sweep_loop(Worker& worker) {
@@ -308,25 +150,22 @@ net::awaitable<void> Server::Impl::signal_loop() {
   co_await drain();
 }
 
+// Runs on the first worker's thread. The listeners close; each worker, on its own
+// thread, tells its idle sessions to close (Worker::drain) while busy ones finish their
+// exchange and then close, as `draining` is set; whatever is left at the drain timeout
+// goes with the io_contexts.
 net::awaitable<void> Server::Impl::drain() {
   spdlog::info("shutting down: no new connections, waiting for requests in flight");
   shared.draining = true;
-  boost::system::error_code ignored;
-  if (admin) admin->close(ignored);
-  for (auto& acceptor : acceptors)
-    net::post(acceptor->get_executor(), [&a = *acceptor] {
-      boost::system::error_code e;
-      a.close(e);
-    });
+  if (admin) admin->stop();
+  listener.stop();
   for (auto& worker : workers) net::post(worker.ioc, [&worker] { worker.drain(); });
 
+  // The wait for the last connection polls the open-connection gauge: connections end on
+  // any thread, and a poll every 20 ms, during the drain alone, keeps a cross-thread
+  // notification out of every session's end.
   auto deadline = std::chrono::steady_clock::now() + config.drain_timeout;
   net::steady_timer timer(workers.front().ioc);
-  auto open_connections = [&] {
-    std::int64_t n = 0;
-    for (auto& w : workers) n += w.metrics.client_connections.load();
-    return n;
-  };
   while (open_connections() > 0 && std::chrono::steady_clock::now() < deadline) {
     timer.expires_after(std::chrono::milliseconds(20));
     co_await timer.async_wait(kUseTuple);
@@ -337,52 +176,49 @@ net::awaitable<void> Server::Impl::drain() {
   for (auto& worker : workers) worker.ioc.stop();
 }
 
-void Server::Impl::start() {
+void Server::Impl::resolve_upstream() {
   net::io_context resolver_context;
   tcp::resolver resolver(resolver_context);
   boost::system::error_code ec;
-  if (!shared.responder) {
-    auto results = resolver.resolve(config.upstream.host, std::to_string(config.upstream.port), ec);
-    if (ec)
-      throw std::runtime_error("cannot resolve upstream " + to_string(config.upstream) + ": " +
-                               ec.message());
-    for (const auto& r : results) shared.upstream_endpoints.push_back(r.endpoint());
-    shared.upstream_name = to_string(config.upstream);
-    shared.upstream_host = shared.upstream_name.substr(shared.upstream_name.find("//") + 2);
-    if (config.upstream.tls) {
-      const auto& t = config.upstream_tls;
-      auto ctx = certs::make_client_context({t.ca_file, !t.insecure});
-      shared.upstream_tls.context = std::shared_ptr<SSL_CTX>(ctx.release(), SSL_CTX_free);
-      shared.upstream_tls.server_name =
-          t.server_name.empty() ? config.upstream.host : t.server_name;
-      shared.upstream_tls.verify = !t.insecure;
-      if (t.insecure)
-        spdlog::warn(
-            "the upstream's TLS certificate is not verified (--upstream-insecure): anyone between "
-            "here and {} can read and change the traffic",
-            shared.upstream_name);
-    }
+  auto results = resolver.resolve(config.upstream.host, std::to_string(config.upstream.port), ec);
+  if (ec)
+    throw std::runtime_error("cannot resolve upstream " + to_string(config.upstream) + ": " +
+                             ec.message());
+  for (const auto& r : results) shared.upstream_endpoints.push_back(r.endpoint());
+  shared.upstream_name = to_string(config.upstream);
+  shared.upstream_host = shared.upstream_name.substr(shared.upstream_name.find("//") + 2);
+  if (config.upstream.tls) {
+    const auto& t = config.upstream_tls;
+    auto ctx = certs::make_client_context({t.ca_file, !t.insecure});
+    shared.upstream_tls.context = std::shared_ptr<SSL_CTX>(ctx.release(), SSL_CTX_free);
+    shared.upstream_tls.server_name = t.server_name.empty() ? config.upstream.host : t.server_name;
+    shared.upstream_tls.verify = !t.insecure;
+    if (t.insecure)
+      spdlog::warn(
+          "the upstream's TLS certificate is not verified (--upstream-insecure): anyone between "
+          "here and {} can read and change the traffic",
+          shared.upstream_name);
   }
+}
+
+void Server::Impl::start() {
+  if (!shared.responder) resolve_upstream();
   for (unsigned i = 0; i < thread_count(); ++i) workers.emplace_back(i, shared, metrics.shard(i));
 
   bool any_tls = std::any_of(config.listen.begin(), config.listen.end(),
                              [](const Endpoint& e) { return e.tls; });
   if (any_tls) load_tls();
-  for (const auto& endpoint : config.listen) bind_listener(endpoint);
+  for (const auto& endpoint : config.listen) listener.bind(endpoint);
 
-  admin = std::make_unique<tcp::acceptor>(workers.front().ioc);
-  auto admin_results = resolver.resolve(config.admin.host, std::to_string(config.admin.port),
-                                        tcp::resolver::passive, ec);
-  if (!ec) {
-    admin->open(admin_results.begin()->endpoint().protocol(), ec);
-    if (!ec) admin->set_option(net::socket_base::reuse_address(true), ec);
-    if (!ec) admin->bind(admin_results.begin()->endpoint(), ec);
-    if (!ec) admin->listen(net::socket_base::max_listen_connections, ec);
-  }
-  if (ec)
-    throw std::runtime_error("cannot listen on admin address " + config.admin.host + ":" +
-                             std::to_string(config.admin.port) + ": " + ec.message());
-  spdlog::info("admin on http://{}:{}", config.admin.host, admin->local_endpoint().port());
+  // /metrics: the proxy's own lines, then the tap's, the responder's and those added.
+  std::vector<MetricsSource> sources;
+  sources.push_back([&tap = shared.tap] { return tap.metrics_text(); });
+  if (shared.responder)
+    sources.push_back([responder = shared.responder] { return responder->metrics_text(); });
+  for (auto& source : extra_metrics) sources.push_back(std::move(source));
+  admin = std::make_unique<Admin>(workers.front(), shared, [this] { return own_metrics(); },
+                                  std::move(sources));
+  admin->start(config.admin);
   if (!shared.responder) {  // replay serve forwards nothing
     if (config.upstream.tls && !shared.upstream_tls.verify)
       spdlog::info("forwarding to {} (TLS, certificate not verified)", shared.upstream_name);
@@ -392,7 +228,6 @@ void Server::Impl::start() {
     else
       spdlog::info("forwarding to {}", shared.upstream_name);
   }
-  net::co_spawn(workers.front().ioc, admin_loop(), net::detached);
   net::co_spawn(workers.front().ioc, signal_loop(), net::detached);
   for (auto& worker : workers) {
     guards.push_back(net::make_work_guard(worker.ioc));

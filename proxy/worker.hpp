@@ -7,8 +7,9 @@
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
-#include <list>
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -56,12 +57,33 @@ struct Shared {
   std::shared_ptr<SSL_CTX> tls;
 };
 
-// A client connection as the drain sees it: idle ones are closed at once, busy ones
-// finish their exchange first.
-struct SessionEntry {
-  void* stream = nullptr;
-  void (*cancel)(void* stream) = nullptr;
-  bool idle = false;
+// The drain as the sessions of one thread hear of it, without a list of them: a timer
+// that never expires, cancelled by fire(), which completes every wait on it at once.
+// Every session waits on it (see DrainableRead in session.hpp); one that is waiting for
+// its next request head (idle) has that read cancelled, a busy one finishes its exchange.
+class DrainNotice {
+ public:
+  explicit DrainNotice(boost::asio::io_context& ioc)
+      : timer_(ioc, std::chrono::steady_clock::time_point::max()) {}
+  bool fired() const { return fired_; }
+  void fire() {
+    fired_ = true;
+    timer_.cancel();
+  }
+  // Completes (with operation_aborted) when fire() is called, or when the wait is
+  // cancelled through the handler's cancellation slot: fired() tells which.
+  template <class Handler>
+  void async_wait(Handler&& handler) {
+    timer_.async_wait(std::forward<Handler>(handler));
+  }
+  // Expires with the notice: a wait may be withdrawn only while its timer exists (the
+  // sessions a stopped io_context destroys outlive the notice).
+  std::weak_ptr<void> alive() const { return alive_; }
+
+ private:
+  boost::asio::steady_timer timer_;
+  bool fired_ = false;
+  std::shared_ptr<void> alive_ = std::make_shared<char>();
 };
 
 // Relay buffers for one thread. Allocating and freeing 64 KiB per request made the
@@ -104,7 +126,7 @@ struct Worker {
   Shared& shared;
   MetricsShard& metrics;
   BufferPool buffers;
-  std::list<SessionEntry> sessions;
+  DrainNotice drain_notice{ioc};
   // One of the two is used, as the upstream is http:// or https://.
   template <class Stream>
   UpstreamPool<Stream>& pool() {
@@ -113,7 +135,8 @@ struct Worker {
     else
       return *plain_pool_;
   }
-  // Closes idle client connections and pooled upstream ones; called on this thread.
+  // Tells idle client connections to close (see DrainNotice) and closes pooled upstream
+  // ones; called on this thread.
   void drain();
   // Closes pooled upstream connections unused for too long or closed by the server.
   void sweep();
