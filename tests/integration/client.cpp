@@ -1,5 +1,6 @@
 // The clients the tests drive the proxy with. Beast's blocking calls have no timeouts
 // of their own, hence the watchdog thread per client.
+// Long on purpose: the HTTP(S), websocket and raw-socket clients share one watchdog.
 #include "tests/integration/client.hpp"
 
 #include <arpa/inet.h>

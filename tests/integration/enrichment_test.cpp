@@ -8,6 +8,7 @@
 //   303  a slow item: the movie with string-typed fields, answered after about 1 s
 //   404  404 Not Found
 //   500  500 (only where a test registers it): a failed fetch
+// Long on purpose: the stand-in metadata and the checks that read it belong together.
 #include <algorithm>
 #include <map>
 #include <set>

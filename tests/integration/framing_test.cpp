@@ -3,6 +3,7 @@
 // parses leniently, so that anything smuggled past the proxy is parsed and answered. After
 // each attack an ordinary client B must still get its own answer, never one meant for
 // someone else. Where the design is silent, the expectations follow nginx and HAProxy.
+// Long on purpose: one test per attack, each readable on its own next to its neighbours.
 #include <algorithm>
 #include <boost/beast/core/string.hpp>
 #include <cctype>

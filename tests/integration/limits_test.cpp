@@ -7,6 +7,7 @@
 //     degraded /readyz, not memory or forwarding latency; recording resumes once the
 //     queue has drained.
 // And both flags refuse values that make no sense: exit 2, one line on stderr.
+// Long on purpose: each limit is tested from every side in one place.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>

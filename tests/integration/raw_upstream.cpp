@@ -1,6 +1,7 @@
 // The lenient stand-in server: plain POSIX sockets, a thread per connection, and a
 // parser that believes whatever it can read into a request (see raw_upstream.hpp).
 // No call blocks for more than 50 ms at a time, so stop() needs only a flag.
+// Long on purpose: the lenient parser is the point, and it reads best in one piece.
 #include "tests/integration/raw_upstream.hpp"
 
 #include <arpa/inet.h>

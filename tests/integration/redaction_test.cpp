@@ -5,6 +5,7 @@
 // directory, `export events`, `export har`, the access log, stderr) never holds a token,
 // while clients and server see every byte as sent, and `replay serve` answers with the
 // recorded bodies, the tokens replaced.
+// Long on purpose: every place a token can hide, and every output it must not reach.
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <sys/socket.h>

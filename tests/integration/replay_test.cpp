@@ -2,6 +2,7 @@
 // `serve`, exported as HAR, answered again by `replay serve` from the store and from the
 // HAR; `replay send` against a server that answers one call differently and against an
 // identical one; pacing; bad sources; the demo that ships with the sample capture.
+// Long on purpose: the replay story is one capture, recorded once and replayed every way.
 #include <stdio.h>
 #include <sys/wait.h>
 

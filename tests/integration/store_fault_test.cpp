@@ -3,6 +3,7 @@
 // count stays exact through a full disk; bad store sizes are usage errors; a data
 // directory that cannot be made leaves serve forwarding, degraded; a reader without write
 // access is told what it lacks; the admin listener waits out a lack of descriptors.
+// Long on purpose: one test per way the store can fail, each standing alone.
 #include <pwd.h>
 #include <unistd.h>
 

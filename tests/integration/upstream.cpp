@@ -14,6 +14,7 @@
 // A path registered with answer() gets its canned answer instead (method-specific
 // first, then any method), whatever the built-in table says, after its delay if it has one.
 // stop() shuts every socket down (waking blocked reads and writes) and joins the threads.
+// Long on purpose: every path the tests need is answered here, in one obvious server.
 #include "tests/integration/upstream.hpp"
 
 #include <poll.h>

@@ -1,5 +1,6 @@
 // parse_metadata: the enrichment answer of /library/metadata/{key} into the `media` object
 // (DESIGN.md section 6). Every test reads the produced JSON back with simdjson.
+// Long on purpose: one test per shape of the server's answer.
 #include "enrich/metadata.hpp"
 
 #include <gtest/gtest.h>

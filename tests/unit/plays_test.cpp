@@ -1,5 +1,6 @@
 // Session reconstruction (DESIGN.md section 7) on synthetic timelines: each test builds the
 // events a Plex client would send and checks the rows that come out.
+// Long on purpose: one test per rule of section 7, next to the others it interacts with.
 #include "analytics/plays.hpp"
 
 #include <gtest/gtest.h>
