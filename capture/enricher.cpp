@@ -7,11 +7,12 @@
 #include <thread>
 #include <vector>
 
+#include "base/json_writer.hpp"
+#include "base/prometheus.hpp"
+#include "base/time.hpp"
 #include "capture/accounts.hpp"
 #include "capture/classify.hpp"
-#include "capture/json_writer.hpp"
 #include "capture/metadata.hpp"
-#include "capture/time_format.hpp"
 
 namespace plextap::capture {
 namespace {
@@ -71,10 +72,10 @@ std::optional<MediaEntry> MediaEntry::decode(std::string_view json) {
 
 std::string MediaEntry::encode() const {
   std::string out;
-  JsonWriter w(out);
+  base::JsonWriter w(out);
   w.begin_object();
   w.key("fetched_at");
-  w.string(rfc3339_ms(fetched_at_ms));
+  w.string(base::rfc3339_ms(fetched_at_ms));
   w.key("fetched_at_ms");
   w.int64(fetched_at_ms);
   w.key("status");
@@ -134,7 +135,7 @@ void Enricher::resolve_accounts() {
   if (r.status != 200) return;
   for (const auto& a : parse_session_accounts(r.body)) {
     std::string value;
-    JsonWriter w(value);
+    base::JsonWriter w(value);
     w.begin_object();
     w.key("account_id");
     if (auto id = a.account_id.find_first_not_of("0123456789");
@@ -217,11 +218,14 @@ void Enricher::run_once(const std::atomic<bool>& stop) {
 }
 
 std::string Enricher::metrics_text() const {
-  return "# HELP plextap_enrich_fetch_timeouts_total Enrichment fetches (metadata and "
-         "/status/sessions) cut off at their deadline; metadata ones count as failed too.\n"
-         "# TYPE plextap_enrich_fetch_timeouts_total counter\n"
-         "plextap_enrich_fetch_timeouts_total " +
-         std::to_string(counters_.timeouts.load(std::memory_order_relaxed)) + "\n";
+  std::string out;
+  base::PrometheusText text(out);
+  text.family("plextap_enrich_fetch_timeouts_total", "counter",
+              "Enrichment fetches (metadata and /status/sessions) cut off at their deadline; "
+              "metadata ones count as failed too.");
+  text.sample("plextap_enrich_fetch_timeouts_total",
+              counters_.timeouts.load(std::memory_order_relaxed));
+  return out;
 }
 
 }  // namespace plextap::capture

@@ -1,13 +1,13 @@
 #include "capture/event.hpp"
 
+#include "base/json_writer.hpp"
+#include "base/time.hpp"
 #include "capture/body_decode.hpp"
 #include "capture/client_info.hpp"
-#include "capture/json_writer.hpp"
 #include "capture/parse.hpp"
 #include "capture/query.hpp"
 #include "capture/redact_exchange.hpp"
 #include "capture/text.hpp"
-#include "capture/time_format.hpp"
 
 namespace plextap::capture {
 namespace {
@@ -19,7 +19,7 @@ std::string_view header(const std::vector<std::pair<std::string, std::string>>& 
   return {};
 }
 
-void string_or_null(JsonWriter& w, std::string_view key, const std::string& value) {
+void string_or_null(base::JsonWriter& w, std::string_view key, const std::string& value) {
   w.key(key);
   if (value.empty())
     w.null();
@@ -49,10 +49,10 @@ store::Record build_record(CapturedExchange captured) {
 
   std::string& out = record.json;
   out.reserve(1024);
-  JsonWriter w(out);
+  base::JsonWriter w(out);
   w.begin_object();
   w.key("ts");
-  w.string(rfc3339_ms(ex.ts_ms));
+  w.string(base::rfc3339_ms(ex.ts_ms));
   w.key("kind");
   w.string(captured.route ? to_string(captured.route->kind) : "other");
   w.key("op");
@@ -100,7 +100,7 @@ store::Record build_record(CapturedExchange captured) {
   if (captured.route) {
     // Parse into a side buffer first: the rating key it finds goes before the kind fields.
     std::string fields;
-    JsonWriter fw(fields);
+    base::JsonWriter fw(fields);
     fw.begin_object();
     ParseResult parsed;
     if (!response.ok) {

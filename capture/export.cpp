@@ -12,9 +12,9 @@
 #include <thread>
 #include <unordered_map>
 
+#include "base/json_writer.hpp"
 #include "capture/classify.hpp"
 #include "capture/enricher.hpp"
-#include "capture/json_writer.hpp"
 #include "capture/plays.hpp"
 
 namespace plextap::capture {
@@ -66,7 +66,7 @@ bool is_json_object(simdjson::dom::parser& parser, std::string_view json) {
 // JSON text of the client id as it appears in a stored record: `"client":{"id":"…"`.
 std::string client_needle(const std::string& client) {
   std::string needle = "\"client\":{\"id\":";
-  append_json_string(needle, client);
+  base::append_json_string(needle, client);
   return needle;
 }
 
@@ -374,7 +374,7 @@ std::uint64_t export_media(store::Store& store, ExportFormat format, std::FILE* 
   auto record = [&](std::string_view key, std::string_view value) {
     if (!is_json_object(parser, value)) return false;
     json = "{\"rating_key\":";
-    append_json_string(json, key);
+    base::append_json_string(json, key);
     if (value.size() > 2) json += ',';
     json.append(value.substr(1));
     return true;
@@ -509,7 +509,7 @@ std::uint64_t export_plays(store::Store& store, const ExportOptions& options, st
   auto emit = [&](const Play& play) {
     if (!needle.empty() && play.client_id != needle) return;
     json.clear();
-    JsonWriter w(json);
+    base::JsonWriter w(json);
     write_play(play, w, media.lookup(play.rating_key));
     if (options.format == ExportFormat::csv)
       rows.push_back(json);

@@ -2,13 +2,13 @@
 
 #include <string>
 
+#include "base/json_writer.hpp"
+#include "base/time.hpp"
 #include "capture/body_decode.hpp"
 #include "capture/exchange.hpp"
-#include "capture/json_writer.hpp"
 #include "capture/query.hpp"
 #include "capture/redact_exchange.hpp"
 #include "capture/text.hpp"
-#include "capture/time_format.hpp"
 
 namespace plextap::capture {
 namespace {
@@ -64,7 +64,7 @@ std::string_view header(const std::vector<std::pair<std::string, std::string>>& 
   return {};
 }
 
-void write_headers(JsonWriter& w, const std::vector<std::pair<std::string, std::string>>& headers) {
+void write_headers(base::JsonWriter& w, const std::vector<std::pair<std::string, std::string>>& headers) {
   w.key("headers");
   w.begin_array();
   for (const auto& [n, v] : headers) {
@@ -79,7 +79,7 @@ void write_headers(JsonWriter& w, const std::vector<std::pair<std::string, std::
 }
 
 // HAR wants the content as the client saw it after decoding: text, or base64.
-void write_content(JsonWriter& w, const Exchange& ex) {
+void write_content(base::JsonWriter& w, const Exchange& ex) {
   auto decoded = decode_body(header(ex.response_headers, "Content-Encoding"), ex.response_body,
                              std::size_t{64} << 20);
   const std::string& body = decoded.ok ? decoded.body : ex.response_body;
@@ -104,14 +104,14 @@ void write_content(JsonWriter& w, const Exchange& ex) {
   w.end_object();
 }
 
-void write_entry(JsonWriter& w, std::uint64_t id, std::uint8_t kind, const Exchange& ex) {
+void write_entry(base::JsonWriter& w, std::uint64_t id, std::uint8_t kind, const Exchange& ex) {
   const std::string_view host = header(ex.request_headers, "Host");
   std::string url = ex.tls ? "https://" : "http://";
   url += host.empty() ? "plex" : host;
   url += ex.target;
   w.begin_object();
   w.key("startedDateTime");
-  w.string(rfc3339_ms(ex.ts_ms));
+  w.string(base::rfc3339_ms(ex.ts_ms));
   w.key("time");
   w.number(static_cast<double>(ex.latency_us) / 1000.0);
   w.key("request");
@@ -210,7 +210,7 @@ std::uint64_t export_har(store::Store& store, const ExportOptions& options, std:
   std::string client_needle;
   if (!options.client.empty()) {
     client_needle = "\"client\":{\"id\":";
-    append_json_string(client_needle, options.client);
+    base::append_json_string(client_needle, options.client);
   }
   store.for_each_event(filter, [&](const store::StoredEvent& e) {
     if (!kinds.empty() && std::find(kinds.begin(), kinds.end(), e.kind) == kinds.end()) return true;
@@ -226,7 +226,7 @@ std::uint64_t export_har(store::Store& store, const ExportOptions& options, std:
       return true;
     }
     if (written++) buf += ',';
-    JsonWriter w(buf);
+    base::JsonWriter w(buf);
     write_entry(w, e.id, e.kind, *ex);
     if (buf.size() > (1 << 20)) {
       std::fwrite(buf.data(), 1, buf.size(), out);

@@ -20,7 +20,7 @@
 #include <type_traits>
 #include <unordered_map>
 
-#include "capture/time_format.hpp"
+#include "base/time.hpp"
 
 namespace plextap::capture {
 namespace {
@@ -47,7 +47,7 @@ std::int64_t past_line(const Marker& m, std::int64_t slack) {
   return std::max(m.start_ms, m.end_ms - slack);
 }
 
-void put_string_or_null(JsonWriter& out, std::string_view key, std::string_view value) {
+void put_string_or_null(base::JsonWriter& out, std::string_view key, std::string_view value) {
   out.key(key);
   if (value.empty())
     out.null();
@@ -56,7 +56,7 @@ void put_string_or_null(JsonWriter& out, std::string_view key, std::string_view 
 }
 
 template <typename T>
-void put_optional(JsonWriter& out, std::string_view key, const std::optional<T>& value) {
+void put_optional(base::JsonWriter& out, std::string_view key, const std::optional<T>& value) {
   out.key(key);
   if (!value)
     out.null();
@@ -68,9 +68,9 @@ void put_optional(JsonWriter& out, std::string_view key, const std::optional<T>&
     out.int64(*value);
 }
 
-void put_time(JsonWriter& out, std::string_view key, std::int64_t ms) {
+void put_time(base::JsonWriter& out, std::string_view key, std::int64_t ms) {
   out.key(key);
-  out.string(rfc3339_ms(ms));
+  out.string(base::rfc3339_ms(ms));
 }
 
 }  // namespace
@@ -97,7 +97,7 @@ std::string_view to_string(PlayEnd end) {
   return "end_of_data";
 }
 
-void write_play(const Play& p, JsonWriter& out, std::string_view media_json) {
+void write_play(const Play& p, base::JsonWriter& out, std::string_view media_json) {
   out.begin_object();
   put_string_or_null(out, "client_id", p.client_id);
   put_string_or_null(out, "rating_key", p.rating_key);

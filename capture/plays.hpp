@@ -17,8 +17,8 @@
 #include <utility>
 #include <vector>
 
+#include "base/json_writer.hpp"
 #include "capture/classify.hpp"
-#include "capture/json_writer.hpp"
 #include "capture/metadata.hpp"
 
 namespace plextap::capture {
@@ -105,7 +105,7 @@ struct Play {
 
 // Writes `play` as one JSON object. `media_json` is the enrichment join, spliced as is;
 // empty writes null.
-void write_play(const Play& play, JsonWriter& out, std::string_view media_json = {});
+void write_play(const Play& play, base::JsonWriter& out, std::string_view media_json = {});
 
 struct PlayOptions {
   std::int64_t idle_timeout_ms = 5 * 60'000;     // a session without an update ends
