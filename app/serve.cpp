@@ -19,7 +19,7 @@
 #include "capture/recorder.hpp"
 #include "certs/client_tls.hpp"
 #include "proxy/config.hpp"
-#include "proxy/metadata_client.hpp"
+#include "enrich/server_client.hpp"
 #include "proxy/server.hpp"
 #include "store/store.hpp"
 #include "store/writer.hpp"
@@ -122,7 +122,7 @@ int run(const ServeFlags& f) {
   // has gone; the error return is handled, the signal must not end the process.
   std::signal(SIGPIPE, SIG_IGN);
   proxy::Config config = make_config(f);
-  proxy::FetchTimeouts enrich_timeouts;
+  enrich::FetchTimeouts enrich_timeouts;
   enrich_timeouts.total = parse_duration(f.enrich_timeout);
   if (enrich_timeouts.total.count() <= 0) throw UsageError("--enrich-timeout must be above 0");
   const std::size_t max_map = parse_size(f.store_max_size, "--store-max-size");
@@ -182,7 +182,7 @@ int run(const ServeFlags& f) {
   }
 
   // Enrichment in the background: a pass now and then, never on the I/O threads.
-  std::unique_ptr<proxy::MetadataClient> source;
+  std::unique_ptr<enrich::ServerClient> source;
   std::unique_ptr<capture::Enricher> enricher;
   std::atomic<bool> stop_enrich{false};
   std::mutex enrich_mutex;
@@ -192,8 +192,8 @@ int run(const ServeFlags& f) {
     if (f.plex_token.empty()) {
       spdlog::info("enrichment off: no --plex-token (or PLEX_TOKEN) given");
     } else {
-      source = std::make_unique<proxy::MetadataClient>(config.upstream, config.upstream_tls,
-                                                       f.plex_token, enrich_timeouts);
+      source = std::make_unique<enrich::ServerClient>(
+          server_origin(config.upstream, config.upstream_tls), f.plex_token, enrich_timeouts);
       enricher = std::make_unique<capture::Enricher>(*store, *writer, *source,
                                                      capture::Enricher::Options{});
       static_cast<capture::Recorder&>(*tap).set_enricher(enricher.get());
