@@ -16,6 +16,9 @@ namespace plextap::capture {
 namespace {
 
 constexpr std::string_view kName = "x-plex-token";
+// '=' plain, percent-encoded once and twice: the levels substitute_token() puts a token
+// back at (redact_target() finds the name at any level).
+constexpr std::string_view kEquals[] = {"=", "%3d", "%253d"};
 constexpr std::string_view kSuffix = "token";
 
 // A range of the original text holding a token value.
@@ -343,6 +346,43 @@ bool is_secret_header(std::string_view name) {
     if (iequals(name, secret)) return true;
   return name.size() >= kSuffix.size() &&
          iequals(name.substr(name.size() - kSuffix.size()), kSuffix);
+}
+
+std::string substitute_token(std::string_view target, const std::optional<std::string>& token) {
+  std::string out;
+  std::size_t i = 0;
+  for (;;) {
+    std::size_t pos = ifind(target, kName, i);
+    if (pos == std::string_view::npos) break;
+    std::size_t after_name = pos + kName.size();
+    int level = -1;
+    for (int l = 0; l < 3; ++l)
+      if (istarts_with(target.substr(after_name), kEquals[l])) level = l;
+    std::size_t value = level < 0 ? after_name : after_name + kEquals[level].size();
+    if (level < 0 || target.substr(value, kRedacted.size()) != kRedacted) {
+      out.append(target.substr(i, value - i));
+      i = value;
+      continue;
+    }
+    std::size_t end = value + kRedacted.size();
+    bool top_level = level == 0 && pos > 0 && (target[pos - 1] == '?' || target[pos - 1] == '&');
+    if (!token && top_level) {
+      // Drop the parameter with one of its separators: "?t&a" -> "?a", "?a&t" -> "?a".
+      out.append(target.substr(i, pos - i));
+      if (end < target.size() && target[end] == '&')
+        ++end;
+      else if (!out.empty() && (out.back() == '&' || out.back() == '?'))
+        out.pop_back();
+      i = end;
+      continue;
+    }
+    std::string value_text = token ? *token : std::string();
+    for (int l = 0; l <= level; ++l) value_text = base::percent_encode(value_text);
+    out.append(target.substr(i, value - i)).append(value_text);
+    i = end;
+  }
+  out.append(target.substr(i));
+  return out;
 }
 
 }  // namespace plextap::capture

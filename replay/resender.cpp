@@ -12,7 +12,7 @@
 #include <stdexcept>
 
 #include "capture/classify.hpp"
-#include "capture/query.hpp"
+#include "capture/redact.hpp"
 #include "capture/text.hpp"
 #include "net/hop_by_hop.hpp"
 #include "net/http_send.hpp"
@@ -30,10 +30,6 @@ namespace {
 constexpr auto kUseTuple = net::as_tuple(net::use_awaitable);
 using Deadline = std::chrono::steady_clock::time_point;
 constexpr std::size_t kMaxAnswer = std::size_t{64} << 20;
-constexpr std::string_view kTokenName = "x-plex-token";
-// '=' plain, percent-encoded once and twice, as redact_target() finds them.
-constexpr std::string_view kEquals[] = {"=", "%3d", "%253d"};
-constexpr std::string_view kRedactedValue = "REDACTED";
 
 // Headers the re-sender sets itself or that must not travel: framing, hop-by-hop, the
 // recording proxy's own, and redacted secrets (a fingerprint is no credential).
@@ -42,7 +38,7 @@ bool resent_header(std::string_view name, std::string_view value) {
   for (std::string_view skip : {"Host", "Content-Length", "Expect", "X-Plex-Token"})
     if (capture::iequals(name, skip)) return false;
   // A recording is not trusted: a field that is not valid HTTP could inject others.
-  return !capture::istarts_with(name, "X-Forwarded-") && !value.starts_with(kRedactedValue) &&
+  return !capture::istarts_with(name, "X-Forwarded-") && !value.starts_with(capture::kRedacted) &&
          is_token(name) && is_field_value(value);
 }
 
@@ -116,12 +112,12 @@ class Run {
   http::request<http::string_body> request_for(const capture::Exchange& ex) const {
     http::request<http::string_body> req;
     req.method_string(ex.method);
-    req.target(substitute_token(ex.target, options_.token));
+    req.target(capture::substitute_token(ex.target, options_.token));
     req.version(11);
     for (const auto& [name, value] : ex.request_headers) {
       if (!resent_header(name, value)) continue;
       if (capture::iequals(name, "Referer") || capture::iequals(name, "Origin"))
-        req.insert(name, substitute_token(value, options_.token));
+        req.insert(name, capture::substitute_token(value, options_.token));
       else
         req.insert(name, value);
     }
@@ -202,45 +198,6 @@ class Run {
 };
 
 }  // namespace
-
-std::string substitute_token(std::string_view target, const std::optional<std::string>& token) {
-  std::string out;
-  std::size_t i = 0;
-  for (;;) {
-    auto it = std::search(target.begin() + static_cast<std::ptrdiff_t>(i), target.end(),
-                          kTokenName.begin(), kTokenName.end(), capture::iequal_char);
-    if (it == target.end()) break;
-    std::size_t pos = static_cast<std::size_t>(it - target.begin());
-    std::size_t after_name = pos + kTokenName.size();
-    int level = -1;
-    for (int l = 0; l < 3; ++l)
-      if (capture::istarts_with(target.substr(after_name), kEquals[l])) level = l;
-    std::size_t value = level < 0 ? after_name : after_name + kEquals[level].size();
-    if (level < 0 || target.substr(value, kRedactedValue.size()) != kRedactedValue) {
-      out.append(target.substr(i, value - i));
-      i = value;
-      continue;
-    }
-    std::size_t end = value + kRedactedValue.size();
-    bool top_level = level == 0 && pos > 0 && (target[pos - 1] == '?' || target[pos - 1] == '&');
-    if (!token && top_level) {
-      // Drop the parameter with one of its separators: "?t&a" -> "?a", "?a&t" -> "?a".
-      out.append(target.substr(i, pos - i));
-      if (end < target.size() && target[end] == '&')
-        ++end;
-      else if (!out.empty() && (out.back() == '&' || out.back() == '?'))
-        out.pop_back();
-      i = end;
-      continue;
-    }
-    std::string value_text = token ? *token : std::string();
-    for (int l = 0; l <= level; ++l) value_text = capture::encode_component(value_text);
-    out.append(target.substr(i, value - i)).append(value_text);
-    i = end;
-  }
-  out.append(target.substr(i));
-  return out;
-}
 
 bool resendable(const RecordedExchange& recorded) {
   const capture::Exchange& ex = recorded.exchange;
