@@ -2,7 +2,7 @@
 #include <simdjson.h>
 
 #include "analytics/export.hpp"
-#include "capture/json_writer.hpp"
+#include "base/json_writer.hpp"
 
 namespace plextap::analytics {
 
@@ -15,7 +15,7 @@ std::uint64_t export_media(store::Store& store, ExportFormat format, std::FILE* 
     auto doc = parser.parse(value.data(), value.size());
     if (doc.error() || !doc.value().is_object()) return false;
     json = "{\"rating_key\":";
-    capture::append_json_string(json, key);
+    base::append_json_string(json, key);
     if (value.size() > 2) json += ',';
     json.append(value.substr(1));
     return true;

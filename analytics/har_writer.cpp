@@ -2,20 +2,20 @@
 
 #include <string>
 
+#include "base/json_writer.hpp"
+#include "base/time.hpp"
 #include "capture/body_decode.hpp"
 #include "capture/event.hpp"
 #include "capture/exchange.hpp"
-#include "capture/json_writer.hpp"
 #include "capture/query.hpp"
 #include "capture/redact_exchange.hpp"
-#include "capture/time_format.hpp"
 
 namespace plextap::analytics {
 namespace {
 
+using base::JsonWriter;
 using capture::Exchange;
 using capture::header_value;
-using capture::JsonWriter;
 
 std::string base64(std::string_view in) {
   static constexpr char kAlphabet[] =
@@ -43,6 +43,8 @@ std::string base64(std::string_view in) {
   return out;
 }
 
+// Text HAR can carry as is: well-formed UTF-8 without control bytes other than line
+// breaks and tabs. Anything else is written as base64.
 bool valid_utf8_text(std::string_view s) {
   for (std::size_t i = 0; i < s.size();) {
     auto c = static_cast<unsigned char>(s[i]);
@@ -51,12 +53,9 @@ bool valid_utf8_text(std::string_view s) {
       ++i;
       continue;
     }
-    int extra = (c & 0xe0) == 0xc0 ? 1 : (c & 0xf0) == 0xe0 ? 2 : (c & 0xf8) == 0xf0 ? 3 : -1;
-    if (extra < 0 || i + static_cast<std::size_t>(extra) >= s.size()) return false;
-    for (int k = 1; k <= extra; ++k)
-      if ((static_cast<unsigned char>(s[i + static_cast<std::size_t>(k)]) & 0xc0) != 0x80)
-        return false;
-    i += static_cast<std::size_t>(extra) + 1;
+    const std::size_t n = base::utf8_length(s, i);
+    if (n == 0) return false;
+    i += n;
   }
   return true;
 }
@@ -77,8 +76,8 @@ void write_headers(JsonWriter& w, const std::vector<std::pair<std::string, std::
 
 // HAR wants the content as the client saw it after decoding: text, or base64.
 void write_content(JsonWriter& w, const Exchange& ex) {
-  auto decoded = capture::decode_body(header_value(ex.response_headers, "Content-Encoding"), ex.response_body,
-                             std::size_t{64} << 20);
+  auto decoded = capture::decode_body(header_value(ex.response_headers, "Content-Encoding"),
+                                      ex.response_body, std::size_t{64} << 20);
   const std::string& body = decoded.ok ? decoded.body : ex.response_body;
   w.key("content");
   w.begin_object();
@@ -108,7 +107,7 @@ void write_entry(JsonWriter& w, std::uint64_t id, std::uint8_t kind, const Excha
   url += ex.target;
   w.begin_object();
   w.key("startedDateTime");
-  w.string(capture::rfc3339_ms(ex.ts_ms));
+  w.string(base::rfc3339_ms(ex.ts_ms));
   w.key("time");
   w.number(static_cast<double>(ex.latency_us) / 1000.0);
   w.key("request");
@@ -220,7 +219,7 @@ std::uint64_t export_har(store::Store& store, const ExportOptions& options, std:
       return true;
     }
     if (written++) buf += ',';
-    JsonWriter w(buf);
+    base::JsonWriter w(buf);
     write_entry(w, e.id, e.kind, *ex);
     if (buf.size() > (1 << 20)) {
       std::fwrite(buf.data(), 1, buf.size(), out);

@@ -5,7 +5,7 @@
 #include <type_traits>
 
 #include "analytics/plays.hpp"
-#include "capture/time_format.hpp"
+#include "base/time.hpp"
 
 namespace plextap::analytics {
 namespace {
@@ -33,7 +33,7 @@ void put_optional(JsonWriter& out, std::string_view key, const std::optional<T>&
 
 void put_time(JsonWriter& out, std::string_view key, std::int64_t ms) {
   out.key(key);
-  out.string(capture::rfc3339_ms(ms));
+  out.string(base::rfc3339_ms(ms));
 }
 
 }  // namespace

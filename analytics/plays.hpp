@@ -17,13 +17,13 @@
 #include <utility>
 #include <vector>
 
+#include "base/json_writer.hpp"
 #include "capture/classify.hpp"
-#include "capture/json_writer.hpp"
 #include "capture/enrichment_record.hpp"
 
 namespace plextap::analytics {
 
-using capture::JsonWriter;
+using base::JsonWriter;
 using capture::Kind;
 using capture::Marker;
 using capture::Markers;
@@ -61,8 +61,9 @@ struct PlayInput {
 };
 
 // What enrichment knows about one item (capture::Markers: its intro, credits and commercial
-// spans, other types ignored, and its duration). Null when the item is not enriched: the marker-derived fields of its plays are then null.
-// The pointer is read at once (the markers are copied), so it only has to outlive the call.
+// spans, other types ignored, and its duration). Null when the item is not enriched: the
+// marker-derived fields of its plays are then null. The pointer is read at once (the markers are
+// copied), so it only has to outlive the call.
 using MarkerLookup = std::function<const Markers*(std::string_view rating_key)>;
 
 enum class PlayEnd : std::uint8_t { stopped, timeout, next_item, end_of_data };
@@ -104,7 +105,7 @@ struct Play {
 
 // Writes `play` as one JSON object. `media_json` is the enrichment join, spliced as is;
 // empty writes null.
-void write_play(const Play& play, JsonWriter& out, std::string_view media_json = {});
+void write_play(const Play& play, base::JsonWriter& out, std::string_view media_json = {});
 
 struct PlayOptions {
   std::int64_t idle_timeout_ms = 5 * 60'000;     // a session without an update ends

@@ -8,7 +8,8 @@
 #include <cstdio>
 #include <ctime>
 
-#include "capture/time_format.hpp"
+#include "base/json_writer.hpp"
+#include "base/time.hpp"
 #include "proxy/access_log.hpp"
 
 namespace plextap::app {
@@ -47,7 +48,7 @@ std::int64_t parse_time(const std::string& text, std::int64_t now_ms) {
       return now_ms - static_cast<std::int64_t>(value * unit_ms);
     }
   }
-  if (auto ms = capture::parse_rfc3339_ms(text)) return *ms;
+  if (auto ms = base::parse_rfc3339_ms(text)) return *ms;
   throw UsageError("bad time '" + text +
                    "' (use 2026-11-01T00:00:00Z, 2026-11-01, an offset like +01:00, or an age "
                    "like 24h)");
@@ -59,25 +60,25 @@ std::int64_t parse_time(const std::string& text) {
                               .count());
 }
 
+std::string json_log_line(std::string_view ts, std::string_view level, std::string_view message) {
+  std::string line = "{\"ts\":\"";
+  line.append(ts).append("\",\"level\":\"").append(level).append("\",\"msg\":\"");
+  // Invalid UTF-8 in a message (a client's bytes in it) still gives valid JSON.
+  base::append_json_escaped(line, message);
+  line.append("\"}\n");
+  return line;
+}
+
 namespace {
 
 // Formats a log record as one JSON object, escaping the message.
 class JsonFormatter final : public spdlog::formatter {
  public:
   void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
-    fmt::format_to(std::back_inserter(dest), "{{\"ts\":\"{}\",\"level\":\"{}\",\"msg\":\"",
-                   proxy::utc_timestamp(msg.time), spdlog::level::to_string_view(msg.level));
-    for (char c : msg.payload) {
-      if (c == '"' || c == '\\') {
-        dest.push_back('\\');
-        dest.push_back(c);
-      } else if (static_cast<unsigned char>(c) < 0x20) {
-        fmt::format_to(std::back_inserter(dest), "\\u{:04x}", static_cast<int>(c));
-      } else {
-        dest.push_back(c);
-      }
-    }
-    dest.append(std::string_view("\"}\n"));
+    const auto level = spdlog::level::to_string_view(msg.level);
+    dest.append(json_log_line(proxy::utc_timestamp(msg.time),
+                              std::string_view(level.data(), level.size()),
+                              std::string_view(msg.payload.data(), msg.payload.size())));
   }
   std::unique_ptr<formatter> clone() const override { return std::make_unique<JsonFormatter>(); }
 };

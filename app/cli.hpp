@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 namespace plextap::app {
 
@@ -21,6 +22,10 @@ std::chrono::milliseconds parse_duration(const std::string& text);
 std::int64_t parse_time(const std::string& text, std::int64_t now_ms);
 // The same, ages counted back from the current time.
 std::int64_t parse_time(const std::string& text);
+
+// One line of the JSON process log: {"ts":…,"level":…,"msg":…} and a line feed; valid
+// JSON whatever bytes the message holds.
+std::string json_log_line(std::string_view ts, std::string_view level, std::string_view message);
 
 // Process log on stderr, as text or one JSON object per line.
 void setup_logging(bool json);

@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "net/http_client.hpp"
 #include "proxy/config.hpp"
 
 namespace plextap::app {
@@ -50,5 +51,7 @@ void add_upstream_tls_flags(CLI::App& cmd, UpstreamTlsFlags& flags);
 // The options for `upstream`; a UsageError for flags that contradict it or each other.
 proxy::UpstreamTlsOptions upstream_tls_options(const proxy::Endpoint& upstream,
                                                const UpstreamTlsFlags& flags);
+// The server as the outbound client addresses it: `upstream` spoken to with `tls`.
+net::Origin server_origin(const proxy::Endpoint& upstream, const proxy::UpstreamTlsOptions& tls);
 
 }  // namespace plextap::app

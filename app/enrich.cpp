@@ -7,8 +7,8 @@
 #include "app/cli.hpp"
 #include "app/commands.hpp"
 #include "enrich/enricher.hpp"
+#include "enrich/server_client.hpp"
 #include "proxy/config.hpp"
-#include "proxy/metadata_client.hpp"
 #include "store/store.hpp"
 #include "store/writer.hpp"
 
@@ -36,12 +36,12 @@ int run(const EnrichFlags& f) {
   }
   auto tls = upstream_tls_options(upstream, f.upstream_tls);
   if (f.plex_token.empty()) throw UsageError("enrich needs --plex-token (or PLEX_TOKEN)");
-  proxy::FetchTimeouts timeouts;
+  enrich::FetchTimeouts timeouts;
   timeouts.total = parse_duration(f.timeout);
   if (timeouts.total.count() <= 0) throw UsageError("--timeout must be above 0");
   store::Store store(std::filesystem::path(f.data) / "store", false);
   store::Writer writer(store, {});
-  proxy::MetadataClient source(upstream, tls, f.plex_token, timeouts);
+  enrich::ServerClient source(server_origin(upstream, tls), f.plex_token, timeouts);
   enrich::Enricher::Options options;
   options.ttl = parse_duration(f.ttl);
   options.concurrency = f.concurrency;
@@ -58,6 +58,10 @@ int run(const EnrichFlags& f) {
 }
 
 }  // namespace
+
+net::Origin server_origin(const proxy::Endpoint& upstream, const proxy::UpstreamTlsOptions& tls) {
+  return {upstream.tls, upstream.host, upstream.port, tls.ca_file, tls.server_name, !tls.insecure};
+}
 
 Runner add_enrich(CLI::App& app) {
   auto f = std::make_shared<EnrichFlags>();

@@ -8,13 +8,13 @@
 #include <iostream>
 #include <memory>
 
+#include "analytics/har_writer.hpp"
 #include "app/cli.hpp"
 #include "app/commands.hpp"
+#include "base/time.hpp"
 #include "capture/classify.hpp"
 #include "capture/enrichment_record.hpp"
 #include "capture/exchange.hpp"
-#include "analytics/har_writer.hpp"
-#include "capture/time_format.hpp"
 #include "store/store.hpp"
 #include "store/writer.hpp"
 
@@ -46,7 +46,8 @@ int run_export(const ExportFlags& f) {
     }
   }
   options.kind = f.kind;
-  options.format = f.format == "csv" ? analytics::ExportFormat::csv : analytics::ExportFormat::jsonl;
+  options.format =
+      f.format == "csv" ? analytics::ExportFormat::csv : analytics::ExportFormat::jsonl;
   if (!f.since.empty()) options.since_ms = parse_time(f.since);
   if (!f.until.empty()) options.until_ms = parse_time(f.until);
   options.client = f.client;
@@ -90,8 +91,8 @@ int run_stats(const std::string& data) {
       std::printf("  %-10s %llu\n",
                   std::string(capture::to_string(static_cast<capture::Kind>(kind))).c_str(),
                   static_cast<unsigned long long>(s.per_kind[kind]));
-  std::printf("first       %s\n", s.first_ms ? capture::rfc3339_ms(*s.first_ms).c_str() : "-");
-  std::printf("last        %s\n", s.last_ms ? capture::rfc3339_ms(*s.last_ms).c_str() : "-");
+  std::printf("first       %s\n", s.first_ms ? base::rfc3339_ms(*s.first_ms).c_str() : "-");
+  std::printf("last        %s\n", s.last_ms ? base::rfc3339_ms(*s.last_ms).c_str() : "-");
   std::printf("dropped     %llu\n", static_cast<unsigned long long>(s.dropped));
   std::uint64_t keys = 0, enriched = 0, failed = 0;
   store.for_each_rating_key([&](std::string_view key, const std::vector<std::uint64_t>&) {

@@ -11,8 +11,8 @@
 
 #include "app/cli.hpp"
 #include "app/commands.hpp"
+#include "base/json_writer.hpp"
 #include "capture/classify.hpp"
-#include "capture/json_writer.hpp"
 #include "proxy/config.hpp"
 #include "proxy/server.hpp"
 #include "replay/resender.hpp"
@@ -109,6 +109,7 @@ int run_serve(const ReplayServeFlags& f) {
 
   capture::NullTap no_recording;
   proxy::Server server(config, no_recording, &stand_in);
+  server.add_metrics([&stand_in] { return stand_in.metrics_text(); });
   server.run();
   spdlog::info("replay answered {} requests, {} of them with no recorded match",
                stand_in.hits() + stand_in.misses(), stand_in.misses());
@@ -117,7 +118,7 @@ int run_serve(const ReplayServeFlags& f) {
 
 void write_report_line(std::FILE* out, const replay::ResendResult& r) {
   std::string line;
-  capture::JsonWriter w(line);
+  base::JsonWriter w(line);
   w.begin_object();
   w.key("id");
   w.uint64(r.id);

@@ -16,8 +16,8 @@
 #include "certs/client_tls.hpp"
 #include "enrich/enricher.hpp"
 #include "enrich/scheduler.hpp"
+#include "enrich/server_client.hpp"
 #include "proxy/config.hpp"
-#include "proxy/metadata_client.hpp"
 #include "proxy/server.hpp"
 #include "store/store.hpp"
 #include "store/writer.hpp"
@@ -120,7 +120,7 @@ int run(const ServeFlags& f) {
   // has gone; the error return is handled, the signal must not end the process.
   std::signal(SIGPIPE, SIG_IGN);
   proxy::Config config = make_config(f);
-  proxy::FetchTimeouts enrich_timeouts;
+  enrich::FetchTimeouts enrich_timeouts;
   enrich_timeouts.total = parse_duration(f.enrich_timeout);
   if (enrich_timeouts.total.count() <= 0) throw UsageError("--enrich-timeout must be above 0");
   const std::size_t max_map = parse_size(f.store_max_size, "--store-max-size");
@@ -150,6 +150,7 @@ int run(const ServeFlags& f) {
   std::unique_ptr<store::Store> store;
   std::unique_ptr<store::Writer> writer;
   std::unique_ptr<capture::Tap> tap;
+  const capture::Recorder* recorder = nullptr;  // the tap, when it records
   if (f.record == "none") {
     spdlog::info("recording nothing (--record none): forwarding only");
     tap = std::make_unique<capture::NullTap>();
@@ -166,13 +167,17 @@ int run(const ServeFlags& f) {
       options.queue_bytes = queue_bytes;
       options.max_map_size = max_map;
       writer = std::make_unique<store::Writer>(*store, options);
-      tap = std::make_unique<capture::Recorder>(
+      auto made = std::make_unique<capture::Recorder>(
           *writer, capture::TokenFingerprinter::from_data_dir(data),
           capture::Recorder::Options{f.body_cap, f.record == "all"});
+      recorder = made.get();
+      tap = std::move(made);
       spdlog::info("recording {} calls into {}", f.record == "all" ? "all non-media" : "analytics",
                    (data / "store").string());
     } catch (const std::exception& e) {
       spdlog::error("recording disabled, forwarding only: {}", e.what());
+      recorder = nullptr;
+      tap.reset();
       writer.reset();
       store.reset();
       tap = std::make_unique<UnavailableStore>();
@@ -180,17 +185,17 @@ int run(const ServeFlags& f) {
   }
 
   // Enrichment in the background: a pass now and then, never on the I/O threads.
-  std::unique_ptr<proxy::MetadataClient> source;
+  std::unique_ptr<enrich::ServerClient> source;
   std::unique_ptr<enrich::Enricher> enricher;
   std::unique_ptr<enrich::Scheduler> scheduler;
   if (writer && !f.no_enrich) {
     if (f.plex_token.empty()) {
       spdlog::info("enrichment off: no --plex-token (or PLEX_TOKEN) given");
     } else {
-      source = std::make_unique<proxy::MetadataClient>(config.upstream, config.upstream_tls,
-                                                       f.plex_token, enrich_timeouts);
-      enricher = std::make_unique<enrich::Enricher>(*store, *writer, *source,
-                                                    enrich::Enricher::Options{});
+      source = std::make_unique<enrich::ServerClient>(
+          server_origin(config.upstream, config.upstream_tls), f.plex_token, enrich_timeouts);
+      enricher =
+          std::make_unique<enrich::Enricher>(*store, *writer, *source, enrich::Enricher::Options{});
       scheduler = std::make_unique<enrich::Scheduler>(*enricher, [&s = *source] { s.cancel(); });
       scheduler->start();
     }
@@ -200,6 +205,7 @@ int run(const ServeFlags& f) {
   // hold recordings whose bytes belong to the writer's budget.
   std::optional<proxy::Server> server;
   server.emplace(config, *tap);
+  if (recorder) server->add_metrics([recorder] { return recorder->metrics_text(); });
   if (enricher) server->add_metrics([&e = *enricher] { return e.metrics_text(); });
   server->run();
   server.reset();

@@ -2,8 +2,8 @@
 
 #include <simdjson.h>
 
-#include "capture/json_writer.hpp"
-#include "capture/time_format.hpp"
+#include "base/json_writer.hpp"
+#include "base/time.hpp"
 
 namespace plextap::capture {
 
@@ -41,10 +41,10 @@ std::optional<MediaEntry> MediaEntry::decode(std::string_view json) {
 
 std::string MediaEntry::encode() const {
   std::string out;
-  JsonWriter w(out);
+  base::JsonWriter w(out);
   w.begin_object();
   w.key("fetched_at");
-  w.string(rfc3339_ms(fetched_at_ms));
+  w.string(base::rfc3339_ms(fetched_at_ms));
   w.key("fetched_at_ms");
   w.int64(fetched_at_ms);
   w.key("status");
@@ -68,11 +68,11 @@ std::string MediaEntry::encode() const {
 std::string encode_account(std::string_view account_id, std::string_view name,
                            std::int64_t seen_at_ms) {
   std::string value;
-  JsonWriter w(value);
+  base::JsonWriter w(value);
   w.begin_object();
   w.key("account_id");
-  if (account_id.find_first_not_of("0123456789") == std::string_view::npos &&
-      !account_id.empty() && account_id.size() < 18)
+  if (account_id.find_first_not_of("0123456789") == std::string_view::npos && !account_id.empty() &&
+      account_id.size() < 18)
     w.raw(account_id);
   else
     w.string(account_id);

@@ -4,19 +4,19 @@
 
 #include <algorithm>
 
+#include "base/json_writer.hpp"
+#include "base/time.hpp"
 #include "capture/body_decode.hpp"
 #include "capture/client_info.hpp"
-#include "capture/json_writer.hpp"
 #include "capture/parse.hpp"
 #include "capture/query.hpp"
 #include "capture/redact_exchange.hpp"
 #include "capture/text.hpp"
-#include "capture/time_format.hpp"
 
 namespace plextap::capture {
 namespace {
 
-void string_or_null(JsonWriter& w, std::string_view key, const std::string& value) {
+void string_or_null(base::JsonWriter& w, std::string_view key, const std::string& value) {
   w.key(key);
   if (value.empty())
     w.null();
@@ -46,10 +46,10 @@ store::Record build_record(CapturedExchange captured) {
 
   std::string& out = record.json;
   out.reserve(1024);
-  JsonWriter w(out);
+  base::JsonWriter w(out);
   w.begin_object();
   w.key("ts");
-  w.string(rfc3339_ms(ex.ts_ms));
+  w.string(base::rfc3339_ms(ex.ts_ms));
   w.key("kind");
   w.string(captured.route ? to_string(captured.route->kind) : "other");
   w.key("op");
@@ -97,7 +97,7 @@ store::Record build_record(CapturedExchange captured) {
   if (captured.route) {
     // Parse into a side buffer first: the rating key it finds goes before the kind fields.
     std::string fields;
-    JsonWriter fw(fields);
+    base::JsonWriter fw(fields);
     fw.begin_object();
     ParseResult parsed;
     if (!response.ok) {
@@ -180,7 +180,7 @@ std::size_t after_params(std::string_view json) {
 
 std::string stored_client_prefix(std::string_view client_id) {
   std::string prefix = "\"client\":{\"id\":";
-  append_json_string(prefix, client_id);
+  base::append_json_string(prefix, client_id);
   return prefix;
 }
 

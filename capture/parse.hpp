@@ -7,8 +7,8 @@
 #include <string>
 #include <string_view>
 
+#include "base/json_writer.hpp"
 #include "capture/classify.hpp"
-#include "capture/json_writer.hpp"
 #include "capture/query.hpp"
 
 namespace plextap::capture {
@@ -36,7 +36,7 @@ inline constexpr std::size_t kMaxSearchHubs = 100;
 // transcode's `session`.
 ParseResult parse_fields(const Route& route, std::string_view path, std::span<const Param> params,
                          unsigned status, std::string_view content_type, std::string_view body,
-                         JsonWriter& out, std::string_view client_session = {});
+                         base::JsonWriter& out, std::string_view client_session = {});
 
 // The rating key inside a key or URI: "/library/metadata/123" → "123", also inside
 // server://…/library/metadata/123 and library://…/item/%2Flibrary%2Fmetadata%2F123. A value

@@ -14,8 +14,13 @@
 #include <string_view>
 #include <vector>
 
-#include "capture/json_writer.hpp"
+#include "base/json_writer.hpp"
 #include "capture/query.hpp"
+
+namespace plextap::capture {
+// Every parser writes its fields with the shared JSON writer.
+using base::JsonWriter;
+}  // namespace plextap::capture
 
 namespace plextap::capture::detail {
 

@@ -6,6 +6,8 @@
 #include <string_view>
 #include <vector>
 
+#include "base/percent.hpp"
+
 namespace plextap::capture {
 
 struct Param {
@@ -23,9 +25,13 @@ std::string_view query_of(std::string_view target);
 
 // Decodes a query component: %XX escapes and '+' as space. A '%' not followed by two hex
 // digits is kept verbatim, so nothing a client sent is lost.
-std::string decode_component(std::string_view s);
+inline std::string decode_component(std::string_view s) {
+  return base::percent_decode(s, base::Plus::space);
+}
 // Percent-encodes every byte but the unreserved ones (RFC 3986: letters, digits, -._~).
-std::string encode_component(std::string_view s);
+inline std::string encode_component(std::string_view s) {
+  return base::percent_encode(s);
+}
 
 // Every parameter of the target's query, in order, repeated names kept. "a" and "a=" both
 // give an empty value; empty pieces ("&&") are skipped.

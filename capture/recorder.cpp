@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "base/prometheus.hpp"
 #include "capture/classify.hpp"
 #include "capture/event.hpp"
 #include "capture/query.hpp"
@@ -211,40 +212,24 @@ bool Recorder::healthy() const {
 
 std::string Recorder::metrics_text() const {
   const auto& c = writer_.counters();
-  auto v = [](const std::atomic<std::uint64_t>& a) {
-    return std::to_string(a.load(std::memory_order_relaxed));
-  };
-  return "# HELP plextap_events_recorded_total Events committed to the store.\n"
-         "# TYPE plextap_events_recorded_total counter\n"
-         "plextap_events_recorded_total " +
-         v(c.written) +
-         "\n"
-         "# HELP plextap_events_dropped_total Events lost: queue full, or store not writable.\n"
-         "# TYPE plextap_events_dropped_total counter\n"
-         "plextap_events_dropped_total{reason=\"queue_full\"} " +
-         v(c.dropped_queue_full) +
-         "\n"
-         "plextap_events_dropped_total{reason=\"queue_bytes\"} " +
-         v(c.dropped_queue_bytes) +
-         "\n"
-         "plextap_events_dropped_total{reason=\"store_error\"} " +
-         v(c.dropped_store_error) +
-         "\n"
-         "# HELP plextap_record_held_bytes Bytes held for the store: exchanges being copied "
-         "and waiting in the queue.\n"
-         "# TYPE plextap_record_held_bytes gauge\n"
-         "plextap_record_held_bytes " +
-         std::to_string(writer_.budget().held()) +
-         "\n"
-         "# HELP plextap_record_held_bytes_limit --queue-bytes.\n"
-         "# TYPE plextap_record_held_bytes_limit gauge\n"
-         "plextap_record_held_bytes_limit " +
-         std::to_string(writer_.budget().limit()) +
-         "\n"
-         "# HELP plextap_store_commits_total Store write transactions committed.\n"
-         "# TYPE plextap_store_commits_total counter\n"
-         "plextap_store_commits_total " +
-         v(c.commits) + "\n";
+  auto v = [](const std::atomic<std::uint64_t>& a) { return a.load(std::memory_order_relaxed); };
+  std::string out;
+  base::PrometheusText text(out);
+  text.family("plextap_events_recorded_total", "counter", "Events committed to the store.");
+  text.sample("plextap_events_recorded_total", v(c.written));
+  text.family("plextap_events_dropped_total", "counter",
+              "Events lost: queue full, or store not writable.");
+  text.sample("plextap_events_dropped_total", {"reason", "queue_full"}, v(c.dropped_queue_full));
+  text.sample("plextap_events_dropped_total", {"reason", "queue_bytes"}, v(c.dropped_queue_bytes));
+  text.sample("plextap_events_dropped_total", {"reason", "store_error"}, v(c.dropped_store_error));
+  text.family("plextap_record_held_bytes", "gauge",
+              "Bytes held for the store: exchanges being copied and waiting in the queue.");
+  text.sample("plextap_record_held_bytes", writer_.budget().held());
+  text.family("plextap_record_held_bytes_limit", "gauge", "--queue-bytes.");
+  text.sample("plextap_record_held_bytes_limit", writer_.budget().limit());
+  text.family("plextap_store_commits_total", "counter", "Store write transactions committed.");
+  text.sample("plextap_store_commits_total", v(c.commits));
+  return out;
 }
 
 }  // namespace plextap::capture

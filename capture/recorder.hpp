@@ -29,7 +29,8 @@ class Recorder final : public Tap {
   bool wants(std::string_view method, std::string_view target) const override;
   std::unique_ptr<Recording> open(const RequestHead& head) override;
   bool healthy() const override;
-  std::string metrics_text() const override;
+  // Prometheus text of what the recorder and its writer count, for /metrics.
+  std::string metrics_text() const;
 
   store::Writer& writer() { return writer_; }
   const TokenFingerprinter& fingerprints() const { return fingerprints_; }

@@ -9,12 +9,16 @@
 #include <cstdint>
 #include <vector>
 
+#include "base/percent.hpp"
 #include "capture/text.hpp"
 
 namespace plextap::capture {
 namespace {
 
 constexpr std::string_view kName = "x-plex-token";
+// '=' plain, percent-encoded once and twice: the levels substitute_token() puts a token
+// back at (redact_target() finds the name at any level).
+constexpr std::string_view kEquals[] = {"=", "%3d", "%253d"};
 constexpr std::string_view kSuffix = "token";
 
 // A range of the original text holding a token value.
@@ -22,20 +26,15 @@ struct Span {
   std::size_t begin, end;
 };
 
-inline int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-inline bool escape_at(std::string_view s, std::size_t i) {
-  return s[i] == '%' && i + 2 < s.size() && hex_value(s[i + 1]) >= 0 && hex_value(s[i + 2]) >= 0;
-}
+// The decoding rounds here cannot use base::percent_decode: each decoded character must
+// remember where in the original text it came from (see Reading), and the in-place round of
+// segment_holds_value avoids an allocation per round. They share base's escape rules.
+using base::is_percent_escape;
+using base::percent_escaped_byte;
 
 std::size_t first_escape(std::string_view s) {
   for (std::size_t i = s.find('%'); i != std::string_view::npos; i = s.find('%', i + 1))
-    if (escape_at(s, i)) return i;
+    if (is_percent_escape(s, i)) return i;
   return std::string_view::npos;
 }
 
@@ -93,8 +92,8 @@ void decode_once(std::string_view text, const std::vector<std::uint32_t>* from, 
   out.from.clear();
   for (std::size_t i = 0; i < text.size(); ++i) {
     auto origin = static_cast<std::uint32_t>(from ? (*from)[i] : i);
-    if (escape_at(text, i)) {
-      out.text.push_back(static_cast<char>(hex_value(text[i + 1]) * 16 + hex_value(text[i + 2])));
+    if (is_percent_escape(text, i)) {
+      out.text.push_back(percent_escaped_byte(text, i));
       i += 2;
     } else {
       out.text.push_back(text[i]);
@@ -138,8 +137,8 @@ bool segment_holds_value(std::string_view segment, Reading& scratch) {
     if (depth == kMaxDecodeDepth) return true;
     std::size_t w = escape;
     for (std::size_t r = escape; r < text.size(); ++r, ++w) {
-      if (escape_at(text, r)) {
-        text[w] = static_cast<char>(hex_value(text[r + 1]) * 16 + hex_value(text[r + 2]));
+      if (is_percent_escape(text, r)) {
+        text[w] = percent_escaped_byte(text, r);
         r += 2;
       } else {
         text[w] = text[r];
@@ -347,6 +346,43 @@ bool is_secret_header(std::string_view name) {
     if (iequals(name, secret)) return true;
   return name.size() >= kSuffix.size() &&
          iequals(name.substr(name.size() - kSuffix.size()), kSuffix);
+}
+
+std::string substitute_token(std::string_view target, const std::optional<std::string>& token) {
+  std::string out;
+  std::size_t i = 0;
+  for (;;) {
+    std::size_t pos = ifind(target, kName, i);
+    if (pos == std::string_view::npos) break;
+    std::size_t after_name = pos + kName.size();
+    int level = -1;
+    for (int l = 0; l < 3; ++l)
+      if (istarts_with(target.substr(after_name), kEquals[l])) level = l;
+    std::size_t value = level < 0 ? after_name : after_name + kEquals[level].size();
+    if (level < 0 || target.substr(value, kRedacted.size()) != kRedacted) {
+      out.append(target.substr(i, value - i));
+      i = value;
+      continue;
+    }
+    std::size_t end = value + kRedacted.size();
+    bool top_level = level == 0 && pos > 0 && (target[pos - 1] == '?' || target[pos - 1] == '&');
+    if (!token && top_level) {
+      // Drop the parameter with one of its separators: "?t&a" -> "?a", "?a&t" -> "?a".
+      out.append(target.substr(i, pos - i));
+      if (end < target.size() && target[end] == '&')
+        ++end;
+      else if (!out.empty() && (out.back() == '&' || out.back() == '?'))
+        out.pop_back();
+      i = end;
+      continue;
+    }
+    std::string value_text = token ? *token : std::string();
+    for (int l = 0; l <= level; ++l) value_text = base::percent_encode(value_text);
+    out.append(target.substr(i, value - i)).append(value_text);
+    i = end;
+  }
+  out.append(target.substr(i));
+  return out;
 }
 
 }  // namespace plextap::capture

@@ -56,6 +56,12 @@ bool is_token_name(std::string_view name);
 // A value cut by the end of the body (a truncated recording) is redacted to the end.
 std::optional<std::string> redact_body(std::string_view body);
 
+// The reverse, for `replay send`: the recorded target (or a Referer or Origin value) with
+// `token` in place of every redacted X-Plex-Token value, plain or percent-encoded once or
+// twice inside another parameter (the token encoded as often); without a token the
+// top-level parameters are removed with one of their separators, the nested ones emptied.
+std::string substitute_token(std::string_view target, const std::optional<std::string>& token);
+
 // True for headers whose whole values are secrets: Authorization, Proxy-Authorization,
 // Cookie, Set-Cookie, and any header whose name ends in "token" (X-Plex-Token among them).
 bool is_secret_header(std::string_view name);

@@ -52,8 +52,6 @@ class Tap {
   virtual std::unique_ptr<Recording> open(const RequestHead& head) = 0;
   // False when recording is degraded (store unwritable, events being dropped).
   virtual bool healthy() const { return true; }
-  // Prometheus text lines describing the tap (appended to /metrics).
-  virtual std::string metrics_text() const { return {}; }
 };
 
 // A tap that records nothing: forwarding only.

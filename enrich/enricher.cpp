@@ -6,6 +6,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/prometheus.hpp"
 #include "capture/classify.hpp"
 #include "capture/enrichment_record.hpp"
 #include "enrich/accounts.hpp"
@@ -132,30 +133,20 @@ void Enricher::run_once(const std::atomic<bool>& stop) {
 
 std::string Enricher::metrics_text() const {
   const auto& c = counters_;
-  auto v = [](const std::atomic<std::uint64_t>& a) {
-    return std::to_string(a.load(std::memory_order_relaxed));
-  };
-  return "# HELP plextap_enrich_fetches_total Metadata fetches, by result.\n"
-         "# TYPE plextap_enrich_fetches_total counter\n"
-         "plextap_enrich_fetches_total{result=\"ok\"} " +
-         v(c.fetched) +
-         "\n"
-         "plextap_enrich_fetches_total{result=\"not_found\"} " +
-         v(c.not_found) +
-         "\n"
-         "plextap_enrich_fetches_total{result=\"failed\"} " +
-         v(c.failed) +
-         "\n"
-         "# HELP plextap_enrich_pending Items waiting for metadata at the last pass.\n"
-         "# TYPE plextap_enrich_pending gauge\n"
-         "plextap_enrich_pending " +
-         v(c.pending) +
-         "\n"
-         "# HELP plextap_enrich_fetch_timeouts_total Enrichment fetches (metadata and "
-         "/status/sessions) cut off at their deadline; metadata ones count as failed too.\n"
-         "# TYPE plextap_enrich_fetch_timeouts_total counter\n"
-         "plextap_enrich_fetch_timeouts_total " +
-         v(c.timeouts) + "\n";
+  auto v = [](const std::atomic<std::uint64_t>& a) { return a.load(std::memory_order_relaxed); };
+  std::string out;
+  base::PrometheusText text(out);
+  text.family("plextap_enrich_fetches_total", "counter", "Metadata fetches, by result.");
+  text.sample("plextap_enrich_fetches_total", {"result", "ok"}, v(c.fetched));
+  text.sample("plextap_enrich_fetches_total", {"result", "not_found"}, v(c.not_found));
+  text.sample("plextap_enrich_fetches_total", {"result", "failed"}, v(c.failed));
+  text.family("plextap_enrich_pending", "gauge", "Items waiting for metadata at the last pass.");
+  text.sample("plextap_enrich_pending", v(c.pending));
+  text.family("plextap_enrich_fetch_timeouts_total", "counter",
+              "Enrichment fetches (metadata and /status/sessions) cut off at their deadline; "
+              "metadata ones count as failed too.");
+  text.sample("plextap_enrich_fetch_timeouts_total", v(c.timeouts));
+  return out;
 }
 
 }  // namespace plextap::enrich

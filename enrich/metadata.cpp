@@ -7,14 +7,14 @@
 #include <cmath>
 #include <tuple>
 
-#include "capture/json_writer.hpp"
+#include "base/json_writer.hpp"
+#include "base/time.hpp"
 #include "capture/parse_doc.hpp"
-#include "capture/time_format.hpp"
 
 namespace plextap::enrich {
 namespace {
 
-using capture::JsonWriter;
+using base::JsonWriter;
 
 using capture::detail::Node;
 using capture::detail::put_id;
@@ -285,7 +285,7 @@ void put_last_viewed(JsonWriter& out, const Scalar& v) {
     if (auto d = to_double(v)) secs = static_cast<std::int64_t>(std::floor(*d));
   // Epoch seconds; 0 means never, and past year 9999 RFC 3339 has no form.
   if (secs && *secs > 0 && *secs < 253402300800)
-    out.string(capture::rfc3339_ms(*secs * 1000));
+    out.string(base::rfc3339_ms(*secs * 1000));
   else
     out.null();
 }

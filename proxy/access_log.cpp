@@ -5,36 +5,13 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
-#include <cstdio>
-#include <ctime>
-
+#include "base/json_writer.hpp"
+#include "base/time.hpp"
 #include "capture/redact.hpp"
-#include "capture/time_format.hpp"
 
 namespace plextap::proxy {
 
 namespace {
-
-// The length of the well-formed UTF-8 sequence at s[i] (RFC 3629: no overlong forms, no
-// surrogates, nothing past U+10FFFF), or 0 if the byte there does not begin one.
-std::size_t utf8_sequence(std::string_view s, std::size_t i) {
-  auto at = [&](std::size_t k) {
-    return i + k < s.size() ? static_cast<unsigned char>(s[i + k]) : 0u;
-  };
-  auto tail = [](unsigned c) { return c >= 0x80 && c <= 0xbf; };
-  const unsigned c = at(0);
-  if (c < 0x80) return 1;
-  if (c >= 0xc2 && c <= 0xdf) return tail(at(1)) ? 2 : 0;
-  if (c >= 0xe0 && c <= 0xef) {
-    unsigned lo = c == 0xe0 ? 0xa0 : 0x80, hi = c == 0xed ? 0x9f : 0xbf;
-    return at(1) >= lo && at(1) <= hi && tail(at(2)) ? 3 : 0;
-  }
-  if (c >= 0xf0 && c <= 0xf4) {
-    unsigned lo = c == 0xf0 ? 0x90 : 0x80, hi = c == 0xf4 ? 0x8f : 0xbf;
-    return at(1) >= lo && at(1) <= hi && tail(at(2)) && tail(at(3)) ? 4 : 0;
-  }
-  return 0;
-}
 
 // U+0080..U+009F (C1 controls, encoded C2 80..C2 9F): a terminal may act on them.
 bool is_c1(std::string_view s, std::size_t i) {
@@ -62,61 +39,13 @@ void append_log_escaped(std::string& out, std::string_view s) {
       ++i;
       continue;
     }
-    const std::size_t n = utf8_sequence(s, i);
+    const std::size_t n = base::utf8_length(s, i);
     if (n == 0) {  // not UTF-8: the byte alone
       append_hex_escape(out, c);
       ++i;
     } else if (is_c1(s, i)) {  // both bytes, as nginx would show them
       append_hex_escape(out, c);
       append_hex_escape(out, static_cast<unsigned char>(s[i + 1]));
-      i += 2;
-    } else {
-      out.append(s.substr(i, n));
-      i += n;
-    }
-  }
-}
-
-void append_json_escaped(std::string& out, std::string_view s) {
-  for (std::size_t i = 0; i < s.size();) {
-    auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80) {
-      switch (c) {
-        case '"':
-          out += "\\\"";
-          break;
-        case '\\':
-          out += "\\\\";
-          break;
-        case '\n':
-          out += "\\n";
-          break;
-        case '\r':
-          out += "\\r";
-          break;
-        case '\t':
-          out += "\\t";
-          break;
-        default:
-          if (c < 0x20 || c == 0x7f) {
-            char buf[8];
-            std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(c));
-            out += buf;
-          } else {
-            out += static_cast<char>(c);
-          }
-      }
-      ++i;
-      continue;
-    }
-    const std::size_t n = utf8_sequence(s, i);
-    if (n == 0) {
-      out += "\xEF\xBF\xBD";  // U+FFFD for each byte that is not well-formed UTF-8
-      ++i;
-    } else if (is_c1(s, i)) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned char>(s[i + 1]) + 0u);
-      out += buf;
       i += 2;
     } else {
       out.append(s.substr(i, n));
@@ -149,7 +78,7 @@ void AccessLog::flush() {
 }
 
 std::string utc_timestamp(std::chrono::system_clock::time_point t) {
-  return capture::rfc3339_ms(
+  return base::rfc3339_ms(
       std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count());
 }
 
@@ -161,13 +90,13 @@ void AccessLog::write(const AccessRecord& r) {
   auto now = utc_timestamp(std::chrono::system_clock::now());
   if (json_) {
     line += fmt::format("{{\"ts\":\"{}\",\"remote\":\"", now);
-    append_json_escaped(line, r.remote);
+    base::append_json_escaped(line, r.remote);
     line += "\",\"method\":\"";
-    append_json_escaped(line, r.method);
+    base::append_json_escaped(line, r.method);
     line += "\",\"target\":\"";
-    append_json_escaped(line, target);
+    base::append_json_escaped(line, target);
     line += "\",\"product\":\"";
-    append_json_escaped(line, r.product);
+    base::append_json_escaped(line, r.product);
     line += fmt::format("\",\"status\":{},\"bytes\":{},\"ms\":{:.3f}}}", r.status, r.bytes_sent,
                         static_cast<double>(r.took.count()) / 1000.0);
   } else {

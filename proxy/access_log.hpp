@@ -44,12 +44,8 @@ std::string utc_timestamp(std::chrono::system_clock::time_point t);
 
 // A field of a text line, escaped as nginx does: `"`, `\`, control bytes (C0, DEL and the
 // C1 controls U+0080..U+009F) and bytes that are not well-formed UTF-8 become \xHH, so no
-// field can hold a quote or a line break, and valid UTF-8 stays readable.
+// field can hold a quote or a line break, and valid UTF-8 stays readable. (JSON lines are
+// escaped by base::append_json_escaped.)
 void append_log_escaped(std::string& out, std::string_view s);
-
-// Escapes a string for a JSON string literal (without the quotes). The result is valid
-// UTF-8 whatever `s` holds: each byte that is not part of well-formed UTF-8 becomes U+FFFD;
-// control characters (C0, DEL, C1) become \u00XX.
-void append_json_escaped(std::string& out, std::string_view s);
 
 }  // namespace plextap::proxy

@@ -13,6 +13,8 @@
 #include <exception>
 #include <stdexcept>
 
+#include "net/use_tuple.hpp"
+
 namespace plextap::proxy {
 namespace net = boost::asio;
 namespace beast = boost::beast;
@@ -20,7 +22,7 @@ namespace http = beast::http;
 using net::ip::tcp;
 
 namespace {
-constexpr auto kUseTuple = net::as_tuple(net::use_awaitable);
+using ::plextap::net::kUseTuple;
 }  // namespace
 
 Admin::Admin(Worker& worker, const Shared& shared, MetricsSource own,

@@ -13,13 +13,15 @@
 #include <stdexcept>
 #include <string>
 
+#include "net/use_tuple.hpp"
+
 namespace plextap::proxy {
 namespace net = boost::asio;
 using net::ip::tcp;
 
 namespace {
 
-constexpr auto kUseTuple = net::as_tuple(net::use_awaitable);
+using ::plextap::net::kUseTuple;
 
 net::awaitable<void> accept_loop(tcp::acceptor& acceptor, Worker& worker, bool tls) {
   for (;;) {

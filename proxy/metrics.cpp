@@ -5,6 +5,8 @@
 #include <tuple>
 #include <utility>
 
+#include "base/prometheus.hpp"
+
 namespace plextap::proxy {
 
 void MetricsShard::observe_response(unsigned status, std::chrono::steady_clock::duration took) {
@@ -34,28 +36,21 @@ std::int64_t sum_member(const std::deque<MetricsShard>& shards, T MetricsShard::
       shards, [member](const MetricsShard& s) -> auto& { return s.*member; });
 }
 
-void header(std::string& out, std::string_view name, std::string_view type, std::string_view help) {
-  out.append("# HELP ").append(name).append(" ").append(help).append("\n# TYPE ");
-  out.append(name).append(" ").append(type).append("\n");
-}
-
-void sample(std::string& out, std::string_view name, std::string_view labels, std::int64_t v) {
-  out.append(name).append(labels).append(" ").append(std::to_string(v)).append("\n");
-}
-
 }  // namespace
 
 std::string Metrics::render() const {
   std::string out;
   out.reserve(4096);
-  header(out, "plextap_responses_total", "counter", "Responses sent to clients, by status class.");
+  base::PrometheusText text(out);
+  text.family("plextap_responses_total", "counter", "Responses sent to clients, by status class.");
   static constexpr const char* kClass[] = {"none", "1xx", "2xx", "3xx", "4xx", "5xx"};
   for (std::size_t c = 0; c < 6; ++c)
-    sample(out, "plextap_responses_total", std::string("{class=\"") + kClass[c] + "\"}",
-           sum(
-               shards_, [c](const MetricsShard& s) -> auto& { return s.responses_by_class[c]; }));
+    text.sample(
+        "plextap_responses_total", {"class", kClass[c]},
+        sum(
+            shards_, [c](const MetricsShard& s) -> auto& { return s.responses_by_class[c]; }));
 
-  header(out, "plextap_bytes_total", "counter", "Bytes moved, by direction.");
+  text.family("plextap_bytes_total", "counter", "Bytes moved, by direction.");
   using Counter = MetricsShard::Counter;
   static constexpr std::pair<const char*, Counter MetricsShard::*> kBytes[] = {
       {"from_client", &MetricsShard::bytes_from_clients},
@@ -63,8 +58,7 @@ std::string Metrics::render() const {
       {"to_upstream", &MetricsShard::bytes_to_upstream},
       {"from_upstream", &MetricsShard::bytes_from_upstream}};
   for (auto [direction, member] : kBytes)
-    sample(out, "plextap_bytes_total", std::string("{direction=\"") + direction + "\"}",
-           sum_member(shards_, member));
+    text.sample("plextap_bytes_total", {"direction", direction}, sum_member(shards_, member));
 
   using Gauge = std::atomic<std::int64_t>;
   static constexpr std::tuple<const char*, const char*, Gauge MetricsShard::*> kGauges[] = {
@@ -72,8 +66,8 @@ std::string Metrics::render() const {
       {"plextap_upstream_connections", "Open upstream connections (busy and pooled).",
        &MetricsShard::upstream_connections}};
   for (auto [name, help, member] : kGauges) {
-    header(out, name, "gauge", help);
-    sample(out, name, "", sum_member(shards_, member));
+    text.family(name, "gauge", help);
+    text.sample(name, sum_member(shards_, member));
   }
   static constexpr std::tuple<const char*, const char*, Counter MetricsShard::*> kCounters[] = {
       {"plextap_client_connections_total", "Client connections accepted.",
@@ -102,12 +96,12 @@ std::string Metrics::render() const {
       {"plextap_websocket_tunnels_total", "WebSocket upgrades tunnelled.",
        &MetricsShard::websocket_tunnels}};
   for (auto [name, help, member] : kCounters) {
-    header(out, name, "counter", help);
-    sample(out, name, "", sum_member(shards_, member));
+    text.family(name, "counter", help);
+    text.sample(name, sum_member(shards_, member));
   }
 
-  header(out, "plextap_request_duration_seconds", "histogram",
-         "Time from request head to last response byte.");
+  text.family("plextap_request_duration_seconds", "histogram",
+              "Time from request head to last response byte.");
   std::int64_t cumulative = 0;
   char le[32];
   for (std::size_t b = 0; b <= MetricsShard::kBuckets.size(); ++b) {
@@ -117,15 +111,14 @@ std::string Metrics::render() const {
       std::snprintf(le, sizeof le, "%g", MetricsShard::kBuckets[b]);
     else
       std::snprintf(le, sizeof le, "+Inf");
-    sample(out, "plextap_request_duration_seconds_bucket", std::string("{le=\"") + le + "\"}",
-           cumulative);
+    text.sample("plextap_request_duration_seconds_bucket", {"le", le}, cumulative);
   }
   char total[64];
   std::snprintf(total, sizeof total, "%.6f",
                 static_cast<double>(sum_member(shards_, &MetricsShard::duration_micros_sum)) / 1e6);
-  out.append("plextap_request_duration_seconds_sum ").append(total).append("\n");
-  sample(out, "plextap_request_duration_seconds_count", "",
-         sum_member(shards_, &MetricsShard::duration_count));
+  text.sample("plextap_request_duration_seconds_sum", std::string_view(total));
+  text.sample("plextap_request_duration_seconds_count",
+              sum_member(shards_, &MetricsShard::duration_count));
   return out;
 }
 

@@ -18,6 +18,7 @@
 #include <string_view>
 #include <tuple>
 
+#include "net/use_tuple.hpp"
 #include "proxy/framing.hpp"
 #include "proxy/metrics.hpp"
 #include "proxy/tls_stream.hpp"
@@ -25,7 +26,7 @@
 
 namespace plextap::proxy {
 
-inline constexpr auto kUseTuple = boost::asio::as_tuple(boost::asio::use_awaitable);
+using ::plextap::net::kUseTuple;
 inline constexpr std::size_t kRelayBuffer = BufferPool::kSize;
 inline constexpr std::size_t kPieceRoom = kRelayBuffer - kChunkPrefix - kChunkSuffix;
 // A response body or a write to either side that makes no progress for this long fails.
@@ -47,8 +48,8 @@ struct RelayResult {
 // begin() before it, end() after, true when it timed out. `on_piece` sees every piece.
 template <class Src, class Dst, class Parser, class Guard, class OnPiece>
 boost::asio::awaitable<RelayResult> relay_body(Src& src, boost::beast::flat_buffer& src_buffer,
-                                               Parser& parser, Dst& dst, Framing framing,
-                                               char* buf, std::string_view pending, Guard guard,
+                                               Parser& parser, Dst& dst, Framing framing, char* buf,
+                                               std::string_view pending, Guard guard,
                                                OnPiece on_piece) {
   namespace net = boost::asio;
   namespace http = boost::beast::http;

@@ -32,13 +32,39 @@ struct LocalReply {
   bool head_has_length = false;
 };
 
+// The body of an answer given without the server (the proxy's own 400, 431, 502, 504, a
+// Responder's 404): short XML in the shape Plex clients already parse for server errors.
+inline std::string error_page(unsigned status, std::string_view reason) {
+  std::string out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response code=\"";
+  out += std::to_string(status);
+  out += "\" status=\"";
+  for (char c : reason) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  out += "\" source=\"plextap\"/>\n";
+  return out;
+}
+
 class Responder {
  public:
   virtual ~Responder() = default;
   // Shared so that recorded answers are served without a copy.
   virtual std::shared_ptr<const LocalReply> respond(const LocalRequest& request) = 0;
-  // Prometheus text lines appended to /metrics.
-  virtual std::string metrics_text() const { return {}; }
 };
 
 }  // namespace plextap::proxy

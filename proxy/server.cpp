@@ -20,6 +20,7 @@
 #include "certs/certificate_info.hpp"
 #include "certs/client_tls.hpp"
 #include "certs/server_tls.hpp"
+#include "net/use_tuple.hpp"
 #include "proxy/admin.hpp"
 #include "proxy/listener.hpp"
 #include "proxy/worker.hpp"
@@ -29,7 +30,7 @@ namespace net = boost::asio;
 using net::ip::tcp;
 
 namespace {
-constexpr auto kUseTuple = net::as_tuple(net::use_awaitable);
+using ::plextap::net::kUseTuple;
 constexpr std::chrono::hours kExpiryWarning{24 * 30};
 
 // A certificate about to expire is found out by clients that stop connecting; a line
@@ -210,14 +211,10 @@ void Server::Impl::start() {
   if (any_tls) load_tls();
   for (const auto& endpoint : config.listen) listener.bind(endpoint);
 
-  // /metrics: the proxy's own lines, then the tap's, the responder's and those added.
-  std::vector<MetricsSource> sources;
-  sources.push_back([&tap = shared.tap] { return tap.metrics_text(); });
-  if (shared.responder)
-    sources.push_back([responder = shared.responder] { return responder->metrics_text(); });
-  for (auto& source : extra_metrics) sources.push_back(std::move(source));
-  admin = std::make_unique<Admin>(workers.front(), shared, [this] { return own_metrics(); },
-                                  std::move(sources));
+  // /metrics: the proxy's own lines, then those of every part added (the recorder, the
+  // enricher, a responder): the proxy knows nothing of what they count.
+  admin = std::make_unique<Admin>(
+      workers.front(), shared, [this] { return own_metrics(); }, std::move(extra_metrics));
   admin->start(config.admin);
   if (!shared.responder) {  // replay serve forwards nothing
     if (config.upstream.tls && !shared.upstream_tls.verify)

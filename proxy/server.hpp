@@ -25,8 +25,9 @@ class Server {
   // serves until SIGTERM or SIGINT, lets in-flight requests finish (drain timeout) and
   // returns. SIGHUP reloads the TLS certificate files.
   void run();
-  // Adds Prometheus text lines from `source` to /metrics (before run(); called on an I/O
-  // thread for every scrape, so it must be quick).
+  // Adds Prometheus text lines from `source` to /metrics, after the proxy's own and those
+  // added before (before run(); called on an I/O thread for every scrape, so it must be
+  // quick).
   void add_metrics(std::function<std::string()> source);
 
  private:

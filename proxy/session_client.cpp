@@ -4,7 +4,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
-#include "proxy/error_page.hpp"
+#include "proxy/responder.hpp"
 #include "proxy/session.hpp"
 
 namespace plextap::proxy {
@@ -28,7 +28,6 @@ std::string remote_address(const tcp::socket& socket) {
     return net::ip::make_address_v4(net::ip::v4_mapped, addr.to_v6()).to_string();
   return addr.to_string();
 }
-
 
 bool client_left(error_code ec) {
   return ec == beast::error::timeout || ec == http::error::partial_message ||
@@ -67,8 +66,8 @@ auto Session<Stream, Upstream>::fail_request_body(const RelayResult& relay)
   Outcome out;
   if (relay.timed_out) {
     metrics_.add(metrics_.body_timeouts);
-    std::string reason = "request body made no progress for " +
-                         std::to_string(config_.body_timeout.count()) + " ms";
+    std::string reason =
+        "request body made no progress for " + std::to_string(config_.body_timeout.count()) + " ms";
     co_await send_error(408, reason);
     out.status = 408;
     co_return out;
@@ -199,19 +198,19 @@ void Session<Stream, Upstream>::stop_watching() {
   watch_parked_.cancel();
 }
 
-#define PLEXTAP_INSTANTIATE(S, U)                                                             \
-  template net::awaitable<void> Session<S, U>::reject_bad_head(error_code);                   \
-  template auto Session<S, U>::fail_request_body(const RelayResult&)->net::awaitable<Outcome>; \
-  template auto Session<S, U>::fail_connect(error_code)->net::awaitable<Outcome>;             \
-  template auto Session<S, U>::fail_upstream(unsigned, const std::string&)                    \
-      ->net::awaitable<Outcome>;                                                              \
-  template net::awaitable<void> Session<S, U>::send_error(unsigned, const std::string&);      \
-  template net::awaitable<void> Session<S, U>::write_raw(std::string_view);                   \
-  template net::awaitable<void> Session<S, U>::close_client();                                \
+#define PLEXTAP_INSTANTIATE(S, U)                                                               \
+  template net::awaitable<void> Session<S, U>::reject_bad_head(error_code);                     \
+  template auto Session<S, U>::fail_request_body(const RelayResult&)->net::awaitable<Outcome>;  \
+  template auto Session<S, U>::fail_connect(error_code)->net::awaitable<Outcome>;               \
+  template auto Session<S, U>::fail_upstream(unsigned, const std::string&)                      \
+      ->net::awaitable<Outcome>;                                                                \
+  template net::awaitable<void> Session<S, U>::send_error(unsigned, const std::string&);        \
+  template net::awaitable<void> Session<S, U>::write_raw(std::string_view);                     \
+  template net::awaitable<void> Session<S, U>::close_client();                                  \
   template void Session<S, U>::log_access(std::string_view, std::string_view, std::string_view, \
-                                          unsigned, std::uint64_t,                           \
-                                          std::chrono::steady_clock::duration);               \
-  template net::awaitable<void> Session<S, U>::watch_client();                                \
+                                          unsigned, std::uint64_t,                              \
+                                          std::chrono::steady_clock::duration);                 \
+  template net::awaitable<void> Session<S, U>::watch_client();                                  \
   template void Session<S, U>::stop_watching();
 PLEXTAP_FOR_EACH_SESSION(PLEXTAP_INSTANTIATE)
 #undef PLEXTAP_INSTANTIATE

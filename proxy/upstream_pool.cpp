@@ -10,6 +10,7 @@
 #include <type_traits>
 
 #include "certs/client_tls.hpp"
+#include "net/use_tuple.hpp"
 
 namespace plextap::proxy {
 namespace net = boost::asio;
@@ -19,7 +20,7 @@ namespace {
 
 constexpr std::size_t kMaxIdle = 256;
 constexpr std::chrono::milliseconds kPollPlaces{10};
-constexpr auto kUseTuple = net::as_tuple(net::use_awaitable);
+using ::plextap::net::kUseTuple;
 
 // A pooled connection the server has closed (or sent stray bytes on) is useless. Over
 // TLS too: an idle server sends nothing but its close_notify.
@@ -82,6 +83,10 @@ UpstreamConnection<Stream>::UpstreamConnection(Stream s, MetricsShard& m,
 
 template <class Stream>
 UpstreamConnection<Stream>::~UpstreamConnection() {
+  // The socket closes before its place is given back: another thread may connect at once,
+  // and the server must never see more connections than the budget, even for a moment.
+  boost::system::error_code ignored;
+  stream.socket().close(ignored);
   metrics.upstream_connections.fetch_sub(1, std::memory_order_relaxed);
   budget->give_back();
 }

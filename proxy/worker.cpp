@@ -1,7 +1,7 @@
 // One I/O thread's state: its upstream pools, its drain notice, its rate-limited warnings.
-#include <spdlog/spdlog.h>
-
 #include "proxy/worker.hpp"
+
+#include <spdlog/spdlog.h>
 
 namespace plextap::proxy {
 namespace beast = boost::beast;
@@ -30,20 +30,6 @@ void Worker::drain() {
 void Worker::sweep() {
   plain_pool_->sweep();
   tls_pool_->sweep();
-}
-
-void Worker::warn_limited(const std::string& message) {
-  auto now = std::chrono::steady_clock::now();
-  if (now - last_warning_ < std::chrono::seconds(1)) {
-    ++suppressed_warnings_;
-    return;
-  }
-  last_warning_ = now;
-  if (suppressed_warnings_)
-    spdlog::warn("{} ({} similar warnings held back)", message, suppressed_warnings_);
-  else
-    spdlog::warn("{}", message);
-  suppressed_warnings_ = 0;
 }
 
 }  // namespace plextap::proxy

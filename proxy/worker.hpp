@@ -16,6 +16,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "base/rate_limited_log.hpp"
 #include "capture/tap.hpp"
 #include "proxy/access_log.hpp"
 #include "proxy/config.hpp"
@@ -141,11 +142,10 @@ struct Worker {
   // Closes pooled upstream connections unused for too long or closed by the server.
   void sweep();
   // Logs a warning, at most one a second per thread; says how many were held back.
-  void warn_limited(const std::string& message);
+  void warn_limited(const std::string& message) { warnings_.warn(message); }
 
  private:
-  std::chrono::steady_clock::time_point last_warning_{};
-  unsigned suppressed_warnings_ = 0;
+  base::RateLimitedLog warnings_{std::chrono::seconds(1), "similar warnings"};
 };
 
 // Serves one accepted client connection until it closes. Runs on the worker's thread.

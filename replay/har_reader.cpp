@@ -4,9 +4,9 @@
 
 #include <algorithm>
 
+#include "base/time.hpp"
 #include "capture/redact.hpp"
 #include "capture/text.hpp"
-#include "capture/time_format.hpp"
 #include "replay/source.hpp"
 namespace plextap::replay {
 namespace {
@@ -123,7 +123,7 @@ class HarReader {
     r.body_decoded = true;
     capture::Exchange& ex = r.exchange;
     auto started =
-        capture::parse_rfc3339_ms(string_at(entry, "startedDateTime", position, "startedDateTime"));
+        base::parse_rfc3339_ms(string_at(entry, "startedDateTime", position, "startedDateTime"));
     if (!started) fail_entry(position, "startedDateTime is not an RFC 3339 time");
     ex.ts_ms = *started;
     double time_ms = 0;

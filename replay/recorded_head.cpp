@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "capture/text.hpp"
+#include "net/hop_by_hop.hpp"
 
 namespace plextap::replay {
 namespace {
@@ -24,10 +25,9 @@ std::string_view trim(std::string_view v) {
 // that belonged to the recorded connection, and the replay's own markers; Set-Cookie was
 // redacted when recorded and would only confuse a client.
 bool session_owned(std::string_view name) {
+  if (net::is_hop_by_hop(name)) return true;
   for (std::string_view skip :
-       {"Content-Length", "Transfer-Encoding", "Connection", "Keep-Alive", "Proxy-Connection", "TE",
-        "Trailer", "Upgrade", "Proxy-Authenticate", "Proxy-Authorization", "Set-Cookie",
-        "X-Plextap-Replayed", "X-Plextap-Truncated"})
+       {"Content-Length", "Set-Cookie", "X-Plextap-Replayed", "X-Plextap-Truncated"})
     if (capture::iequals(name, skip)) return true;
   return false;
 }

@@ -4,65 +4,63 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/beast/ssl.hpp>
 #include <boost/url/parse.hpp>
 #include <stdexcept>
 
 #include "capture/classify.hpp"
-#include "capture/query.hpp"
+#include "capture/redact.hpp"
 #include "capture/text.hpp"
+#include "net/hop_by_hop.hpp"
+#include "net/http_send.hpp"
+#include "net/use_tuple.hpp"
 #include "replay/recorded_head.hpp"
 
 namespace plextap::replay {
+// `net` is Asio here; the project's own outbound client and header policy are `outbound`.
+namespace outbound = plextap::net;
 namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
-using net::ip::tcp;
 
 namespace {
 
-constexpr auto kUseTuple = net::as_tuple(net::use_awaitable);
+using ::plextap::net::kUseTuple;
 using Deadline = std::chrono::steady_clock::time_point;
 constexpr std::size_t kMaxAnswer = std::size_t{64} << 20;
-constexpr std::string_view kTokenName = "x-plex-token";
-// '=' plain, percent-encoded once and twice, as redact_target() finds them.
-constexpr std::string_view kEquals[] = {"=", "%3d", "%253d"};
-constexpr std::string_view kRedactedValue = "REDACTED";
 
 // Headers the re-sender sets itself or that must not travel: framing, hop-by-hop, the
 // recording proxy's own, and redacted secrets (a fingerprint is no credential).
 bool resent_header(std::string_view name, std::string_view value) {
-  for (std::string_view skip :
-       {"Host", "Content-Length", "Transfer-Encoding", "Connection", "Keep-Alive",
-        "Proxy-Connection", "TE", "Trailer", "Upgrade", "Expect", "X-Plex-Token"})
+  if (outbound::is_hop_by_hop(name)) return false;
+  for (std::string_view skip : {"Host", "Content-Length", "Expect", "X-Plex-Token"})
     if (capture::iequals(name, skip)) return false;
   // A recording is not trusted: a field that is not valid HTTP could inject others.
-  return !capture::istarts_with(name, "X-Forwarded-") && !value.starts_with(kRedactedValue) &&
+  return !capture::istarts_with(name, "X-Forwarded-") && !value.starts_with(capture::kRedacted) &&
          is_token(name) && is_field_value(value);
 }
 
 struct Target {
-  bool tls = false;
-  std::string host, port, authority;
+  outbound::Origin origin;
+  std::string authority;
 };
 
-Target parse_target(const std::string& url) {
+Target parse_target(const std::string& url, const ResendOptions& options) {
   auto parsed = boost::urls::parse_uri(url);
   if (!parsed) throw std::invalid_argument("bad --target '" + url + "' (use http://HOST:PORT)");
   Target t;
   std::string scheme = parsed->scheme();
   if (scheme != "http" && scheme != "https")
     throw std::invalid_argument("bad --target '" + url + "': the scheme is http or https");
-  t.tls = scheme == "https";
-  t.host = parsed->host_address();
-  if (t.host.empty()) throw std::invalid_argument("bad --target '" + url + "': no host");
-  t.port = parsed->has_port() ? std::string(parsed->port()) : (t.tls ? "443" : "80");
+  t.origin.tls = scheme == "https";
+  t.origin.host = parsed->host_address();
+  if (t.origin.host.empty()) throw std::invalid_argument("bad --target '" + url + "': no host");
+  t.origin.port = parsed->has_port() ? parsed->port_number() : (t.origin.tls ? 443 : 80);
+  t.origin.ca_file = options.ca_file;
+  t.origin.verify = !options.insecure;
   t.authority = parsed->encoded_host_and_port();
   return t;
 }
@@ -74,26 +72,10 @@ class Run {
       : recorded_(recorded),
         options_(options),
         on_result_(on_result),
-        target_(parse_target(options.target)),
-        tls_(net::ssl::context::tls_client) {
-    if (target_.tls) {
-      if (options.insecure) {
-        tls_.set_verify_mode(net::ssl::verify_none);
-      } else {
-        tls_.set_verify_mode(net::ssl::verify_peer);
-        if (options.ca_file.empty())
-          tls_.set_default_verify_paths();
-        else
-          tls_.load_verify_file(options.ca_file);
-      }
-    }
-  }
+        target_(parse_target(options.target, options)),
+        sender_(ioc_, target_.origin) {}
 
   ResendSummary run() {
-    tcp::resolver resolver(ioc_);
-    boost::system::error_code ec;
-    endpoints_ = resolver.resolve(target_.host, target_.port, ec);
-    if (ec) throw std::runtime_error("cannot resolve " + target_.host + ": " + ec.message());
     started_ = std::chrono::steady_clock::now();
     if (!recorded_.empty()) first_ts_ = recorded_.front().exchange.ts_ms;
     unsigned workers = std::max(1u, options_.concurrency);
@@ -109,25 +91,8 @@ class Run {
   }
 
  private:
-  struct Connection {
-    std::optional<beast::tcp_stream> plain;
-    std::optional<beast::ssl_stream<beast::tcp_stream>> tls;
-    beast::flat_buffer buffer;
-    bool reused = false;
-    beast::tcp_stream& lowest() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
-    void close() {
-      if (plain || tls) {
-        boost::system::error_code ignored;
-        lowest().socket().close(ignored);
-      }
-      plain.reset();
-      tls.reset();
-      buffer.clear();
-    }
-  };
-
   net::awaitable<void> worker() {
-    Connection conn;
+    outbound::Connection conn;
     net::steady_timer timer(ioc_);
     while (next_ < recorded_.size()) {
       const RecordedExchange& r = recorded_[next_++];
@@ -148,12 +113,12 @@ class Run {
   http::request<http::string_body> request_for(const capture::Exchange& ex) const {
     http::request<http::string_body> req;
     req.method_string(ex.method);
-    req.target(substitute_token(ex.target, options_.token));
+    req.target(capture::substitute_token(ex.target, options_.token));
     req.version(11);
     for (const auto& [name, value] : ex.request_headers) {
       if (!resent_header(name, value)) continue;
       if (capture::iequals(name, "Referer") || capture::iequals(name, "Origin"))
-        req.insert(name, substitute_token(value, options_.token));
+        req.insert(name, capture::substitute_token(value, options_.token));
       else
         req.insert(name, value);
     }
@@ -166,42 +131,7 @@ class Run {
     return req;
   }
 
-  net::awaitable<boost::system::error_code> connect(Connection& conn, Deadline deadline) {
-    conn.close();
-    conn.reused = false;
-    boost::system::error_code ec;
-    if (target_.tls) {
-      conn.tls.emplace(ioc_, tls_);
-      auto& lowest = beast::get_lowest_layer(*conn.tls);
-      lowest.expires_at(deadline);
-      std::tie(ec, std::ignore) = co_await lowest.async_connect(endpoints_, kUseTuple);
-      if (ec) co_return ec;
-      if (!options_.insecure)
-        conn.tls->set_verify_callback(net::ssl::host_name_verification(target_.host));
-      boost::system::error_code not_an_address;
-      net::ip::make_address(target_.host, not_an_address);
-      if (not_an_address)  // SNI carries names only
-        SSL_set_tlsext_host_name(conn.tls->native_handle(), target_.host.c_str());
-      std::tie(ec) = co_await conn.tls->async_handshake(net::ssl::stream_base::client, kUseTuple);
-    } else {
-      conn.plain.emplace(ioc_);
-      conn.plain->expires_at(deadline);
-      std::tie(ec, std::ignore) = co_await conn.plain->async_connect(endpoints_, kUseTuple);
-    }
-    co_return ec;
-  }
-
-  template <class Stream>
-  net::awaitable<boost::system::error_code> exchange(Stream& stream, Connection& conn,
-                                                     http::request<http::string_body>& req,
-                                                     http::response_parser<http::string_body>& rp) {
-    auto [wec, wn] = co_await http::async_write(stream, req, kUseTuple);
-    if (wec) co_return wec;
-    auto [rec, rn] = co_await http::async_read(stream, conn.buffer, rp, kUseTuple);
-    co_return rec;
-  }
-
-  net::awaitable<ResendResult> send(Connection& conn, const RecordedExchange& r) {
+  net::awaitable<ResendResult> send(outbound::Connection& conn, const RecordedExchange& r) {
     const capture::Exchange& ex = r.exchange;
     ResendResult result;
     result.id = r.id;
@@ -214,37 +144,13 @@ class Run {
 
     auto req = request_for(ex);
     boost::system::error_code ec;
-    std::optional<http::response_parser<http::string_body>> rp;
+    std::optional<outbound::ResponseParser> rp;
     auto began = std::chrono::steady_clock::now();
     // One deadline for everything the request takes: connect, TLS handshake, writing it,
     // the whole answer, and a second try. A server that sends a byte now and then cannot
     // hold a request longer.
     const Deadline deadline = began + options_.timeout;
-    // A kept-alive connection the server has closed meanwhile gets one fresh try.
-    for (int attempt = 0; attempt < 2; ++attempt) {
-      if (!conn.plain && !conn.tls) {
-        ec = co_await connect(conn, deadline);
-        if (ec) break;
-      }
-      began = std::chrono::steady_clock::now();
-      rp.emplace();
-      rp->body_limit(kMaxAnswer);
-      if (req.method() == http::verb::head) rp->skip(true);
-      conn.lowest().expires_at(deadline);
-      if (conn.tls)
-        ec = co_await exchange(*conn.tls, conn, req, *rp);
-      else
-        ec = co_await exchange(*conn.plain, conn, req, *rp);
-      if (!ec) break;
-      // Only a kept-alive connection the server closed before reading anything is worth
-      // a second try: after a timeout, or once an answer began, the server may have acted
-      // on the request, and scrobbles, ratings and play queues must not happen twice.
-      bool retry = conn.reused && !rp->got_some() &&
-                   (ec == http::error::end_of_stream || ec == net::error::eof ||
-                    ec == net::error::connection_reset || ec == net::error::broken_pipe);
-      conn.close();
-      if (!retry) break;
-    }
+    ec = co_await sender_.send(conn, req, rp, deadline, kMaxAnswer, began);
     if (ec) {
       result.error =
           ec == beast::error::timeout ? "no complete answer within the timeout" : ec.message();
@@ -254,10 +160,6 @@ class Run {
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - began).count();
     auto& res = rp->get();
     result.status_now = res.result_int();
-    if (res.keep_alive())
-      conn.reused = true;
-    else
-      conn.close();
 
     // A recording cut at the body cap parses differently from a whole answer by nature:
     // only its status is compared.
@@ -289,8 +191,7 @@ class Run {
   const std::function<void(const ResendResult&)>& on_result_;
   Target target_;
   net::io_context ioc_{1};
-  net::ssl::context tls_;
-  tcp::resolver::results_type endpoints_;
+  outbound::Sender sender_;
   std::chrono::steady_clock::time_point started_;
   std::int64_t first_ts_ = 0;
   std::size_t next_ = 0;
@@ -298,45 +199,6 @@ class Run {
 };
 
 }  // namespace
-
-std::string substitute_token(std::string_view target, const std::optional<std::string>& token) {
-  std::string out;
-  std::size_t i = 0;
-  for (;;) {
-    auto it = std::search(target.begin() + static_cast<std::ptrdiff_t>(i), target.end(),
-                          kTokenName.begin(), kTokenName.end(), capture::iequal_char);
-    if (it == target.end()) break;
-    std::size_t pos = static_cast<std::size_t>(it - target.begin());
-    std::size_t after_name = pos + kTokenName.size();
-    int level = -1;
-    for (int l = 0; l < 3; ++l)
-      if (capture::istarts_with(target.substr(after_name), kEquals[l])) level = l;
-    std::size_t value = level < 0 ? after_name : after_name + kEquals[level].size();
-    if (level < 0 || target.substr(value, kRedactedValue.size()) != kRedactedValue) {
-      out.append(target.substr(i, value - i));
-      i = value;
-      continue;
-    }
-    std::size_t end = value + kRedactedValue.size();
-    bool top_level = level == 0 && pos > 0 && (target[pos - 1] == '?' || target[pos - 1] == '&');
-    if (!token && top_level) {
-      // Drop the parameter with one of its separators: "?t&a" -> "?a", "?a&t" -> "?a".
-      out.append(target.substr(i, pos - i));
-      if (end < target.size() && target[end] == '&')
-        ++end;
-      else if (!out.empty() && (out.back() == '&' || out.back() == '?'))
-        out.pop_back();
-      i = end;
-      continue;
-    }
-    std::string value_text = token ? *token : std::string();
-    for (int l = 0; l <= level; ++l) value_text = capture::encode_component(value_text);
-    out.append(target.substr(i, value - i)).append(value_text);
-    i = end;
-  }
-  out.append(target.substr(i));
-  return out;
-}
 
 bool resendable(const RecordedExchange& recorded) {
   const capture::Exchange& ex = recorded.exchange;

@@ -46,10 +46,6 @@ struct ResendSummary {
   double recorded_seconds = 0;  // time from the first recorded request to the last
 };
 
-// The recorded target with `token` in place of every redacted X-Plex-Token value (also
-// percent-encoded inside another parameter); without a token those parameters are removed.
-std::string substitute_token(std::string_view target, const std::optional<std::string>& token);
-
 // Whether `replay send` can re-issue a recorded exchange: it got a final answer (not a
 // client that went away or a failed upstream, status 0) and did not open a websocket.
 bool resendable(const RecordedExchange& recorded);

@@ -2,10 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include "base/prometheus.hpp"
 #include "capture/body_decode.hpp"
 #include "capture/redact.hpp"
 #include "capture/text.hpp"
-#include "proxy/error_page.hpp"
 #include "replay/recorded_head.hpp"
 
 namespace plextap::replay {
@@ -23,12 +23,6 @@ std::shared_ptr<const proxy::LocalReply> make_reply(const RecordedExchange& r,
   if (r.exchange.response_truncated) reply->head += kRecorderCut;
   reply->body = std::move(body);
   return reply;
-}
-
-std::string_view header_value(const capture::Exchange& ex, std::string_view name) {
-  for (const auto& [n, v] : ex.response_headers)
-    if (capture::iequals(n, name)) return v;
-  return {};
 }
 
 // Whether an Accept-Encoding value admits `coding`: listed (or `*`) without q=0.
@@ -64,12 +58,6 @@ bool accepts(std::string_view accept_encoding, std::string_view coding) {
   return named ? !named_refused : star;
 }
 
-std::int64_t steady_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
 }  // namespace
 
 StandIn::StandIn(std::vector<RecordedExchange> recorded, MatchRules rules)
@@ -83,7 +71,7 @@ StandIn::StandIn(std::vector<RecordedExchange> recorded, MatchRules rules)
     if (ex.status < 200) continue;  // 101 began a tunnel: nothing to replay
     Answer answer;
     std::string encoding;
-    if (!r.body_decoded) encoding = header_value(ex, "Content-Encoding");
+    if (!r.body_decoded) encoding = capture::header_value(ex.response_headers, "Content-Encoding");
     if (capture::iequals(encoding, "identity") || !is_field_value(encoding)) encoding.clear();
     auto head = recorded_head(ex, true);
     invalid_headers_ += head.invalid;
@@ -193,49 +181,35 @@ std::shared_ptr<const proxy::LocalReply> StandIn::decoded(const Answer& answer) 
 void StandIn::log_miss(const std::string& what) {
   // At most one line a second: a client looping over a missing call must not flood
   // the log; the held-back ones are counted in the next line.
-  std::int64_t now = steady_ms(), last = last_miss_log_ms_.load(std::memory_order_relaxed);
-  if (now - last < 1000 ||
-      !last_miss_log_ms_.compare_exchange_strong(last, now, std::memory_order_relaxed)) {
-    misses_unlogged_.fetch_add(1, std::memory_order_relaxed);
-    return;
-  }
-  auto held = misses_unlogged_.exchange(0, std::memory_order_relaxed);
-  if (held)
-    spdlog::warn("replay miss: {} ({} more misses held back)", what, held);
-  else
-    spdlog::warn("replay miss: {}", what);
+  miss_log_.warn("replay miss: " + what);
 }
 
 std::string StandIn::metrics_text() const {
-  std::string decoded_lines;
+  std::string out;
+  base::PrometheusText text(out);
+  text.family("plextap_replay_requests_total", "counter",
+              "Requests answered by replay, by result.");
+  text.sample("plextap_replay_requests_total", {"result", "hit"}, hits());
+  text.sample("plextap_replay_requests_total", {"result", "miss"}, misses());
+  text.family("plextap_replay_exchanges", "gauge", "Recorded exchanges replay answers from.");
+  text.sample("plextap_replay_exchanges", exchanges_);
+  text.family("plextap_replay_invalid_headers_total", "counter",
+              "Recorded header fields left out as invalid HTTP (bad name; CR, LF, NUL or other "
+              "control byte in the value).");
+  text.sample("plextap_replay_invalid_headers_total", invalid_headers_);
+  text.family("plextap_replay_invalid_exchanges_total", "counter",
+              "Recorded exchanges left out: their status is not three digits.");
+  text.sample("plextap_replay_invalid_exchanges_total", invalid_exchanges_);
+  text.family("plextap_replay_decoded_total", "counter",
+              "Compressed recorded bodies decoded for a client that does not accept their "
+              "encoding, by result (cut: at the decoded-body bound; partial: the compressed "
+              "stream ends early, as when the recorder cut it; failed: not decodable, served as "
+              "recorded; busy: 503, too many decoded answers in flight).");
   const char* names[] = {"ok", "cut", "partial", "failed", "busy"};
   for (int i = 0; i < 5; ++i)
-    decoded_lines += std::string("plextap_replay_decoded_total{result=\"") + names[i] + "\"} " +
-                     std::to_string(decodes_[i].load(std::memory_order_relaxed)) + "\n";
-  return "# HELP plextap_replay_requests_total Requests answered by replay, by result.\n"
-         "# TYPE plextap_replay_requests_total counter\n"
-         "plextap_replay_requests_total{result=\"hit\"} " +
-         std::to_string(hits()) + "\nplextap_replay_requests_total{result=\"miss\"} " +
-         std::to_string(misses()) +
-         "\n# HELP plextap_replay_exchanges Recorded exchanges replay answers from.\n"
-         "# TYPE plextap_replay_exchanges gauge\nplextap_replay_exchanges " +
-         std::to_string(exchanges_) +
-         "\n# HELP plextap_replay_invalid_headers_total Recorded header fields left out as "
-         "invalid HTTP (bad name; CR, LF, NUL or other control byte in the value).\n"
-         "# TYPE plextap_replay_invalid_headers_total counter\n"
-         "plextap_replay_invalid_headers_total " +
-         std::to_string(invalid_headers_) +
-         "\n# HELP plextap_replay_invalid_exchanges_total Recorded exchanges left out: their "
-         "status is not three digits.\n"
-         "# TYPE plextap_replay_invalid_exchanges_total counter\n"
-         "plextap_replay_invalid_exchanges_total " +
-         std::to_string(invalid_exchanges_) +
-         "\n# HELP plextap_replay_decoded_total Compressed recorded bodies decoded for a client "
-         "that does not accept their encoding, by result (cut: at the decoded-body bound; partial: "
-         "the compressed stream ends early, as when the recorder cut it; failed: not decodable, "
-         "served as recorded; busy: 503, too many decoded answers in flight).\n"
-         "# TYPE plextap_replay_decoded_total counter\n" +
-         decoded_lines;
+    text.sample("plextap_replay_decoded_total", {"result", names[i]},
+                decodes_[i].load(std::memory_order_relaxed));
+  return out;
 }
 
 }  // namespace plextap::replay

@@ -16,6 +16,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "base/rate_limited_log.hpp"
 #include "proxy/responder.hpp"
 #include "replay/match.hpp"
 #include "replay/source.hpp"
@@ -36,7 +37,7 @@ class StandIn final : public proxy::Responder {
   StandIn(std::vector<RecordedExchange> recorded, MatchRules rules);
 
   std::shared_ptr<const proxy::LocalReply> respond(const proxy::LocalRequest& request) override;
-  std::string metrics_text() const override;
+  std::string metrics_text() const;
 
   std::size_t exchanges() const { return exchanges_; }
   std::size_t keys() const { return answers_.size(); }
@@ -69,8 +70,7 @@ class StandIn final : public proxy::Responder {
   std::unordered_map<std::string, std::unique_ptr<Answers>> answers_;
   std::size_t exchanges_ = 0;
   std::atomic<std::uint64_t> hits_{0}, misses_{0};
-  std::atomic<std::int64_t> last_miss_log_ms_{0};
-  std::atomic<std::uint64_t> misses_unlogged_{0};
+  base::RateLimitedLog miss_log_{std::chrono::seconds(1), "more misses"};
   std::uint64_t invalid_headers_ = 0, invalid_exchanges_ = 0;
   std::atomic<std::uint64_t> decodes_[5]{};  // by Decode
   // Bytes of decoded answers reserved or still held by a session; shared with the replies,

@@ -1,3 +1,6 @@
+// The RAII layer over LMDB (lmdb.hpp): environment, transactions, cursors, the read guard
+// that turns a damaged page into an Error, and the diagnosis of a store that cannot be
+// opened (owner, mode, user). About 400 lines: each part is small, all wrap one C API.
 #include "store/lmdb.hpp"
 
 #include <fcntl.h>

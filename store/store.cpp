@@ -1,3 +1,5 @@
+// The store's tables and records (layout in store.hpp): opening and migrating, event ids,
+// the record checksum, reading back with damage counted. About 400 lines: one table set.
 #include "store/store.hpp"
 
 #include <sys/stat.h>
@@ -7,6 +9,7 @@
 #include <cstring>
 #include <ctime>
 
+#include "base/time.hpp"
 #include "store/checksum.hpp"
 
 namespace plextap::store {
@@ -39,12 +42,7 @@ std::filesystem::path prepare_dir(const std::filesystem::path& dir, bool read_on
 }
 
 std::string now_rfc3339() {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
+  return base::rfc3339_seconds(std::time(nullptr));
 }
 
 // The bytes a format 2 checksum covers: the id, the header but its checksum, the JSON.

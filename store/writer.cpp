@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "base/rate_limited_log.hpp"
+
 namespace plextap::store {
 
 Writer::Writer(Store& store, Options options)
@@ -244,11 +246,9 @@ bool Writer::commit_records(std::vector<Record>& records) {
           continue;
         }
       }
-      static std::chrono::steady_clock::time_point last_log{};
-      if (std::chrono::steady_clock::now() - last_log > std::chrono::seconds(10)) {
-        last_log = std::chrono::steady_clock::now();
-        spdlog::error("store: cannot write, dropping {} events: {}", records.size(), e.what());
-      }
+      static base::RateLimitedLog write_errors(std::chrono::seconds(10), "more write errors");
+      write_errors.error(
+          fmt::format("store: cannot write, dropping {} events: {}", records.size(), e.what()));
       last_id_ = first_before;
       return false;
     }

@@ -17,10 +17,10 @@
 #include <string_view>
 #include <vector>
 
+#include "base/json_writer.hpp"
 #include "capture/body_decode.hpp"
 #include "capture/classify.hpp"
 #include "capture/client_info.hpp"
-#include "capture/json_writer.hpp"
 #include "capture/parse.hpp"
 #include "capture/query.hpp"
 #include "capture/redact.hpp"
@@ -123,7 +123,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   Route chosen = route ? *route : kRoutes[(b / 5) % kRoutes.size()];
   for (std::string_view body : {std::string_view(decoded.body), raw_body}) {
     std::string json;
-    JsonWriter out(json);
+    plextap::base::JsonWriter out(json);
     out.begin_object();
     ParseResult result = parse_fields(chosen, path_of(target), params, status, content_type, body,
                                       out, client.session);
@@ -147,7 +147,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   for (const auto& p : params) {
     if (is_token_name(p.name)) std::abort();
     std::string json;
-    JsonWriter out(json);
+    plextap::base::JsonWriter out(json);
     out.begin_array();
     out.string(p.name);
     out.string(p.value);

@@ -18,6 +18,7 @@
 #include <system_error>
 #include <thread>
 
+#include "base/time.hpp"
 #include "capture/query.hpp"
 #include "tests/integration/process.hpp"
 
@@ -250,14 +251,8 @@ long long metric_value(const std::string& text, const std::string& series) {
 }
 
 std::string rfc3339_ms(std::chrono::system_clock::time_point t) {
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-  std::time_t secs = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[40];
-  std::size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  std::snprintf(buf + n, sizeof buf - n, ".%03lldZ", static_cast<long long>(ms % 1000));
-  return buf;
+  return base::rfc3339_ms(
+      std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count());
 }
 
 std::string plex_fixture(std::string_view name) {

@@ -137,6 +137,15 @@ TEST_F(RecordingTest, ClientStoryIsExportedFieldByField) {
     auto web_timeline = export_lines("timeline", {"--since", rfc3339_ms(t1), "--client", kWeb.id});
     EXPECT_EQ(web_timeline.size(), 3u);
   }
+
+  // A time that names no real instant is one usage error, never a silently shifted date.
+  for (const char* bad :
+       {"2026-02-30", "2025-02-29T00:00:00Z", "2026-13-01", "2026-04-31", "2026-11-01T24:00:00Z"}) {
+    auto r = cli("export", {"events", "--since", bad});
+    EXPECT_EQ(r.exit_code, 2) << bad << ": " << r.err;
+    EXPECT_TRUE(contains(r.err, bad)) << r.err;
+    EXPECT_EQ(r.out, "") << bad;
+  }
 }
 
 // Section 1: a token is never written to the store, an export or a log.

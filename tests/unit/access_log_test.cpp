@@ -5,6 +5,13 @@
 #include <gtest/gtest.h>
 #include <simdjson.h>
 
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "base/json_writer.hpp"
+#include "tests/unit/temp_dir.hpp"
+
 namespace plextap::proxy {
 namespace {
 
@@ -16,7 +23,7 @@ std::string text(std::string_view s) {
 
 std::string json(std::string_view s) {
   std::string out;
-  append_json_escaped(out, s);
+  base::append_json_escaped(out, s);
   return out;
 }
 
@@ -82,6 +89,39 @@ TEST(AccessLogJson, EscapesAndStaysValidUtf8WhateverTheInput) {
       EXPECT_TRUE(back->ends_with('"'));
     }
   EXPECT_EQ(parse_json_string(json("a\"\\\n\xC3\xBC")), "a\"\\\n\xC3\xBC");
+}
+
+TEST(AccessLogJson, WholeLinesAreValidJsonForInvalidUtf8) {
+  test_support::TempDir dir;
+  const auto file = dir.path() / "access.log";
+  {
+    AccessLog log(file.string(), true);
+    AccessRecord r;
+    r.remote = "127.0.0.1";
+    r.method = "G\xC3T";
+    r.target = "/a?b=\xFF\xFE\xC2\x9B&X-Plex-Token=secret\xED\xA0\x80";
+    r.product = "Plex \xE2\x82\"\n";
+    r.status = 200;
+    log.write(r);
+    log.flush();
+  }
+  // The log is written by a background thread: wait for the line.
+  std::string line;
+  for (int i = 0; i < 200 && line.empty(); ++i) {
+    std::ifstream in(file);
+    if (!std::getline(in, line) || in.eof()) line.clear();
+    if (line.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_FALSE(line.empty());
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  ASSERT_EQ(parser.parse(line).get(doc), simdjson::SUCCESS) << line;
+  std::string_view target, product;
+  ASSERT_EQ(doc["target"].get(target), simdjson::SUCCESS);
+  ASSERT_EQ(doc["product"].get(product), simdjson::SUCCESS);
+  EXPECT_EQ(target, "/a?b=\xEF\xBF\xBD\xEF\xBF\xBD\xC2\x9B&X-Plex-Token=REDACTED");
+  EXPECT_EQ(product, "Plex \xEF\xBF\xBD\xEF\xBF\xBD\"\n");
+  EXPECT_TRUE(simdjson::validate_utf8(line.data(), line.size()));
 }
 
 }  // namespace

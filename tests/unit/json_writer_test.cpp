@@ -1,4 +1,4 @@
-#include "capture/json_writer.hpp"
+#include "base/json_writer.hpp"
 
 #include <gtest/gtest.h>
 #include <simdjson.h>
@@ -6,7 +6,7 @@
 #include <cmath>
 #include <limits>
 
-namespace plextap::capture {
+namespace plextap::base {
 namespace {
 
 bool valid_json(const std::string& s) {
@@ -98,13 +98,29 @@ TEST(JsonWriter, EscapesQuotesBackslashesAndControls) {
   EXPECT_EQ(json_quoted(R"(a"b\c)"), R"("a\"b\\c")");
   EXPECT_EQ(json_quoted("\n\r\t\b\f"), R"("\n\r\t\b\f")");
   EXPECT_EQ(json_quoted(std::string_view("\x01\x1f\0", 3)), R"("\u0001\u001f\u0000")");
-  EXPECT_EQ(json_quoted("/slash and \x7f"), "\"/slash and \x7f\"");
+  EXPECT_EQ(json_quoted("/slash and \x7f"), R"("/slash and \u007f")");
 }
 
 TEST(JsonWriter, KeepsValidUtf8) {
   // 2-, 3- and 4-byte sequences, including the edges of each range.
-  std::string text = "Amélie — 東京 🎬 \xC2\x80 \xEF\xBF\xBF \xF4\x8F\xBF\xBF";
+  std::string text = "Amélie — 東京 🎬 \xC2\xA0 \xEF\xBF\xBF \xF4\x8F\xBF\xBF";
   EXPECT_EQ(json_quoted(text), "\"" + text + "\"");
+}
+
+TEST(JsonWriter, EscapesC1ControlsAsTheAccessLogDid) {
+  // U+0080..U+009F are valid UTF-8 but controls a terminal may act on (CSI, NEL).
+  EXPECT_EQ(json_quoted("\xC2\x80\xC2\x85\xC2\x9B\xC2\x9F"), R"("\u0080\u0085\u009b\u009f")");
+  EXPECT_EQ(json_quoted("\xC2\xA0"), "\"\xC2\xA0\"") << "U+00A0 is no control";
+}
+
+TEST(JsonWriter, ValidJsonAndUtf8ForAnyTwoBytes) {
+  for (int a = 0; a < 256; ++a)
+    for (int b = 0; b < 256; ++b) {
+      std::string in{static_cast<char>(a), static_cast<char>(b)};
+      auto out = json_quoted(in);
+      ASSERT_TRUE(valid_json(out)) << a << " " << b;
+      ASSERT_TRUE(simdjson::validate_utf8(out.data(), out.size())) << a << " " << b;
+    }
 }
 
 TEST(JsonWriter, ReplacesInvalidUtf8) {
@@ -134,4 +150,4 @@ TEST(JsonWriter, KeyIsEscapedToo) {
 }
 
 }  // namespace
-}  // namespace plextap::capture
+}  // namespace plextap::base

@@ -31,8 +31,9 @@ const std::map<std::string, std::set<std::string>>& arrows() {
       {"proxy", {"base", "net", "certs", "capture"}},
       {"replay", {"base", "net", "store", "capture", "proxy"}},
       {"sink", {"base", "store", "capture", "analytics"}},
-      {"app", {"base", "store", "certs", "net", "capture", "enrich", "analytics", "proxy",
-               "replay", "sink"}},
+      {"app",
+       {"base", "store", "certs", "net", "capture", "enrich", "analytics", "proxy", "replay",
+        "sink"}},
   };
   return table;
 }
@@ -40,7 +41,9 @@ const std::map<std::string, std::set<std::string>>& arrows() {
 // The one header of a folder another may use where the table allows only a seam.
 const std::map<std::pair<std::string, std::string>, std::set<std::string>>& seams() {
   static const std::map<std::pair<std::string, std::string>, std::set<std::string>> table{
-      {{"proxy", "capture"}, {"capture/tap.hpp"}},
+      // The tap, and redaction: the access log writes targets with capture's rule, so that
+      // a token never reaches a log.
+      {{"proxy", "capture"}, {"capture/tap.hpp", "capture/redact.hpp"}},
       {{"replay", "proxy"}, {"proxy/responder.hpp"}},
   };
   return table;
@@ -90,8 +93,8 @@ TEST(Layout, EveryIncludeRunsAlongAnArrow) {
       ++checked;
       const auto& allowed = arrows().at(from);
       EXPECT_TRUE(allowed.contains(to))
-          << file.generic_string() << ":" << inc.line << " includes " << inc.target << ": "
-          << from << "/ may not use " << to << "/";
+          << file.generic_string() << ":" << inc.line << " includes " << inc.target << ": " << from
+          << "/ may not use " << to << "/";
       if (auto seam = seams().find({from, to}); seam != seams().end())
         EXPECT_TRUE(seam->second.contains(inc.target))
             << file.generic_string() << ":" << inc.line << " includes " << inc.target << ": "

@@ -12,8 +12,8 @@
 #include <string_view>
 #include <vector>
 
+#include "base/json_writer.hpp"
 #include "capture/classify.hpp"
-#include "capture/json_writer.hpp"
 #include "capture/parse.hpp"
 #include "capture/query.hpp"
 
@@ -126,7 +126,7 @@ inline Fields parse_call(std::string_view method, std::string_view target, unsig
   auto route = classify(method, target);
   EXPECT_TRUE(route.has_value()) << method << " " << target << " is not recorded";
   std::string json;
-  JsonWriter out(json);
+  base::JsonWriter out(json);
   out.begin_object();
   ParseResult result;
   if (route)

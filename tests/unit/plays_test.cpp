@@ -113,7 +113,7 @@ Markers episode_markers() {
 
 std::string json_of(const Play& p, std::string_view media = {}) {
   std::string s;
-  JsonWriter w(s);
+  base::JsonWriter w(s);
   write_play(p, w, media);
   return s;
 }

@@ -295,27 +295,6 @@ TEST(Resendable, OnlyAnsweredExchangesThatOpenedNoTunnel) {
   EXPECT_FALSE(resendable(ws));
 }
 
-TEST(SubstituteToken, PutsTheTokenWhereTheRedactedOneWas) {
-  const std::optional<std::string> token{"t/k n"};
-  EXPECT_EQ(substitute_token("/a?X-Plex-Token=REDACTED&b=1", token),
-            "/a?X-Plex-Token=t%2Fk%20n&b=1");
-  EXPECT_EQ(substitute_token("/a?b=1&x-plex-token=REDACTED", token),
-            "/a?b=1&x-plex-token=t%2Fk%20n");
-  // Inside another parameter, encoded once more.
-  EXPECT_EQ(substitute_token("/photo/:/transcode?url=%2Fp%3FX-Plex-Token%3DREDACTED&w=1", token),
-            "/photo/:/transcode?url=%2Fp%3FX-Plex-Token%3Dt%252Fk%2520n&w=1");
-  EXPECT_EQ(substitute_token("/a?b=1", token), "/a?b=1");
-  // A token that is not the redacted placeholder stays as it is.
-  EXPECT_EQ(substitute_token("/a?X-Plex-Token=abc", token), "/a?X-Plex-Token=abc");
-}
-
-TEST(SubstituteToken, WithoutATokenTheParameterGoes) {
-  EXPECT_EQ(substitute_token("/a?X-Plex-Token=REDACTED&b=1", std::nullopt), "/a?b=1");
-  EXPECT_EQ(substitute_token("/a?b=1&X-Plex-Token=REDACTED", std::nullopt), "/a?b=1");
-  EXPECT_EQ(substitute_token("/a?b=1&X-Plex-Token=REDACTED&c=2", std::nullopt), "/a?b=1&c=2");
-  EXPECT_EQ(substitute_token("/a?X-Plex-Token=REDACTED", std::nullopt), "/a");
-}
-
 TEST(DiffEventFields, NamesEachFieldThatDiffers) {
   auto diffs = diff_event_fields(
       R"({"ts":"a","latency_ms":1,"status":200,"kind":"decision","general_decision":{"code":1000,"text":"ok"},"video":{"decision":"copy"},"items":["1","2"],"gone":1,"user":{"token_fp":"x"}})",

@@ -1,10 +1,10 @@
 // JSON text output: string escaping with UTF-8 repair, and locale-free number formatting.
-#include "capture/json_writer.hpp"
+#include "base/json_writer.hpp"
 
 #include <charconv>
 #include <cmath>
 
-namespace plextap::capture {
+namespace plextap::base {
 namespace {
 
 constexpr std::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
@@ -13,8 +13,9 @@ bool is_cont(unsigned char c) {
   return (c & 0xC0) == 0x80;
 }
 
-// Length of the well-formed UTF-8 sequence starting at s[i] (Unicode table 3-7), or 0 when
-// it is not one: overlong forms, surrogates and code points above U+10FFFF are rejected.
+}  // namespace
+
+// Unicode table 3-7.
 std::size_t utf8_length(std::string_view s, std::size_t i) {
   auto at = [&](std::size_t k) -> unsigned char {
     return i + k < s.size() ? static_cast<unsigned char>(s[i + k]) : 0;
@@ -34,22 +35,25 @@ std::size_t utf8_length(std::string_view s, std::size_t i) {
   return 0;
 }
 
-}  // namespace
-
-void append_json_string(std::string& out, std::string_view s) {
+void append_json_escaped(std::string& out, std::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";
-  out.push_back('"');
+  auto unicode_escape = [&](unsigned c) {
+    const char esc[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xF]};
+    out.append(esc, sizeof esc);
+  };
   std::size_t run = 0;  // start of the pending run of bytes copied unchanged
   std::size_t i = 0;
   while (i < s.size()) {
     auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
+    if (c >= 0x20 && c != '"' && c != '\\' && c < 0x7F) {
       ++i;
       continue;
     }
+    std::size_t n = 1;
     if (c >= 0x80) {
-      std::size_t n = utf8_length(s, i);
-      if (n != 0) {
+      n = utf8_length(s, i);
+      // U+0080..U+009F (C2 80..C2 9F): C1 controls, escaped like the C0 ones.
+      if (n > 1 && !(c == 0xC2 && static_cast<unsigned char>(s[i + 1]) <= 0x9F)) {
         i += n;
         continue;
       }
@@ -78,16 +82,22 @@ void append_json_string(std::string& out, std::string_view s) {
         out.append("\\t");
         break;
       default:
-        if (c < 0x20) {
-          const char esc[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xF]};
-          out.append(esc, sizeof esc);
-        } else {
-          out.append(kReplacement);
-        }
+        if (c < 0x80)
+          unicode_escape(c);  // C0 and DEL
+        else if (n == 2)
+          unicode_escape(static_cast<unsigned char>(s[i + 1]));  // C1
+        else
+          out.append(kReplacement);  // one U+FFFD per byte that is not UTF-8
     }
-    run = ++i;
+    i += n == 0 ? 1 : n;
+    run = i;
   }
   out.append(s.data() + run, s.size() - run);
+}
+
+void append_json_string(std::string& out, std::string_view s) {
+  out.push_back('"');
+  append_json_escaped(out, s);
   out.push_back('"');
 }
 
@@ -151,4 +161,4 @@ void JsonWriter::raw(std::string_view json) {
   out_.append(json);
 }
 
-}  // namespace plextap::capture
+}  // namespace plextap::base

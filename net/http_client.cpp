@@ -1,4 +1,4 @@
-#include "proxy/metadata_client.hpp"
+#include "net/http_client.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -9,25 +9,24 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
-#include <optional>
 
 #include "certs/client_tls.hpp"
+#include "net/use_tuple.hpp"
 
-namespace plextap::proxy {
-namespace net = boost::asio;
+namespace plextap::net {
+namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
-using net::ip::tcp;
+using asio::ip::tcp;
 
-struct MetadataClient::Tls {
-  net::ssl::context context;
+struct HttpClient::Tls {
+  asio::ssl::context context;
   std::string server_name;
   bool verify;
 };
 
 namespace {
 
-constexpr auto kUseTuple = net::as_tuple(net::use_awaitable);
 constexpr std::size_t kMaxAnswer = std::size_t{64} << 20;
 
 std::string seconds_text(std::chrono::milliseconds d) {
@@ -35,25 +34,22 @@ std::string seconds_text(std::chrono::milliseconds d) {
   return std::to_string(d.count()) + " ms";
 }
 
-// One fetch, start to end, on the caller's private io_context. The total deadline is
+// One request, start to end, on the caller's private io_context. The total deadline is
 // not kept here but by the caller (it stops the io_context), so that it also covers name
 // resolution; each step here may take at most the progress timeout.
-struct Fetch {
-  std::string host, port, target, token;
-  net::ssl::context* tls;  // null: plain http
+struct Get {
+  std::string host, port, target;
+  const Fields& fields;
+  asio::ssl::context* tls;  // null: plain http
   std::string server_name;
   bool verify;
   std::chrono::milliseconds progress;
-  enrich::FetchResult& result;
+  GetResult& result;
 
   http::request<http::empty_body> request() const {
     http::request<http::empty_body> req{http::verb::get, target, 11};
     req.set(http::field::host, host + ":" + port);
-    req.set(http::field::accept, "application/json");
-    req.set(http::field::user_agent, "plextap");
-    req.set("X-Plex-Product", "plextap");
-    req.set("X-Plex-Client-Identifier", "plextap-enricher");
-    if (!token.empty()) req.set("X-Plex-Token", token);
+    for (const auto& [name, value] : fields) req.set(name, value);
     req.keep_alive(false);
     return req;
   }
@@ -69,7 +65,7 @@ struct Fetch {
   }
 
   template <class Stream>
-  net::awaitable<void> exchange(Stream& stream, beast::tcp_stream& lowest) {
+  asio::awaitable<void> exchange(Stream& stream, beast::tcp_stream& lowest) {
     auto req = request();
     lowest.expires_after(progress);
     auto [ec, n] = co_await http::async_write(stream, req, kUseTuple);
@@ -87,8 +83,8 @@ struct Fetch {
     lowest.socket().shutdown(tcp::socket::shutdown_both, ec);
   }
 
-  net::awaitable<void> run() {
-    auto executor = co_await net::this_coro::executor;
+  asio::awaitable<void> run() {
+    auto executor = co_await asio::this_coro::executor;
     tcp::resolver resolver(executor);
     auto [ec, endpoints] = co_await resolver.async_resolve(host, port, kUseTuple);
     if (ec) co_return fail("resolving", ec);
@@ -110,7 +106,7 @@ struct Fetch {
       co_return;
     }
     lowest.expires_after(progress);
-    std::tie(ec) = co_await stream.async_handshake(net::ssl::stream_base::client, kUseTuple);
+    std::tie(ec) = co_await stream.async_handshake(asio::ssl::stream_base::client, kUseTuple);
     if (ec) co_return fail("TLS handshake", ec);
     co_await exchange(stream, lowest);
   }
@@ -118,50 +114,40 @@ struct Fetch {
 
 }  // namespace
 
-MetadataClient::MetadataClient(Endpoint upstream, UpstreamTlsOptions tls, std::string token,
-                               FetchTimeouts timeouts)
-    : upstream_(std::move(upstream)), token_(std::move(token)), timeouts_(timeouts) {
+HttpClient::HttpClient(Origin origin, FetchTimeouts timeouts)
+    : origin_(std::move(origin)), timeouts_(timeouts) {
   timeouts_.progress = std::min(timeouts_.progress, timeouts_.total);
-  if (upstream_.tls) {
-    auto ctx = certs::make_client_context({tls.ca_file, !tls.insecure});
-    tls_ = std::make_unique<Tls>(Tls{net::ssl::context(ctx.release()),
-                                     tls.server_name.empty() ? upstream_.host : tls.server_name,
-                                     !tls.insecure});
+  if (origin_.tls) {
+    auto ctx = certs::make_client_context({origin_.ca_file, origin_.verify});
+    tls_ = std::make_unique<Tls>(
+        Tls{asio::ssl::context(ctx.release()),
+            origin_.server_name.empty() ? origin_.host : origin_.server_name, origin_.verify});
   }
 }
 
-MetadataClient::~MetadataClient() = default;
+HttpClient::~HttpClient() = default;
 
-enrich::FetchResult MetadataClient::fetch(const std::string& rating_key) {
-  return get("/library/metadata/" + rating_key +
-             "?includeGuids=1&includeMarkers=1&includeChapters=1");
-}
-
-enrich::FetchResult MetadataClient::fetch_sessions() {
-  return get("/status/sessions");
-}
-
-void MetadataClient::cancel() {
+void HttpClient::cancel() {
   std::lock_guard lock(mutex_);
   cancelled_ = true;
   for (auto* ioc : running_) ioc->stop();
 }
 
-enrich::FetchResult MetadataClient::get(const std::string& target) {
-  enrich::FetchResult result;
+GetResult HttpClient::get(const std::string& target, const Fields& fields) {
+  GetResult result;
   const auto deadline = std::chrono::steady_clock::now() + timeouts_.total;
-  Fetch fetch{upstream_.host,
-              std::to_string(upstream_.port),
-              target,
-              token_,
-              tls_ ? &tls_->context : nullptr,
-              tls_ ? tls_->server_name : std::string(),
-              tls_ && tls_->verify,
-              timeouts_.progress,
-              result};
-  // Declared first, destroyed last: what a stopped fetch leaves pending (the coroutine
+  Get get{origin_.host,
+          std::to_string(origin_.port),
+          target,
+          fields,
+          tls_ ? &tls_->context : nullptr,
+          tls_ ? tls_->server_name : std::string(),
+          tls_ && tls_->verify,
+          timeouts_.progress,
+          result};
+  // Declared first, destroyed last: what a stopped request leaves pending (the coroutine
   // with its socket and TLS state) is destroyed here, on this thread, never elsewhere.
-  net::io_context ioc(1);
+  asio::io_context ioc(1);
   {
     std::lock_guard lock(mutex_);
     if (cancelled_) {
@@ -172,8 +158,8 @@ enrich::FetchResult MetadataClient::get(const std::string& target) {
     running_.push_back(&ioc);
   }
   struct Unregister {
-    MetadataClient& client;
-    net::io_context* ioc;
+    HttpClient& client;
+    asio::io_context* ioc;
     ~Unregister() {
       std::lock_guard lock(client.mutex_);
       std::erase(client.running_, ioc);
@@ -181,7 +167,7 @@ enrich::FetchResult MetadataClient::get(const std::string& target) {
   } unregister{*this, &ioc};
 
   bool finished = false;
-  net::co_spawn(ioc, fetch.run(), [&](std::exception_ptr e) {
+  asio::co_spawn(ioc, get.run(), [&](std::exception_ptr e) {
     finished = true;
     if (!e) return;
     try {
@@ -202,9 +188,7 @@ enrich::FetchResult MetadataClient::get(const std::string& target) {
       result.error = "no complete answer within " + seconds_text(timeouts_.total);
     }
   }
-  if (result.status == 0 && !result.error.empty())
-    result.error = "cannot fetch metadata from " + to_string(upstream_) + ": " + result.error;
   return result;
 }
 
-}  // namespace plextap::proxy
+}  // namespace plextap::net

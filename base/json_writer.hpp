@@ -2,15 +2,29 @@
 // written with it, so it avoids iostreams, locales and per-value allocations.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
 
-namespace plextap::capture {
+namespace plextap::base {
 
-// Appends `s` as a quoted JSON string. Control characters are escaped; bytes that are not
-// valid UTF-8 become U+FFFD, so the output is valid JSON and valid UTF-8 whatever a client
-// or server sent.
+// The length of the well-formed UTF-8 sequence (RFC 3629: no overlong forms, no
+// surrogates, nothing past U+10FFFF) of two to four bytes starting at s[i], or 0 when
+// none starts there (an ASCII byte included).
+std::size_t utf8_length(std::string_view s, std::size_t i);
+
+// Appends `s` escaped for the inside of a JSON string literal (no quotes), the one escaper
+// of everything plextap writes as JSON (records, exports, the access log, the process log):
+// - '"' and '\\' are escaped, \b \f \n \r \t take their short forms;
+// - the other control characters, C0, DEL and the C1 range U+0080..U+009F (which a
+//   terminal may act on), become \u00XX;
+// - each byte that is not part of well-formed UTF-8 (RFC 3629: no overlong forms, no
+//   surrogates, nothing past U+10FFFF) becomes U+FFFD.
+// So the output is valid JSON and valid UTF-8 whatever a client or server sent.
+void append_json_escaped(std::string& out, std::string_view s);
+
+// The same between quotes: a whole JSON string.
 void append_json_string(std::string& out, std::string_view s);
 
 // Writes one JSON value (usually an object) into `out`, inserting the commas itself. The
@@ -60,4 +74,4 @@ class JsonWriter {
   bool need_comma_ = false;
 };
 
-}  // namespace plextap::capture
+}  // namespace plextap::base
