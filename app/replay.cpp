@@ -3,7 +3,6 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
@@ -11,10 +10,10 @@
 
 #include "app/cli.hpp"
 #include "app/commands.hpp"
-#include "base/json_writer.hpp"
 #include "capture/classify.hpp"
 #include "proxy/config.hpp"
 #include "proxy/server.hpp"
+#include "replay/report.hpp"
 #include "replay/resender.hpp"
 #include "replay/stand_in.hpp"
 
@@ -116,70 +115,6 @@ int run_serve(const ReplayServeFlags& f) {
   return 0;
 }
 
-void write_report_line(std::FILE* out, const replay::ResendResult& r) {
-  std::string line;
-  base::JsonWriter w(line);
-  w.begin_object();
-  w.key("id");
-  w.uint64(r.id);
-  w.key("kind");
-  w.string(r.kind);
-  w.key("method");
-  w.string(r.method);
-  w.key("target");
-  w.string(r.target);
-  w.key("status_then");
-  w.int64(r.status_then);
-  w.key("status_now");
-  if (r.error.empty())
-    w.int64(r.status_now);
-  else
-    w.null();
-  w.key("latency_ms_then");
-  w.number(r.latency_ms_then);
-  w.key("latency_ms_now");
-  if (r.error.empty())
-    w.number(r.latency_ms_now);
-  else
-    w.null();
-  w.key("differs");
-  w.boolean(r.differs());
-  w.key("diff");
-  w.begin_array();
-  for (const auto& d : r.diffs) {
-    w.begin_object();
-    w.key("field");
-    w.string(d.field);
-    w.key("then");
-    w.string(d.then);
-    w.key("now");
-    w.string(d.now);
-    w.end_object();
-  }
-  w.end_array();
-  w.key("error");
-  if (r.error.empty())
-    w.null();
-  else
-    w.string(r.error);
-  w.end_object();
-  line += '\n';
-  std::fwrite(line.data(), 1, line.size(), out);
-}
-
-double percentile(std::vector<double>& values, double p) {
-  if (values.empty()) return 0;
-  auto k = static_cast<std::size_t>(std::ceil(p * static_cast<double>(values.size()))) - 1;
-  k = std::min(k, values.size() - 1);
-  std::nth_element(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(k), values.end());
-  return values[k];
-}
-
-std::string shorten(std::string s, std::size_t max) {
-  if (s.size() > max) s = s.substr(0, max - 3) + "...";
-  return s;
-}
-
 int run_send(const ReplaySendFlags& f) {
   setup_logging(false);
   std::signal(SIGPIPE, SIG_IGN);
@@ -224,14 +159,14 @@ int run_send(const ReplaySendFlags& f) {
   if (recorded.empty()) throw std::runtime_error("no recorded requests of the kinds asked for");
 
   // Opened only once the source is known to be good: a bad one leaves an old report be.
-  std::unique_ptr<std::FILE, int (*)(std::FILE*)> report(nullptr, &std::fclose);
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> report_file(nullptr, &std::fclose);
   std::FILE* report_out = nullptr;
   if (f.report == "-") {
     report_out = stdout;
   } else if (!f.report.empty()) {
-    report.reset(std::fopen(f.report.c_str(), "w"));
-    if (!report) throw std::runtime_error("cannot write " + f.report);
-    report_out = report.get();
+    report_file.reset(std::fopen(f.report.c_str(), "w"));
+    if (!report_file) throw std::runtime_error("cannot write " + f.report);
+    report_out = report_file.get();
   }
   std::FILE* summary_out = report_out == stdout ? stderr : stdout;
   if (unanswered)
@@ -239,52 +174,15 @@ int run_send(const ReplaySendFlags& f) {
                  "left out %zu recorded requests that never got an answer or opened a websocket\n",
                  unanswered);
 
-  std::vector<double> then_ms, now_ms_values;
-  std::vector<std::string> differences;
+  replay::ResendReport report(report_out);
   replay::ResendSummary summary;
   try {
-    summary = replay::resend(recorded, options, [&](const replay::ResendResult& r) {
-      if (report_out) write_report_line(report_out, r);
-      then_ms.push_back(r.latency_ms_then);
-      if (r.error.empty()) now_ms_values.push_back(r.latency_ms_now);
-      if (!r.differs() || differences.size() >= 50) return;
-      std::string line =
-          "  #" + std::to_string(r.id) + " " + r.method + " " + shorten(r.target, 100) + "\n    ";
-      if (!r.error.empty())
-        line += "no answer: " + r.error;
-      else if (r.status_then != r.status_now)
-        line += "status " + std::to_string(r.status_then) + " -> " + std::to_string(r.status_now);
-      else
-        line += "status " + std::to_string(r.status_now) + " as recorded";
-      for (const auto& d : r.diffs)
-        line += "\n    " + d.field + ": " + shorten(d.then, 60) + " -> " + shorten(d.now, 60);
-      differences.push_back(std::move(line));
-    });
+    summary = replay::resend(recorded, options,
+                             [&report](const replay::ResendResult& r) { report.add(r); });
   } catch (const std::invalid_argument& e) {
     throw UsageError(e.what());
   }
-  if (report_out) std::fflush(report_out);
-
-  std::fprintf(summary_out, "sent %llu requests to %s in %.2f s (recorded over %.2f s): %.0f/s\n",
-               static_cast<unsigned long long>(summary.sent), f.target.c_str(), summary.seconds,
-               summary.recorded_seconds,
-               summary.seconds > 0 ? static_cast<double>(summary.sent) / summary.seconds : 0.0);
-  std::fprintf(summary_out,
-               "answered %llu, no answer %llu; status differs %llu, fields differ %llu\n",
-               static_cast<unsigned long long>(summary.answered),
-               static_cast<unsigned long long>(summary.errors),
-               static_cast<unsigned long long>(summary.status_differ),
-               static_cast<unsigned long long>(summary.field_differ));
-  std::fprintf(summary_out, "latency ms, then / now: p50 %.1f / %.1f, p99 %.1f / %.1f\n",
-               percentile(then_ms, 0.5), percentile(now_ms_values, 0.5), percentile(then_ms, 0.99),
-               percentile(now_ms_values, 0.99));
-  if (!differences.empty()) {
-    std::fprintf(summary_out, "differences (%llu%s):\n",
-                 static_cast<unsigned long long>(summary.differ),
-                 summary.differ > differences.size() ? ", the first 50 shown" : "");
-    for (const auto& d : differences) std::fprintf(summary_out, "%s\n", d.c_str());
-  }
-  std::fprintf(summary_out, "%s\n", summary.differ ? "DIFFERENT" : "SAME");
+  report.print_summary(summary_out, summary, f.target);
   return f.fail_on_diff && summary.differ ? 1 : 0;
 }
 
