@@ -33,6 +33,34 @@ std::chrono::milliseconds parse_duration(const std::string& text) {
   return std::chrono::milliseconds(static_cast<long long>(ms));
 }
 
+// At least 1M: a smaller map cannot hold the store's tables and a first group of events,
+// a smaller queue not one exchange at the body cap.
+std::size_t parse_size(const std::string& text, const std::string& flag) {
+  const std::string usage = "bad " + flag + " '" + text +
+                            "': a whole number of bytes, or of K, M or G (e.g. 64G), at least 1M";
+  // std::stoull would take "-1" (and wrap it), leading blanks and a '+'.
+  std::size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
+  std::uint64_t value = 0;
+  const auto parsed = std::from_chars(text.data(), text.data() + digits, value);
+  if (digits == 0 || parsed.ec == std::errc::invalid_argument) throw UsageError(usage);
+  const std::string unit = text.substr(digits);
+  unsigned shift = 0;
+  if (unit == "G" || unit == "GiB")
+    shift = 30;
+  else if (unit == "M" || unit == "MiB")
+    shift = 20;
+  else if (unit == "K" || unit == "KiB")
+    shift = 10;
+  else if (!unit.empty())
+    throw UsageError(usage);
+  if (parsed.ec == std::errc::result_out_of_range || value > (SIZE_MAX >> shift))
+    throw UsageError("bad " + flag + " '" + text + "': too large");
+  const std::size_t bytes = static_cast<std::size_t>(value) << shift;
+  if (bytes < (std::size_t{1} << 20)) throw UsageError(usage);
+  return bytes;
+}
+
 std::int64_t parse_time(const std::string& text, std::int64_t now_ms) {
   // An age: a number and a unit.
   if (!text.empty() &&

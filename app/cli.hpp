@@ -1,4 +1,4 @@
-// Helpers for the command line: durations, logging set-up, the errors it reports.
+// Helpers for the command line: durations, sizes, times, logging set-up, the errors it reports.
 #pragma once
 
 #include <chrono>
@@ -16,6 +16,10 @@ struct UsageError : std::runtime_error {
 
 // "500ms", "30s", "2m", "1h", or a bare number of seconds.
 std::chrono::milliseconds parse_duration(const std::string& text);
+
+// "64G", "512M", "1024K" (or GiB, MiB, KiB) or bytes, for the flag `flag`: at least 1M, at
+// most what a size_t holds; anything else is a UsageError naming the flag.
+std::size_t parse_size(const std::string& text, const std::string& flag);
 
 // "2026-11-01T00:00:00Z" (RFC 3339, fraction and offset allowed), "2026-11-01" (UTC
 // midnight), or an age before `now_ms`: "90m", "24h", "7d", "30s". Milliseconds since epoch.

@@ -3,7 +3,6 @@
 #include <sys/stat.h>
 
 #include <algorithm>
-#include <charconv>
 #include <csignal>
 #include <cstdint>
 #include <filesystem>
@@ -51,44 +50,6 @@ struct ServeFlags {
 // What shutdown may take after the drain: the writer's last commits, with a margin for
 // the rest (DESIGN.md section 9 promises --drain-timeout plus 5 s).
 constexpr std::chrono::seconds kAfterDrain{4};
-
-// "64G", "512M", "1024K" or bytes, for the flag `flag`: at least 1M (a smaller map cannot
-// hold the store's tables and a first group of events; a smaller queue not one exchange
-// at the body cap), at most what a size_t holds.
-std::size_t parse_size(const std::string& text, const std::string& flag) {
-  const std::string usage = "bad " + flag + " '" + text +
-                            "': a whole number of bytes, or of K, M or G (e.g. 64G), at least 1M";
-  // std::stoull would take "-1" (and wrap it), leading blanks and a '+'.
-  std::size_t digits = 0;
-  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
-  std::uint64_t value = 0;
-  const auto parsed = std::from_chars(text.data(), text.data() + digits, value);
-  if (digits == 0 || parsed.ec == std::errc::invalid_argument) throw UsageError(usage);
-  const std::string unit = text.substr(digits);
-  unsigned shift = 0;
-  if (unit == "G" || unit == "GiB")
-    shift = 30;
-  else if (unit == "M" || unit == "MiB")
-    shift = 20;
-  else if (unit == "K" || unit == "KiB")
-    shift = 10;
-  else if (!unit.empty())
-    throw UsageError(usage);
-  if (parsed.ec == std::errc::result_out_of_range || value > (SIZE_MAX >> shift))
-    throw UsageError("bad " + flag + " '" + text + "': too large");
-  const std::size_t bytes = static_cast<std::size_t>(value) << shift;
-  if (bytes < (std::size_t{1} << 20)) throw UsageError(usage);
-  return bytes;
-}
-
-// A tap for a store that could not be opened: forwards everything, records nothing,
-// and says so on /readyz.
-class UnavailableStore final : public capture::Tap {
- public:
-  bool wants(std::string_view, std::string_view) const override { return false; }
-  std::unique_ptr<capture::Recording> open(const capture::RequestHead&) override { return nullptr; }
-  bool healthy() const override { return false; }
-};
 
 proxy::Config make_config(const ServeFlags& f) {
   proxy::Config config;
@@ -157,7 +118,7 @@ int run(const ServeFlags& f) {
   } else if (data_error) {
     spdlog::error("recording disabled, forwarding only: cannot create the data directory {}: {}",
                   data.string(), data_error.message());
-    tap = std::make_unique<UnavailableStore>();
+    tap = std::make_unique<capture::UnavailableTap>();
   } else {
     try {
       store = std::make_unique<store::Store>(data / "store", false,
@@ -180,7 +141,7 @@ int run(const ServeFlags& f) {
       tap.reset();
       writer.reset();
       store.reset();
-      tap = std::make_unique<UnavailableStore>();
+      tap = std::make_unique<capture::UnavailableTap>();
     }
   }
 

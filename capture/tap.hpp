@@ -61,4 +61,13 @@ class NullTap final : public Tap {
   std::unique_ptr<Recording> open(const RequestHead&) override { return nullptr; }
 };
 
+// A tap for a store that could not be opened: forwards everything, records nothing, and
+// says so on /readyz.
+class UnavailableTap final : public Tap {
+ public:
+  bool wants(std::string_view, std::string_view) const override { return false; }
+  std::unique_ptr<Recording> open(const RequestHead&) override { return nullptr; }
+  bool healthy() const override { return false; }
+};
+
 }  // namespace plextap::capture
