@@ -24,10 +24,17 @@ std::uint8_t k(Kind kind) {
 
 const std::map<std::string, std::vector<std::uint8_t>>& export_kinds() {
   static const std::map<std::string, std::vector<std::uint8_t>> kinds{
-      {"timeline", {k(Kind::timeline)}},  {"scrobbles", {k(Kind::scrobble), k(Kind::unscrobble)}},
-      {"ratings", {k(Kind::rate)}},       {"queues", {k(Kind::playqueue)}},
-      {"decisions", {k(Kind::decision)}}, {"transcodes", {k(Kind::transcode)}},
-      {"searches", {k(Kind::search)}},    {"other", {k(Kind::other)}},
+      {"timeline", {k(Kind::timeline)}},
+      {"scrobbles", {k(Kind::scrobble), k(Kind::unscrobble)}},
+      {"ratings", {k(Kind::rate)}},
+      {"queues", {k(Kind::playqueue)}},
+      {"decisions", {k(Kind::decision)}},
+      {"transcodes", {k(Kind::transcode)}},
+      {"searches", {k(Kind::search)}},
+      {"other", {k(Kind::other)}},
+      {"notifications", {k(Kind::notification)}},
+      {"sessions", {k(Kind::session)}},
+      {"resources", {k(Kind::resources)}},
   };
   return kinds;
 }
@@ -62,9 +69,9 @@ void event_json(std::string& out, const store::StoredEvent& e, MediaJoin& join) 
 }  // namespace
 
 const std::vector<std::string>& event_export_names() {
-  static const std::vector<std::string> names{"events",     "timeline", "scrobbles",
-                                              "ratings",    "queues",   "decisions",
-                                              "transcodes", "searches", "other"};
+  static const std::vector<std::string> names{"events", "timeline",      "scrobbles",  "ratings",
+                                              "queues", "decisions",     "transcodes", "searches",
+                                              "other",  "notifications", "sessions",   "resources"};
   return names;
 }
 

@@ -17,8 +17,7 @@ const std::string& MediaJoin::media(std::string_view rating_key) {
     if (auto entry = capture::MediaEntry::decode(*stored))
       media = std::move(entry->media_json);
     else
-      store_.note_damage("the media entry of rating key " + std::string(rating_key) +
-                         ": not JSON");
+      store_.note_damage("the media entry of rating key " + std::string(rating_key) + ": not JSON");
   }
   return media_.emplace(std::string(rating_key), std::move(media)).first->second;
 }
@@ -39,7 +38,8 @@ const std::string& MediaJoin::account_fields(std::string_view client_id) {
 
 void MediaJoin::append_event(std::string& out, std::string_view json) {
   auto client = capture::stored_client_id(json);
-  const std::string* fields = client.empty() ? nullptr : &account_fields(client);
+  const std::string* fields =
+      client.empty() || capture::stored_user_named(json) ? nullptr : &account_fields(client);
   if (!fields || fields->empty()) return append_joined_media(out, json);
   scratch_.clear();
   append_joined_media(scratch_, json);

@@ -86,7 +86,7 @@ int run_stats(const std::string& data) {
               static_cast<double>(s.file_bytes) / (1 << 20),
               static_cast<double>(s.map_bytes) / (1 << 20));
   std::printf("events      %llu\n", static_cast<unsigned long long>(s.events));
-  for (int kind = 0; kind <= static_cast<int>(capture::Kind::other); ++kind)
+  for (std::size_t kind = 0; kind < capture::kKindCount; ++kind)
     if (s.per_kind[kind])
       std::printf("  %-10s %llu\n",
                   std::string(capture::to_string(static_cast<capture::Kind>(kind))).c_str(),

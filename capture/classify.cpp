@@ -9,9 +9,9 @@
 namespace plextap::capture {
 namespace {
 
-constexpr std::array<std::string_view, 9> kKindNames{"timeline",  "scrobble",  "unscrobble",
-                                                     "rate",      "playqueue", "decision",
-                                                     "transcode", "search",    "other"};
+constexpr std::array<std::string_view, kKindCount> kKindNames{
+    "timeline",  "scrobble", "unscrobble", "rate",         "playqueue", "decision",
+    "transcode", "search",   "other",      "notification", "session",   "resources"};
 
 // Splits the first segment off `rest` (which must not start with '/'); `rest` keeps what
 // follows that segment, starting at its '/' or empty.
@@ -82,7 +82,9 @@ std::optional<Route> transcode(std::string_view type, std::string_view name) {
 }  // namespace
 
 std::string_view to_string(Kind kind) {
-  return kKindNames[static_cast<std::size_t>(kind)];
+  const auto i = static_cast<std::size_t>(kind);
+  // A stored kind byte may come from a later version (or a damaged record).
+  return i < kKindNames.size() ? kKindNames[i] : std::string_view("unknown");
 }
 
 std::optional<Kind> kind_from_string(std::string_view name) {

@@ -19,7 +19,17 @@ enum class Kind : std::uint8_t {
   transcode,
   search,
   other,  // never returned by classify(); used by the recorder for `--record all`
+  // The server's side (DESIGN section 10): never returned by classify() either.
+  notification,  // a message of the server's notification websocket
+  session,       // a /status/sessions snapshot of one playing session
+  resources,     // a /statistics/resources sample
 };
+inline constexpr std::size_t kKindCount = 12;
+
+// The kinds of requests that passed through the proxy, as opposed to the server's side.
+inline constexpr bool is_proxy_kind(Kind kind) {
+  return kind <= Kind::other;
+}
 
 std::string_view to_string(Kind kind);
 std::optional<Kind> kind_from_string(std::string_view name);

@@ -128,10 +128,87 @@ store::Record build_record(CapturedExchange captured) {
     w.key("truncated");
     w.boolean(true);
   }
+  w.key("source");
+  w.string(to_string(EventSource::proxy));
   w.key("media");
   w.null();
   w.end_object();
   record.exchange = encode_exchange(ex);
+  return record;
+}
+
+namespace {
+// Splices object members (JSON text without braces) after the value just written.
+void append_members(std::string& out, std::string_view members) {
+  if (members.empty()) return;
+  out += ',';
+  out += members;
+}
+}  // namespace
+
+std::string_view to_string(EventSource source) {
+  return source == EventSource::server ? "server" : "proxy";
+}
+
+store::Record build_server_record(const ServerEvent& e) {
+  store::Record record;
+  record.kind = static_cast<std::uint8_t>(e.kind);
+  record.ts_ms = e.ts_ms;
+  record.rating_key = e.rating_key;
+  std::string& out = record.json;
+  out.reserve(512 + e.fields.size());
+  base::JsonWriter w(out);
+  w.begin_object();
+  w.key("ts");
+  w.string(base::rfc3339_ms(e.ts_ms));
+  w.key("kind");
+  w.string(to_string(e.kind));
+  w.key("op");
+  if (e.op.empty())
+    w.null();
+  else
+    w.string(e.op);
+  for (const char* key : {"method", "path"}) {
+    w.key(key);
+    w.null();
+  }
+  w.key("params");
+  w.begin_object();
+  w.end_object();
+  for (const char* key : {"status", "latency_ms"}) {
+    w.key(key);
+    w.null();
+  }
+  const ClientInfo& c = e.client;
+  w.key("client");
+  w.begin_object();
+  string_or_null(w, "id", c.id);
+  string_or_null(w, "product", c.product);
+  string_or_null(w, "version", c.version);
+  string_or_null(w, "platform", c.platform);
+  string_or_null(w, "platform_version", c.platform_version);
+  string_or_null(w, "device", c.device);
+  string_or_null(w, "device_name", c.device_name);
+  string_or_null(w, "device_vendor", c.device_vendor);
+  string_or_null(w, "model", c.model);
+  string_or_null(w, "session", c.session);
+  append_members(out, e.client_more);
+  w.end_object();
+  w.key("user");
+  w.begin_object();
+  w.key("token_fp");
+  w.null();
+  append_members(out, e.user_more);
+  w.end_object();
+  w.key("remote_addr");
+  w.null();
+  string_or_null(w, "rating_key", e.rating_key);
+  append_members(out, e.fields);
+  w.key("source");
+  w.string(to_string(EventSource::server));
+  w.key("media");
+  w.null();
+  w.end_object();
   return record;
 }
 
@@ -210,11 +287,29 @@ std::string_view stored_rating_key(std::string_view json) {
   return string_at(json, at, ",\"rating_key\":");
 }
 
+EventSource stored_source(std::string_view json) {
+  constexpr std::string_view kServerTail = "\"source\":\"server\",\"media\":null}";
+  return json.ends_with(kServerTail) ? EventSource::server : EventSource::proxy;
+}
+
 std::size_t stored_user_end(std::string_view json) {
-  // {"token_fp":"hex"|null}: no brace inside.
+  constexpr std::string_view kUser = "\"user\":{";
   auto from = after_params(json);
-  auto user = from == std::string_view::npos ? from : json.find("\"user\":{", from);
-  return user == std::string_view::npos ? user : json.find('}', user);
+  auto at = from == std::string_view::npos ? from : json.find(kUser, from);
+  if (at == std::string_view::npos) return at;
+  // Flat: strings (a server event's user name may hold a brace), numbers, null.
+  for (at += kUser.size(); at < json.size(); ++at) {
+    if (json[at] == '}') return at;
+    if (json[at] == '"') at = string_end(json, at);
+  }
+  return std::string_view::npos;
+}
+
+bool stored_user_named(std::string_view json) {
+  auto end = stored_user_end(json);
+  if (end == std::string_view::npos) return false;
+  auto user = json.rfind("\"user\":{", end);
+  return json.substr(user, end - user).find(",\"account_id\":") != std::string_view::npos;
 }
 
 struct EventReader::Impl {

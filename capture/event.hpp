@@ -7,9 +7,11 @@
 // rating key and user object by their place in the text (fast, no parse), and play
 // reconstruction reads the fields it needs with EventReader. The field order they rely on:
 //   {"ts","kind","op","method","path","params":{…},"status","latency_ms",
-//    "client":{"id",…},"user":{"token_fp"},"remote_addr","rating_key",<kind fields>,
-//    ["parse_error"],["truncated"],"media":null}
-// (`params` holds what the client sent, so nothing is looked up before `client`).
+//    "client":{"id",…},"user":{"token_fp"[,"account_id","name"]},"remote_addr","rating_key",
+//    <kind fields>,["parse_error"],["truncated"],"source","media":null}
+// (`params` holds what the client sent, so nothing is looked up before `client`). `source`
+// is "proxy" for a request that passed through plextap, "server" for what the server said
+// of itself (build_server_record); records written before it existed have none: proxy.
 #pragma once
 
 #include <memory>
@@ -18,6 +20,7 @@
 #include <string_view>
 
 #include "capture/classify.hpp"
+#include "capture/client_info.hpp"
 #include "capture/exchange.hpp"
 #include "store/store.hpp"
 
@@ -37,6 +40,27 @@ inline constexpr std::uint8_t kFlagIncomplete = 4;
 
 store::Record build_record(CapturedExchange captured);
 
+// An event of the server's side (DESIGN section 10), built from what the server said rather
+// than from an exchange. Its record has the leading fields of every event (method, path,
+// status and latency null, params empty: no request passed), so the readers below and
+// every export read it alike.
+struct ServerEvent {
+  Kind kind = Kind::notification;
+  std::int64_t ts_ms = 0;
+  std::string op;           // e.g. the notification type; empty: null
+  ClientInfo client;        // what the server says of the player
+  std::string client_more;  // more members of `client`, JSON without braces ("address":"…",…)
+  std::string user_more;    // members of `user` after token_fp ("account_id":1,"name":"…")
+  std::string rating_key;   // empty: null
+  std::string fields;       // the kind's fields: JSON object members without braces
+};
+store::Record build_server_record(const ServerEvent& event);
+
+enum class EventSource : std::uint8_t { proxy, server };
+std::string_view to_string(EventSource source);
+// Where a stored event came from (records older than `source` came through the proxy).
+EventSource stored_source(std::string_view json);
+
 // Every stored event ends with this; exports put the joined media object in its place.
 inline constexpr std::string_view kStoredMediaTail = "\"media\":null}";
 
@@ -49,6 +73,9 @@ std::string_view stored_client_id(std::string_view json);
 std::string_view stored_rating_key(std::string_view json);
 // Where the `user` object of a stored event closes (npos when there is none).
 std::size_t stored_user_end(std::string_view json);
+// Whether the `user` object names an account already (a server event names the one of
+// its moment; exports then add none).
+bool stored_user_named(std::string_view json);
 
 // The fields of a stored event that play reconstruction reads; empty views and null
 // optionals where the record has none. The views point into the reader's parse and stay

@@ -45,13 +45,53 @@ constexpr std::string_view kHostileTimeline =
 TEST(EventLayout, FieldOrderTheReadersRelyOn) {
   auto record = build_record(exchange(std::string(kHostileTimeline), "text/xml", ""));
   const std::vector<std::string> keys = top_level_keys(record.json);
-  const std::vector<std::string> leading{"ts",         "kind",   "op",     "method",
-                                         "path",       "params", "status", "latency_ms",
-                                         "client",     "user",   "remote_addr", "rating_key"};
+  const std::vector<std::string> leading{"ts",     "kind",   "op",          "method",
+                                         "path",   "params", "status",      "latency_ms",
+                                         "client", "user",   "remote_addr", "rating_key"};
   ASSERT_GE(keys.size(), leading.size() + 1);
   EXPECT_EQ(std::vector<std::string>(keys.begin(), keys.begin() + leading.size()), leading);
+  EXPECT_EQ(keys[keys.size() - 2], "source");
   EXPECT_EQ(keys.back(), "media");
   EXPECT_TRUE(std::string_view(record.json).ends_with(kStoredMediaTail));
+  EXPECT_EQ(stored_source(record.json), EventSource::proxy);
+  EXPECT_FALSE(stored_user_named(record.json));
+}
+
+TEST(EventLayout, AServerEventHasTheSameLeadingFields) {
+  ServerEvent e;
+  e.kind = Kind::session;
+  e.ts_ms = 1'732'449'600'000;
+  e.op = "snapshot";
+  e.client.id = "tv-1";
+  e.client.product = "Plex for LG";
+  e.client_more = R"("address":"10.0.0.5","local":true)";
+  e.user_more = R"("account_id":1,"name":"Ann {the admin}")";
+  e.rating_key = "65547";
+  e.fields = R"("session_key":"45","state":"playing","time_ms":26530)";
+  auto record = build_server_record(e);
+  const std::vector<std::string> keys = top_level_keys(record.json);
+  const std::vector<std::string> leading{"ts",     "kind",   "op",          "method",
+                                         "path",   "params", "status",      "latency_ms",
+                                         "client", "user",   "remote_addr", "rating_key"};
+  ASSERT_GE(keys.size(), leading.size() + 2);
+  EXPECT_EQ(std::vector<std::string>(keys.begin(), keys.begin() + leading.size()), leading);
+  EXPECT_EQ(keys[keys.size() - 2], "source");
+  EXPECT_EQ(keys.back(), "media");
+  EXPECT_EQ(record.kind, static_cast<std::uint8_t>(Kind::session));
+  EXPECT_EQ(record.rating_key, "65547");
+  EXPECT_EQ(stored_source(record.json), EventSource::server);
+  EXPECT_EQ(stored_rating_key(record.json), "65547");
+  EXPECT_EQ(stored_client_id(record.json), "tv-1");
+  EXPECT_TRUE(stored_user_named(record.json));
+  // The brace inside the name does not end the user object early.
+  EXPECT_EQ(record.json[stored_user_end(record.json) - 1], '"');
+  EXPECT_NE(record.json.find(R"("client":{"id":"tv-1","product":"Plex for LG")"),
+            std::string::npos);
+  EXPECT_NE(record.json.find(R"("address":"10.0.0.5","local":true})"), std::string::npos);
+  EventReader reader;
+  EventFields f;
+  ASSERT_TRUE(reader.read(record.json, Kind::session, f));
+  EXPECT_EQ(f.client_id, "tv-1");
 }
 
 TEST(EventLayout, ReadersFindTheRecordsOwnFieldsNotTheClientsParams) {
