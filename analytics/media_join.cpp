@@ -37,26 +37,22 @@ const std::string& MediaJoin::account_fields(std::string_view client_id) {
 }
 
 void MediaJoin::append_event(std::string& out, std::string_view json) {
-  auto client = capture::stored_client_id(json);
+  const capture::StoredPlaces places = capture::stored_places(json);
   const std::string* fields =
-      client.empty() || capture::stored_user_named(json) ? nullptr : &account_fields(client);
-  if (!fields || fields->empty()) return append_joined_media(out, json);
-  scratch_.clear();
-  append_joined_media(scratch_, json);
-  auto close = capture::stored_user_end(scratch_);
-  if (close == std::string::npos) {
-    out += scratch_;
-    return;
+      places.client_id.empty() || places.user_named ? nullptr : &account_fields(places.client_id);
+  if (fields && !fields->empty() && places.user_end != std::string_view::npos) {
+    // The account goes at the end of `user`; the media at the end of the record.
+    out.append(json.substr(0, places.user_end));
+    out += *fields;
+    json.remove_prefix(places.user_end);
   }
-  out.append(scratch_, 0, close);
-  out += *fields;
-  out.append(scratch_, close);
+  append_joined_media(out, json, places.rating_key);
 }
 
-void MediaJoin::append_joined_media(std::string& out, std::string_view json) {
-  auto key = capture::stored_rating_key(json);
-  if (!key.empty() && json.ends_with(capture::kStoredMediaTail)) {
-    const std::string& joined = media(key);
+void MediaJoin::append_joined_media(std::string& out, std::string_view json,
+                                    std::string_view rating_key) {
+  if (!rating_key.empty() && json.ends_with(capture::kStoredMediaTail)) {
+    const std::string& joined = media(rating_key);
     if (!joined.empty()) {
       out.append(json.substr(0, json.size() - capture::kStoredMediaTail.size()));
       out += "\"media\":";

@@ -23,12 +23,11 @@ class MediaJoin {
 
  private:
   const std::string& account_fields(std::string_view client_id);
-  void append_joined_media(std::string& out, std::string_view json);
+  void append_joined_media(std::string& out, std::string_view json, std::string_view rating_key);
 
   store::Store& store_;
   std::unordered_map<std::string, std::string> media_;
   std::unordered_map<std::string, std::string> accounts_;
-  std::string scratch_;
 };
 
 }  // namespace plextap::analytics

@@ -67,6 +67,15 @@ inline constexpr std::string_view kStoredMediaTail = "\"media\":null}";
 // The JSON text that starts the client object of a stored event from `client_id`: a record
 // contains it exactly when it is that client's.
 std::string stored_client_prefix(std::string_view client_id);
+// Where the fields exports join at are in a stored event, found in one pass.
+struct StoredPlaces {
+  std::string_view client_id;                     // "" when none
+  std::string_view rating_key;                    // "" when none
+  std::size_t user_end = std::string_view::npos;  // the brace that closes `user`
+  bool user_named = false;  // `user` names an account already (a server event's, of its moment)
+};
+StoredPlaces stored_places(std::string_view json);
+
 // The client identifier of a stored event ("" when none).
 std::string_view stored_client_id(std::string_view json);
 // The rating key of a stored event ("" when none).
