@@ -17,6 +17,7 @@
 #include <deque>
 #include <thread>
 
+#include "base/prometheus.hpp"
 #include "certs/certificate_info.hpp"
 #include "certs/client_tls.hpp"
 #include "certs/server_tls.hpp"
@@ -101,17 +102,14 @@ std::string Server::Impl::tls_file() const {
 // The proxy's own lines of /metrics: its counters, recording health, certificate expiry.
 std::string Server::Impl::own_metrics() const {
   std::string text = metrics.render();
-  text +=
-      "# HELP plextap_recording_healthy 1 when recording works, 0 when degraded.\n"
-      "# TYPE plextap_recording_healthy gauge\nplextap_recording_healthy ";
-  text += shared.tap.healthy() ? "1\n" : "0\n";
+  base::PrometheusText out(text);
+  out.family("plextap_recording_healthy", "gauge", "1 when recording works, 0 when degraded.");
+  out.sample("plextap_recording_healthy", shared.tap.healthy() ? 1 : 0);
   if (auto not_after = shared.tls_not_after.load(); not_after != 0) {
-    text +=
-        "# HELP plextap_tls_certificate_expiry_seconds Seconds until the served TLS "
-        "certificate expires (negative once it has).\n"
-        "# TYPE plextap_tls_certificate_expiry_seconds gauge\n"
-        "plextap_tls_certificate_expiry_seconds ";
-    text += std::to_string(not_after - std::time(nullptr)) + "\n";
+    out.family("plextap_tls_certificate_expiry_seconds", "gauge",
+               "Seconds until the served TLS certificate expires (negative once it has).");
+    out.sample("plextap_tls_certificate_expiry_seconds",
+               static_cast<std::int64_t>(not_after - std::time(nullptr)));
   }
   return text;
 }
