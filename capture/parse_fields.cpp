@@ -107,6 +107,10 @@ ParseResult parse_fields(const Route& route, std::string_view path, std::span<co
       parse_search(req, response(), out);
       break;
     case Kind::other:
+    // The server's side is never a request classify() routes.
+    case Kind::notification:
+    case Kind::session:
+    case Kind::resources:
       break;
   }
   return result;

@@ -95,10 +95,11 @@ TEST(Layout, EveryIncludeRunsAlongAnArrow) {
       EXPECT_TRUE(allowed.contains(to))
           << file.generic_string() << ":" << inc.line << " includes " << inc.target << ": " << from
           << "/ may not use " << to << "/";
-      if (auto seam = seams().find({from, to}); seam != seams().end())
+      if (auto seam = seams().find({from, to}); seam != seams().end()) {
         EXPECT_TRUE(seam->second.contains(inc.target))
             << file.generic_string() << ":" << inc.line << " includes " << inc.target << ": "
             << from << "/ may use only the seam of " << to << "/";
+      }
     }
   }
   EXPECT_GT(checked, 50u) << "the tree was not found under " << root;
