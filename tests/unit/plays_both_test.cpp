@@ -1,7 +1,8 @@
 // Plays seen from both sides (DESIGN.md sections 7 and 10): client timelines as the proxy
 // records them (capture::build_record), the server's `playing` notifications and session
 // snapshots as the server watch stores them (capture::build_server_record), read back
-// with capture::EventReader like `export plays` does.
+// with capture::EventReader like `export plays` does, and the client list and coverage
+// over a store holding both.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -9,10 +10,14 @@
 #include <unordered_map>
 #include <vector>
 
+#include "analytics/clients.hpp"
 #include "analytics/play_feed.hpp"
 #include "analytics/plays.hpp"
 #include "capture/event.hpp"
+#include "store/writer.hpp"
+#include "tests/bench/synthetic_events.hpp"
 #include "tests/unit/both_sides_records.hpp"
+#include "tests/unit/temp_dir.hpp"
 
 namespace plextap::analytics {
 namespace {
@@ -322,6 +327,57 @@ TEST(PlaysBothSides, MemoryStaysBoundedWithBothSides) {
   EXPECT_LT(max_open, 10u);
   EXPECT_LT(max_pending, 1000u);
   EXPECT_LT(max_clients, 3001u);
+}
+
+// A store with a player through the proxy (both sides see it) and one that bypasses it.
+TEST(Clients, ListAndCoverageOverBothSides) {
+  test_support::TempDir dir;
+  {
+    store::Store store(dir.path(), false);
+    store::Writer writer(store, {});
+    auto put = [&](store::Record r) {
+      ASSERT_TRUE(writer.submit(std::make_unique<bench::Ready>(r)));
+    };
+    for (std::int64_t s = 0; s <= 30; s += 10) {
+      put(timeline(kT0 + s * kSec, "web-1", "100", "playing", s * kSec, 600 * kSec));
+      put(notification(kT0 + s * kSec + 5, "web-1", "100", "playing", s * kSec));
+    }
+    put(snapshot(kT0 + 31 * kSec, "web-1", "100", "playing", 31 * kSec, 600 * kSec,
+                 {4000, 1, "Ann", "10.0.0.2", "lan"}));
+    for (std::int64_t s = 0; s <= 30; s += 10)
+      put(notification(kT0 + 100 * kSec + s * kSec, "tv-1", "200", "playing", s * kSec, ""));
+    put(snapshot(kT0 + 140 * kSec, "tv-1", "200", "playing", 40 * kSec, 600 * kSec,
+                 {4000, 2, "Bob", "10.0.0.5", "lan"}));
+    writer.flush();
+  }
+  store::Store store(dir.path(), true);
+  auto clients = collect_clients(store, {}, {});
+  ASSERT_EQ(clients.size(), 2u);
+  const ClientRow& web = clients[0];
+  EXPECT_EQ(web.client_id, "web-1");
+  EXPECT_TRUE(web.via_proxy);
+  EXPECT_TRUE(web.on_server);
+  EXPECT_EQ(web.plays, 1u);
+  EXPECT_EQ(web.plays_via_proxy, 1u);
+  const ClientRow& tv = clients[1];
+  EXPECT_EQ(tv.client_id, "tv-1");
+  EXPECT_FALSE(tv.via_proxy);
+  EXPECT_TRUE(tv.on_server);
+  EXPECT_EQ(tv.plays, 1u);
+  EXPECT_EQ(tv.plays_via_proxy, 0u);
+  std::string json;
+  base::JsonWriter w(json);
+  write_client(tv, w);
+  EXPECT_EQ(json,
+            R"({"client_id":"tv-1","product":"Plex for LG","platform":null,)"
+            R"("device_name":"Living Room","user":{"account_id":2,"name":"Bob"},)"
+            R"("first_seen":"2024-11-24T12:01:40.000Z","last_seen":"2024-11-24T12:02:20.000Z",)"
+            R"("via_proxy":false,"on_server":true,"plays":1,"plays_via_proxy":0})");
+
+  // --since/--until bound what is counted.
+  auto later = collect_clients(store, kT0 + 100 * kSec, {});
+  ASSERT_EQ(later.size(), 1u);
+  EXPECT_EQ(later[0].client_id, "tv-1");
 }
 
 }  // namespace
