@@ -133,4 +133,22 @@ void write_client(const ClientRow& r, base::JsonWriter& out) {
   out.end_object();
 }
 
+Coverage coverage(const std::vector<ClientRow>& clients) {
+  Coverage c;
+  for (const ClientRow& r : clients) {
+    if (!r.on_server) continue;
+    ++c.server_clients;
+    if (r.via_proxy)
+      ++c.server_clients_via_proxy;
+    else
+      c.bypassing.push_back(r);
+  }
+  for (const ClientRow& r : clients) {
+    c.server_plays += r.plays_on_server;
+    // Every play is seen by one side or both: those counted on both sides were both.
+    c.server_plays_via_proxy += r.plays_on_server + r.plays_via_proxy - r.plays;
+  }
+  return c;
+}
+
 }  // namespace plextap::analytics

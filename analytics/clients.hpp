@@ -34,4 +34,14 @@ std::vector<ClientRow> collect_clients(store::Store& store, std::optional<std::i
 // {account_id, name}, first_seen, last_seen, via_proxy, on_server, plays, plays_via_proxy.
 void write_client(const ClientRow& row, base::JsonWriter& out);
 
+// How much of what the server sees passes through the proxy.
+struct Coverage {
+  std::uint64_t server_clients = 0;            // clients the server saw
+  std::uint64_t server_clients_via_proxy = 0;  // … of which went through the proxy
+  std::uint64_t server_plays = 0;              // plays the server saw
+  std::uint64_t server_plays_via_proxy = 0;    // … of which the proxy heard too
+  std::vector<ClientRow> bypassing;            // seen by the server, never through the proxy
+};
+Coverage coverage(const std::vector<ClientRow>& clients);
+
 }  // namespace plextap::analytics

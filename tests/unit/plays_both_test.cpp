@@ -374,6 +374,14 @@ TEST(Clients, ListAndCoverageOverBothSides) {
             R"("first_seen":"2024-11-24T12:01:40.000Z","last_seen":"2024-11-24T12:02:20.000Z",)"
             R"("via_proxy":false,"on_server":true,"plays":1,"plays_via_proxy":0})");
 
+  Coverage c = coverage(clients);
+  EXPECT_EQ(c.server_clients, 2u);
+  EXPECT_EQ(c.server_clients_via_proxy, 1u);
+  EXPECT_EQ(c.server_plays, 2u);
+  EXPECT_EQ(c.server_plays_via_proxy, 1u);
+  ASSERT_EQ(c.bypassing.size(), 1u);
+  EXPECT_EQ(c.bypassing[0].client_id, "tv-1");
+
   // --since/--until bound what is counted.
   auto later = collect_clients(store, kT0 + 100 * kSec, {});
   ASSERT_EQ(later.size(), 1u);
