@@ -6,7 +6,7 @@
 #include <unordered_map>
 
 #include "analytics/play_feed.hpp"
-#include "base/time.hpp"
+#include "analytics/row_fields.hpp"
 #include "capture/enrichment_record.hpp"
 
 namespace plextap::analytics {
@@ -19,16 +19,8 @@ void keep_latest(std::string& field, std::string_view value) {
 std::string user_fields_of(const capture::EventFields& f) {
   std::string fields;
   base::JsonWriter w(fields);
-  w.key("account_id");
-  if (f.account_id)
-    w.int64(*f.account_id);
-  else
-    w.null();
-  w.key("name");
-  if (f.user_name.empty())
-    w.null();
-  else
-    w.string(f.user_name);
+  put_optional(w, "account_id", f.account_id);
+  put_string_or_null(w, "name", f.user_name);
   return fields;
 }
 
@@ -97,18 +89,11 @@ std::vector<ClientRow> collect_clients(store::Store& store, std::optional<std::i
 }
 
 void write_client(const ClientRow& r, base::JsonWriter& out) {
-  auto string_or_null = [&](std::string_view key, std::string_view value) {
-    out.key(key);
-    if (value.empty())
-      out.null();
-    else
-      out.string(value);
-  };
   out.begin_object();
-  string_or_null("client_id", r.client_id);
-  string_or_null("product", r.product);
-  string_or_null("platform", r.platform);
-  string_or_null("device_name", r.device_name);
+  put_string_or_null(out, "client_id", r.client_id);
+  put_string_or_null(out, "product", r.product);
+  put_string_or_null(out, "platform", r.platform);
+  put_string_or_null(out, "device_name", r.device_name);
   out.key("user");
   if (r.user_fields.empty()) {
     out.null();
@@ -118,10 +103,8 @@ void write_client(const ClientRow& r, base::JsonWriter& out) {
     user += '}';
     out.raw(user);
   }
-  out.key("first_seen");
-  out.string(base::rfc3339_ms(r.first_seen_ms));
-  out.key("last_seen");
-  out.string(base::rfc3339_ms(r.last_seen_ms));
+  put_time(out, "first_seen", r.first_seen_ms);
+  put_time(out, "last_seen", r.last_seen_ms);
   out.key("via_proxy");
   out.boolean(r.via_proxy);
   out.key("on_server");
