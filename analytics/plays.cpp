@@ -15,8 +15,9 @@
 //   snapshots.
 // - Time comes only from the events (their `ts`); nothing reads a clock, so an export gives
 //   the same rows every time it is run over the same events.
-// - Memory: the open sessions, the closed rows still inside their scrobble window, and per
-//   recently active client its last few decisions and its last search. Clients idle longer
+// - Memory: the open sessions (each with at most 256 bandwidth samples), the closed rows
+//   still inside their scrobble window, and per recently active client its last few
+//   decisions, its last search and the item of its last closed session. Clients idle longer
 //   than every window are forgotten.
 #include "analytics/plays.hpp"
 
@@ -313,6 +314,7 @@ void PlayBuilder::on_update(const PlayInput& e, std::size_t side) {
       if (s.stop_ts && side < s.stop_side && e.state != TimelineState::stopped &&
           e.ts_ms - *s.stop_ts > options_.side_grace_ms) {
         close(*c, PlayEnd::stopped);
+        touch(*c, e.ts_ms);
         start(*c, e, side);
         return;
       }
