@@ -35,6 +35,9 @@ std::uint64_t export_events(store::Store& store, const ExportOptions& options, s
 // with the scrobble, decision and search that belong to each, and media joined
 // (export_plays.cpp).
 std::uint64_t export_plays(store::Store& store, const ExportOptions& options, std::FILE* out);
+// `plextap export clients`: one row per client identifier seen on either side, with its
+// coverage by the proxy and its plays (export_clients.cpp, clients.hpp).
+std::uint64_t export_clients(store::Store& store, const ExportOptions& options, std::FILE* out);
 // `plextap export media`: the enrichment table, one record per rating key (export_media.cpp).
 std::uint64_t export_media(store::Store& store, ExportFormat format, std::FILE* out);
 

@@ -1,42 +1,11 @@
 // Writing a play as one JSON object (the rows of `export plays`), field by field in the
-// order DESIGN.md section 7 lists them.
+// order DESIGN.md section 7 lists them, then those the server's side adds (section 10).
 #include <charconv>
-#include <cmath>
-#include <type_traits>
 
 #include "analytics/plays.hpp"
-#include "base/time.hpp"
+#include "analytics/row_fields.hpp"
 
 namespace plextap::analytics {
-namespace {
-
-void put_string_or_null(JsonWriter& out, std::string_view key, std::string_view value) {
-  out.key(key);
-  if (value.empty())
-    out.null();
-  else
-    out.string(value);
-}
-
-template <typename T>
-void put_optional(JsonWriter& out, std::string_view key, const std::optional<T>& value) {
-  out.key(key);
-  if (!value)
-    out.null();
-  else if constexpr (std::is_same_v<T, bool>)
-    out.boolean(*value);
-  else if constexpr (std::is_same_v<T, double>)
-    out.number(*value);
-  else
-    out.int64(*value);
-}
-
-void put_time(JsonWriter& out, std::string_view key, std::int64_t ms) {
-  out.key(key);
-  out.string(base::rfc3339_ms(ms));
-}
-
-}  // namespace
 
 std::string_view to_string(PlayEnd end) {
   switch (end) {
@@ -123,6 +92,22 @@ void write_play(const Play& p, JsonWriter& out, std::string_view media_json) {
     out.null();
   else
     out.raw(media_json);
+
+  // What the server's side adds (section 10), after the fields rows had before it.
+  out.key("source");
+  out.string(to_string(p.source));
+  out.key("user");
+  if (p.account_id || !p.user_name.empty()) {
+    out.begin_object();
+    put_optional(out, "account_id", p.account_id);
+    put_string_or_null(out, "name", p.user_name);
+    out.end_object();
+  } else {
+    out.null();
+  }
+  put_string_or_null(out, "location", p.location);
+  put_optional(out, "bandwidth_kbps", p.bandwidth_kbps);
+  put_string_or_null(out, "player_address", p.player_address);
   out.end_object();
 }
 

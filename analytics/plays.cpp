@@ -6,10 +6,18 @@
 //   the client plus the item it plays: the play-queue item id, or the rating key when the
 //   client sends none. Holding the open session on the client keeps every lookup one hash
 //   probe and lets an update that lacks one of the two ids still find its session.
+// - Three sides report a play: the client's timelines (through the proxy), the server's
+//   `playing` notifications and its session snapshots, in falling order of precision. The
+//   server names the same client identifier and item, so an update of any side for the
+//   client's open item is the same play. Each side's updates are followed on their own
+//   track; the row takes positions, watched time, pauses, seeks and skips from the most
+//   precise side present, and the account, location, bandwidth and player address from the
+//   snapshots.
 // - Time comes only from the events (their `ts`); nothing reads a clock, so an export gives
 //   the same rows every time it is run over the same events.
-// - Memory: the open sessions, the closed rows still inside their scrobble window, and per
-//   recently active client its last few decisions and its last search. Clients idle longer
+// - Memory: the open sessions (each with at most 256 bandwidth samples), the closed rows
+//   still inside their scrobble window, and per recently active client its last few
+//   decisions, its last search and the item of its last closed session. Clients idle longer
 //   than every window are forgotten.
 #include "analytics/plays.hpp"
 
@@ -25,6 +33,66 @@ namespace {
 // Decisions kept per client: a client asks for the next item's decision while the current
 // one plays, so the last one alone can name the wrong item.
 constexpr std::size_t kDecisionsPerClient = 4;
+
+// The sides that report a play, most precise first (the index of a session's tracks).
+constexpr std::size_t kTimelineSide = 0, kNotificationSide = 1, kSnapshotSide = 2, kSides = 3;
+
+std::optional<std::size_t> side_of(Kind kind) {
+  switch (kind) {
+    case Kind::timeline:
+      return kTimelineSide;
+    case Kind::notification:
+      return kNotificationSide;
+    case Kind::session:
+      return kSnapshotSide;
+    default:
+      return std::nullopt;
+  }
+}
+
+// One side's updates of a play and what they show.
+struct Track {
+  bool seen = false;
+  std::int64_t watched_ms = 0;
+  std::optional<std::int64_t> max_position_ms;
+  std::uint32_t pauses = 0, seeks_forward = 0, seeks_back = 0;
+  bool intro_jump = false, credits_jump = false;
+  // The last update of this side.
+  std::int64_t last_ts = 0;
+  TimelineState last_state = TimelineState::other;
+  // The last known position, when it was reported, and whether the player may have played
+  // since (a playing or buffering state at or after that update).
+  std::optional<std::int64_t> last_pos;
+  std::int64_t last_pos_ts = 0;
+  bool may_have_played = false;
+};
+
+// Values for a median in bounded memory: past the cap, every other one is dropped and only
+// every other new one is kept from then on, so those held stay evenly spread over the play.
+class MedianSamples {
+ public:
+  void add(std::int64_t value) {
+    if (seen_++ % stride_ != 0) return;
+    if (values_.size() == kCap) {
+      for (std::size_t i = 0; i < kCap / 2; ++i) values_[i] = values_[2 * i];
+      values_.resize(kCap / 2);
+      stride_ *= 2;
+    }
+    values_.push_back(value);
+  }
+  std::optional<std::int64_t> median() const {
+    if (values_.empty()) return std::nullopt;
+    std::vector<std::int64_t> v = values_;
+    std::sort(v.begin(), v.end());
+    std::size_t mid = v.size() / 2;
+    return v.size() % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
+  }
+
+ private:
+  static constexpr std::size_t kCap = 256;
+  std::vector<std::int64_t> values_;
+  std::uint64_t seen_ = 0, stride_ = 1;
+};
 
 struct StringHash {
   using is_transparent = void;
@@ -54,21 +122,35 @@ TimelineState timeline_state_from(std::string_view state) {
   return TimelineState::other;
 }
 
+std::string_view to_string(PlaySource source) {
+  switch (source) {
+    case PlaySource::proxy:
+      return "proxy";
+    case PlaySource::server:
+      return "server";
+    case PlaySource::both:
+      return "both";
+  }
+  return "proxy";
+}
+
 struct PlayBuilder::Session {
   Play row;
   // Copied from the lookup, so its pointer need not outlive the call.
   std::vector<Marker> intros, credits;
-  std::optional<std::int64_t> marker_duration_ms;
-  bool intro_jump = false, credits_jump = false;
+  std::optional<std::int64_t> marker_duration_ms, snapshot_duration_ms;
+  std::array<Track, kSides> tracks;
+  std::int64_t last_ts = 0;  // the last update of any side
+  // A less precise side said `stopped` while a more precise one still may: when and which.
+  std::optional<std::int64_t> stop_ts;
+  std::size_t stop_side = 0;
+  MedianSamples bandwidth;
 
-  // The last update.
-  std::int64_t last_ts = 0;
-  TimelineState last_state = TimelineState::other;
-  // The last known position, when it was reported, and whether the player may have played
-  // since (a playing or buffering state at or after that update).
-  std::optional<std::int64_t> last_pos;
-  std::int64_t last_pos_ts = 0;
-  bool may_have_played = false;
+  std::size_t best_side() const {
+    std::size_t side = 0;
+    while (side + 1 < kSides && !tracks[side].seen) ++side;
+    return side;
+  }
 };
 
 struct PlayBuilder::ClientState {
@@ -82,6 +164,13 @@ struct PlayBuilder::ClientState {
   std::array<Decision, kDecisionsPerClient> decisions;  // a ring, newest at next_decision - 1
   std::size_t decision_count = 0, next_decision = 0;
   std::optional<PlaySearch> search;
+  // The item of the client's last closed session, for reports of it that come late.
+  struct Closed {
+    std::string rating_key, play_queue_item_id;
+    std::int64_t ended_at_ms = 0;
+    std::size_t best_side = 0;
+  };
+  std::optional<Closed> last_closed;
   std::int64_t last_active = 0;
   std::list<ClientState*>::iterator activity_it, idle_it;
 };
@@ -104,10 +193,11 @@ std::size_t PlayBuilder::tracked_clients() const {
 
 void PlayBuilder::add(const PlayInput& event) {
   advance(event.ts_ms);
+  if (auto side = side_of(event.kind)) {
+    on_update(event, *side);
+    return;
+  }
   switch (event.kind) {
-    case Kind::timeline:
-      on_timeline(event);
-      break;
     case Kind::scrobble:
       on_scrobble(event, true);
       break;
@@ -199,36 +289,56 @@ namespace {
 // play-queue item id, or a different rating key, where both sides have one. An update that
 // names the item one way only (some clients drop playQueueItemID on some updates) continues
 // the session.
-bool same_item(const Play& row, const PlayInput& e) {
-  if (!row.play_queue_item_id.empty() && !e.play_queue_item_id.empty() &&
-      row.play_queue_item_id != e.play_queue_item_id)
+bool same_item(std::string_view rating_key, std::string_view play_queue_item_id,
+               const PlayInput& e) {
+  if (!play_queue_item_id.empty() && !e.play_queue_item_id.empty() &&
+      play_queue_item_id != e.play_queue_item_id)
     return false;
-  if (!row.rating_key.empty() && !e.rating_key.empty() && row.rating_key != e.rating_key)
-    return false;
+  if (!rating_key.empty() && !e.rating_key.empty() && rating_key != e.rating_key) return false;
   return true;
 }
 
 }  // namespace
 
-void PlayBuilder::on_timeline(const PlayInput& e) {
+void PlayBuilder::on_update(const PlayInput& e, std::size_t side) {
   // An update naming no item cannot be told apart from any other session; it is ignored.
   if (e.rating_key.empty() && e.play_queue_item_id.empty()) return;
 
   auto it = clients_->find(e.client_id);
   ClientState* c = it == clients_->end() ? nullptr : &it->second;
   if (c && c->session) {
-    if (same_item(c->session->row, e)) {
+    Session& s = *c->session;
+    if (same_item(s.row.rating_key, s.row.play_queue_item_id, e)) {
+      // Rule: a more precise side playing the item again well after a less precise side
+      // said `stopped` starts a new play: that stop ended the previous one.
+      if (s.stop_ts && side < s.stop_side && e.state != TimelineState::stopped &&
+          e.ts_ms - *s.stop_ts > options_.side_grace_ms) {
+        close(*c, PlayEnd::stopped);
+        touch(*c, e.ts_ms);
+        start(*c, e, side);
+        return;
+      }
       touch(*c, e.ts_ms);
       by_idle_.splice(by_idle_.end(), by_idle_, c->idle_it);
-      update(*c, e);
+      update(*c, e, side);
       // Rule: `stopped` ends the session; its position and the time since the previous
-      // update still count.
-      if (e.state == TimelineState::stopped) close(*c, PlayEnd::stopped);
+      // update still count. A less precise side's stop only marks the session: the more
+      // precise side's last report may still come (each side's events are committed in
+      // their own order), and the session is then ended by `stopped` however it closes.
+      if (e.state == TimelineState::stopped) {
+        if (side == s.best_side()) {
+          close(*c, PlayEnd::stopped);
+        } else if (!s.stop_ts) {
+          s.stop_ts = e.ts_ms;
+          s.stop_side = side;
+        }
+      }
       return;
     }
     // Rule: a `stopped` for another item is a late report of a session already closed (or
     // never seen); it neither ends the open session nor starts one.
     if (e.state == TimelineState::stopped) return;
+    if (late_report(*c, e, side)) return;
     // Rule: the player moved on to another item (next episode in the queue, or anything
     // else started on this client): the open session ends at its own last update.
     close(*c, PlayEnd::next_item);
@@ -236,32 +346,37 @@ void PlayBuilder::on_timeline(const PlayInput& e) {
     // Rule: a lone `stopped` (its session timed out, or began before the exported range)
     // shows no viewing and makes no row.
     return;
+  } else if (c && late_report(*c, e, side)) {
+    return;
   }
-  start(client(e.client_id, e.ts_ms), e);
+  start(client(e.client_id, e.ts_ms), e, side);
 }
 
-void PlayBuilder::start(ClientState& c, const PlayInput& e) {
+// Rule: an update of a less precise side than the best one of the client's last closed
+// session, for that session's item and at most `side_grace` after its end, is a late report
+// of that play (the server still announcing what the client already told us has ended, or
+// has moved on from); it neither reopens it nor starts another.
+bool PlayBuilder::late_report(const ClientState& c, const PlayInput& e, std::size_t side) const {
+  const auto& closed = c.last_closed;
+  return closed && side > closed->best_side &&
+         e.ts_ms - closed->ended_at_ms <= options_.side_grace_ms &&
+         same_item(closed->rating_key, closed->play_queue_item_id, e);
+}
+
+void PlayBuilder::start(ClientState& c, const PlayInput& e, std::size_t side) {
   Session& s = c.session.emplace();
   Play& row = s.row;
   row.client_id = *c.id;
   row.rating_key = e.rating_key;
   row.play_queue_item_id = e.play_queue_item_id;
   row.started_at_ms = e.ts_ms;
-  if (e.duration_ms && *e.duration_ms > 0) row.duration_ms = e.duration_ms;
-  row.max_position_ms = e.time_ms;
+  s.last_ts = e.ts_ms;
 
   // Rule: the search counted is the client's last one at most `search_window` before the
   // start. Every play it precedes gets it (a search, then two episodes in a row: both).
   if (c.search && e.ts_ms - c.search->ts_ms <= options_.search_window_ms) row.search = c.search;
   if (!row.rating_key.empty()) on_rating_key(c, s);
-
-  // The first update has no predecessor: no watched time, pause or seek yet. A session that
-  // opens paused has not been paused by the viewer.
-  s.last_ts = e.ts_ms;
-  s.last_state = e.state;
-  s.last_pos = e.time_ms;
-  s.last_pos_ts = e.ts_ms;
-  s.may_have_played = may_advance(e.state);
+  update(c, e, side);
   c.idle_it = by_idle_.insert(by_idle_.end(), &c);
 }
 
@@ -291,7 +406,7 @@ void PlayBuilder::on_rating_key(ClientState& c, Session& s) {
   }
 }
 
-void PlayBuilder::update(ClientState& c, const PlayInput& e) {
+void PlayBuilder::update(ClientState& c, const PlayInput& e, std::size_t side) {
   Session& s = *c.session;
   Play& row = s.row;
   if (row.play_queue_item_id.empty() && !e.play_queue_item_id.empty())
@@ -300,34 +415,69 @@ void PlayBuilder::update(ClientState& c, const PlayInput& e) {
     row.rating_key = e.rating_key;
     on_rating_key(c, s);
   }
+  // Each side's events are committed in their own order: the play spans all of them.
+  row.started_at_ms = std::min(row.started_at_ms, e.ts_ms);
+  s.last_ts = std::max(s.last_ts, e.ts_ms);
+  // Rule: the duration is the last one a timeline reported; else the last a snapshot did;
+  // enrichment's when none did.
+  if (e.duration_ms && *e.duration_ms > 0) {
+    if (side == kTimelineSide)
+      row.duration_ms = e.duration_ms;
+    else
+      s.snapshot_duration_ms = e.duration_ms;
+  }
+  // Rule: the account, location and player address are the last a snapshot of this play
+  // named (the account as it was then, not the client's latest); the bandwidth is the
+  // median of its snapshots.
+  if (side == kSnapshotSide) {
+    if (e.account_id || !e.user_name.empty()) {
+      row.account_id = e.account_id;
+      row.user_name = e.user_name;
+    }
+    if (!e.location.empty()) row.location = e.location;
+    if (!e.player_address.empty()) row.player_address = e.player_address;
+    if (e.bandwidth_kbps) s.bandwidth.add(*e.bandwidth_kbps);
+  }
 
-  std::int64_t t = std::max(e.ts_ms, s.last_ts);
+  Track& tr = s.tracks[side];
+  if (!tr.seen) {
+    // The first update of a side has no predecessor: no watched time, pause or seek yet. A
+    // session that opens paused has not been paused by the viewer.
+    tr.seen = true;
+    tr.max_position_ms = e.time_ms;
+    tr.last_ts = e.ts_ms;
+    tr.last_state = e.state;
+    tr.last_pos = e.time_ms;
+    tr.last_pos_ts = e.ts_ms;
+    tr.may_have_played = may_advance(e.state);
+    return;
+  }
+
+  std::int64_t t = std::max(e.ts_ms, tr.last_ts);
   // Rule: watched time is the wall-clock time from an update saying `playing` to the next
   // update. Paused and buffering time does not count. No interval exceeds the idle timeout
   // (a longer gap has ended the session), which is the cap section 7 asks for.
-  if (s.last_state == TimelineState::playing) row.watched_ms += t - s.last_ts;
+  if (tr.last_state == TimelineState::playing) tr.watched_ms += t - tr.last_ts;
   // Rule: a pause is a transition into `paused` from any other state.
-  if (e.state == TimelineState::paused && s.last_state != TimelineState::paused) ++row.pauses;
-  // Rule: the duration is the last one a timeline reported; enrichment's when none did.
-  if (e.duration_ms && *e.duration_ms > 0) row.duration_ms = e.duration_ms;
+  if (e.state == TimelineState::paused && tr.last_state != TimelineState::paused) ++tr.pauses;
 
   bool active = may_advance(e.state);
   if (e.time_ms) {
     std::int64_t pos = *e.time_ms;
-    if (s.last_pos) {
+    if (tr.last_pos) {
       // Rule: playback explains a forward move of at most the wall-clock time since the
       // last known position, if the player may have played in between (either end
       // playing or buffering: the state may change at any moment between two updates).
       // Beyond that by more than the threshold is a forward seek; any backward move beyond
       // the threshold is a back seek.
-      std::int64_t prev = *s.last_pos;
+      std::int64_t prev = *tr.last_pos;
       std::int64_t jump = pos - prev;
-      std::int64_t explained = (s.may_have_played || active) ? t - s.last_pos_ts : 0;
+      std::int64_t explained = (tr.may_have_played || active) ? t - tr.last_pos_ts : 0;
       std::int64_t unexplained = jump - explained;
       if (unexplained > options_.seek_threshold_ms)
-        ++row.seeks_forward;
+        ++tr.seeks_forward;
       else if (jump < -options_.seek_threshold_ms)
-        ++row.seeks_back;
+        ++tr.seeks_back;
       // Rule: a marker is skipped when the position jumps, by more than playback explains
       // (with a small tolerance, shorter than a seek: a skip button may jump only a few
       // seconds), from before the marker's end to at or after it. For credits that means
@@ -337,26 +487,43 @@ void PlayBuilder::update(ClientState& c, const PlayInput& e) {
           std::int64_t line = past_line(m, options_.marker_slack_ms);
           return prev < line && pos >= line;
         };
-        s.intro_jump = s.intro_jump || std::any_of(s.intros.begin(), s.intros.end(), crosses);
-        s.credits_jump = s.credits_jump || std::any_of(s.credits.begin(), s.credits.end(), crosses);
+        tr.intro_jump = tr.intro_jump || std::any_of(s.intros.begin(), s.intros.end(), crosses);
+        tr.credits_jump =
+            tr.credits_jump || std::any_of(s.credits.begin(), s.credits.end(), crosses);
       }
     }
-    s.last_pos = pos;
-    s.last_pos_ts = t;
-    s.may_have_played = active;
-    row.max_position_ms = std::max(row.max_position_ms.value_or(pos), pos);
+    tr.last_pos = pos;
+    tr.last_pos_ts = t;
+    tr.may_have_played = active;
+    tr.max_position_ms = std::max(tr.max_position_ms.value_or(pos), pos);
   } else if (active) {
-    s.may_have_played = true;
+    tr.may_have_played = true;
   }
-  s.last_ts = t;
-  s.last_state = e.state;
+  tr.last_ts = t;
+  tr.last_state = e.state;
 }
 
 void PlayBuilder::close(ClientState& c, PlayEnd why) {
   Session& s = *c.session;
   Play& row = s.row;
+  // Rule: positions, watched time, pauses, seeks and skips come from the most precise side
+  // that reported the play: client timelines, then notifications, then snapshots.
+  const std::size_t best = s.best_side();
+  const Track& tr = s.tracks[best];
+  row.watched_ms = tr.watched_ms;
+  row.max_position_ms = tr.max_position_ms;
+  row.pauses = tr.pauses;
+  row.seeks_forward = tr.seeks_forward;
+  row.seeks_back = tr.seeks_back;
+  const bool server = s.tracks[kNotificationSide].seen || s.tracks[kSnapshotSide].seen;
+  row.source = !s.tracks[kTimelineSide].seen ? PlaySource::server
+               : server                      ? PlaySource::both
+                                             : PlaySource::proxy;
+  row.bandwidth_kbps = s.bandwidth.median();
+  if (s.stop_ts) why = PlayEnd::stopped;
   row.ended_at_ms = s.last_ts;
   row.ended_by = why;
+  if (!row.duration_ms) row.duration_ms = s.snapshot_duration_ms;
   if (!row.duration_ms) row.duration_ms = s.marker_duration_ms;
   if (row.duration_ms && row.max_position_ms) {
     double ratio =
@@ -370,15 +537,21 @@ void PlayBuilder::close(ClientState& c, PlayEnd why) {
   // - stopped_in_credits: the session ended by `stopped` or by timeout (an app closed
   //   without saying so) with the last position in the credits, short of their last
   //   `marker_slack` (a stop there is the end of the file, i.e. the credits played through).
-  if (!s.intros.empty()) row.intro_skipped = s.intro_jump;
+  if (!s.intros.empty()) row.intro_skipped = tr.intro_jump;
   if (!s.credits.empty()) {
     bool in_credits =
-        s.last_pos && std::any_of(s.credits.begin(), s.credits.end(), [&](const Marker& m) {
-          return *s.last_pos >= m.start_ms && *s.last_pos < past_line(m, options_.marker_slack_ms);
+        tr.last_pos && std::any_of(s.credits.begin(), s.credits.end(), [&](const Marker& m) {
+          return *tr.last_pos >= m.start_ms &&
+                 *tr.last_pos < past_line(m, options_.marker_slack_ms);
         });
-    row.credits_skipped = s.credits_jump || (why == PlayEnd::next_item && in_credits);
+    row.credits_skipped = tr.credits_jump || (why == PlayEnd::next_item && in_credits);
     row.stopped_in_credits = (why == PlayEnd::stopped || why == PlayEnd::timeout) && in_credits;
   }
+  auto& closed = c.last_closed ? *c.last_closed : c.last_closed.emplace();
+  closed.rating_key = row.rating_key;
+  closed.play_queue_item_id = row.play_queue_item_id;
+  closed.ended_at_ms = row.ended_at_ms;
+  closed.best_side = best;
   pending_.emplace(std::pair{row.ended_at_ms, closed_++}, std::move(row));
   by_idle_.erase(c.idle_it);
   c.session.reset();

@@ -1,5 +1,7 @@
-// Viewing sessions ("plays", DESIGN.md section 7) rebuilt from recorded events: timeline
-// updates make the sessions; scrobble, decision and search events annotate them. Pure and
+// Viewing sessions ("plays", DESIGN.md sections 7 and 10) rebuilt from recorded events:
+// client timelines (heard by the proxy), the server's `playing` notifications and its session
+// snapshots make the sessions, one row per play whichever sides saw it; scrobble, decision and
+// search events annotate them. Pure and
 // streaming: events go in one at a time in time order, finished rows come out through a
 // callback, and memory holds only the open sessions plus a few minutes of context, whatever
 // the size of the store.
@@ -38,15 +40,24 @@ TimelineState timeline_state_from(std::string_view state);
 // PlayBuilder::add, so the caller can point them into its parsed record without copying.
 struct PlayInput {
   std::int64_t ts_ms = 0;
-  Kind kind = Kind::other;  // timeline, scrobble, unscrobble, decision, search; others ignored
+  // timeline, notification (a `playing` one), session (a snapshot), scrobble, unscrobble,
+  // decision, search; others ignored
+  Kind kind = Kind::other;
   std::string_view client_id;
   std::string_view rating_key;  // empty: none
 
-  // timeline
+  // timeline, notification, session
   TimelineState state = TimelineState::other;
   std::optional<std::int64_t> time_ms;      // position
   std::optional<std::int64_t> duration_ms;  // null or <= 0: unknown
   std::string_view play_queue_item_id;      // as text (the record's number or string); empty: none
+
+  // session
+  std::optional<std::int64_t> account_id;
+  std::string_view user_name;
+  std::string_view location;  // "lan", "wan"
+  std::optional<std::int64_t> bandwidth_kbps;
+  std::string_view player_address;  // client.address
 
   // decision
   std::string_view session;
@@ -86,6 +97,11 @@ struct PlaySearch {
   std::optional<std::int64_t> result_count;
 };
 
+// Which sides saw a play: the proxy (client timelines), the server (its notifications or
+// session snapshots), or both.
+enum class PlaySource : std::uint8_t { proxy, server, both };
+std::string_view to_string(PlaySource source);
+
 // One viewing session. Empty strings and empty optionals are written as null.
 struct Play {
   std::string client_id, rating_key, play_queue_item_id;
@@ -101,6 +117,14 @@ struct Play {
   bool scrobbled = false;
   std::optional<PlayDecision> decision;
   std::optional<PlaySearch> search;
+  // From the server's side (null for a play only the proxy heard): the account and the
+  // player as the session snapshots of this play named them.
+  PlaySource source = PlaySource::proxy;
+  std::optional<std::int64_t> account_id;
+  std::string user_name;
+  std::string location;                        // "lan", "wan"
+  std::optional<std::int64_t> bandwidth_kbps;  // the median of the snapshots
+  std::string player_address;
 };
 
 // Writes `play` as one JSON object. `media_json` is the enrichment join, spliced as is;
@@ -115,6 +139,9 @@ struct PlayOptions {
   std::int64_t seek_threshold_ms = 30'000;       // an unexplained jump beyond this is a seek
   std::int64_t skip_tolerance_ms = 5'000;        // an unexplained jump beyond this skips a marker
   std::int64_t marker_slack_ms = 5'000;          // the last part of a marker counts as its end
+  // How late one side may report a play another side already ended (the server's events
+  // and the proxy's are committed in either order around a stop or an item change).
+  std::int64_t side_grace_ms = 15'000;
 };
 
 // Rebuilds plays from events given in time order (the store's id order). Rows come out
@@ -147,15 +174,16 @@ class PlayBuilder {
 
   void advance(std::int64_t now);
   void flush(std::int64_t now, bool all);
-  void on_timeline(const PlayInput& event);
+  void on_update(const PlayInput& event, std::size_t side);
+  bool late_report(const ClientState& c, const PlayInput& event, std::size_t side) const;
   void on_scrobble(const PlayInput& event, bool scrobbled);
   void on_decision(const PlayInput& event);
   void on_search(const PlayInput& event);
   ClientState& client(std::string_view id, std::int64_t now);
   void touch(ClientState& c, std::int64_t now);
-  void start(ClientState& c, const PlayInput& event);
+  void start(ClientState& c, const PlayInput& event, std::size_t side);
   void on_rating_key(ClientState& c, Session& s);
-  void update(ClientState& c, const PlayInput& event);
+  void update(ClientState& c, const PlayInput& event, std::size_t side);
   void close(ClientState& c, PlayEnd why);
 
   PlayOptions options_;

@@ -8,6 +8,7 @@
 #include <iostream>
 #include <memory>
 
+#include "analytics/clients.hpp"
 #include "analytics/har_writer.hpp"
 #include "app/cli.hpp"
 #include "app/commands.hpp"
@@ -37,8 +38,9 @@ struct ExportFlags {
 
 int run_export(const ExportFlags& f) {
   analytics::ExportOptions options;
-  const bool media = f.kind == "media", plays = f.kind == "plays", har = f.kind == "har";
-  if (!media && !plays && !har) {
+  const bool media = f.kind == "media", plays = f.kind == "plays", har = f.kind == "har",
+             clients = f.kind == "clients";
+  if (!media && !plays && !har && !clients) {
     try {
       analytics::kinds_of_export(f.kind);
     } catch (const std::invalid_argument& e) {
@@ -68,6 +70,8 @@ int run_export(const ExportFlags& f) {
     analytics::export_media(store, options.format, out);
   else if (plays)
     analytics::export_plays(store, options, out);
+  else if (clients)
+    analytics::export_clients(store, options, out);
   else if (har)
     analytics::export_har(store, options, out);
   else
@@ -76,6 +80,19 @@ int run_export(const ExportFlags& f) {
   // What was intact has been written; a record that was not makes the run fail.
   store.throw_if_damaged();
   return 0;
+}
+
+// What the server sees that passes through the proxy, and the clients that bypass it.
+void print_coverage(const analytics::Coverage& c) {
+  auto n = [](std::uint64_t v) { return static_cast<unsigned long long>(v); };
+  std::printf("clients     %llu seen on the server, %llu of them through the proxy\n",
+              n(c.server_clients), n(c.server_clients_via_proxy));
+  std::printf("plays       %llu seen on the server, %llu of them through the proxy\n",
+              n(c.server_plays), n(c.server_plays_via_proxy));
+  auto or_dash = [](const std::string& s) { return s.empty() ? "-" : s.c_str(); };
+  for (const auto& r : c.bypassing)
+    std::printf("  bypassing %s  %s  %s\n", r.client_id.c_str(), or_dash(r.product),
+                or_dash(r.device_name));
 }
 
 int run_stats(const std::string& data) {
@@ -108,6 +125,7 @@ int run_stats(const std::string& data) {
               static_cast<unsigned long long>(keys), static_cast<unsigned long long>(enriched),
               static_cast<unsigned long long>(failed),
               static_cast<unsigned long long>(keys - enriched - failed));
+  print_coverage(analytics::coverage(analytics::collect_clients(store, {}, {})));
   std::fflush(stdout);
   store.throw_if_damaged();
   return 0;
@@ -120,7 +138,7 @@ Runner add_export(CLI::App& app) {
   auto* cmd = app.add_subcommand("export", "Export recorded events as JSON lines or CSV");
   std::string kinds;
   for (const auto& n : analytics::event_export_names()) kinds += (kinds.empty() ? "" : ", ") + n;
-  kinds += ", plays, media, har";
+  kinds += ", plays, clients, media, har";
   cmd->add_option("kind", f->kind, "What to export: " + kinds)->required();
   with_env(cmd->add_option("--data", f->data, "Data directory")->capture_default_str());
   with_env(cmd->add_option("--format", f->format, "Output format")
@@ -137,8 +155,8 @@ Runner add_export(CLI::App& app) {
 
 Runner add_stats(CLI::App& app) {
   auto data = std::make_shared<std::string>("./plextap-data");
-  auto* cmd =
-      app.add_subcommand("stats", "Summarise the store: events per kind, time span, size, drops");
+  auto* cmd = app.add_subcommand(
+      "stats", "Summarise the store: events per kind, time span, size, drops, client coverage");
   with_env(cmd->add_option("--data", *data, "Data directory")->capture_default_str());
   return [data] { return run_stats(*data); };
 }

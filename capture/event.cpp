@@ -351,10 +351,23 @@ bool EventReader::read(std::string_view json, Kind kind, EventFields& out) {
   };
   simdjson::dom::element record = doc.value();
   out = EventFields{};
-  if (auto c = record["client"]; !c.error()) out.client_id = str(c.value(), "id");
+  out.op = str(record, "op");
+  if (auto c = record["client"]; !c.error()) {
+    out.client_id = str(c.value(), "id");
+    out.product = str(c.value(), "product");
+    out.platform = str(c.value(), "platform");
+    out.device_name = str(c.value(), "device_name");
+    out.client_address = str(c.value(), "address");
+  }
+  if (auto u = record["user"]; !u.error() && u.is_object()) {
+    out.account_id = num(u.value(), "account_id");
+    out.user_name = str(u.value(), "name");
+  }
   out.rating_key = str(record, "rating_key");
   switch (kind) {
-    case Kind::timeline: {
+    case Kind::timeline:
+    case Kind::notification:
+    case Kind::session: {
       out.state = str(record, "state");
       out.time_ms = num(record, "time_ms");
       out.duration_ms = num(record, "duration_ms");
@@ -364,6 +377,10 @@ bool EventReader::read(std::string_view json, Kind kind, EventFields& out) {
       } else if (!item.error() && item.is_int64()) {
         impl_->item_text = std::to_string(item.get_int64().value());
         out.play_queue_item_id = impl_->item_text;
+      }
+      if (kind == Kind::session) {
+        out.bandwidth_kbps = num(record, "bandwidth_kbps");
+        out.location = str(record, "location");
       }
       break;
     }

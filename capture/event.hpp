@@ -86,15 +86,23 @@ std::size_t stored_user_end(std::string_view json);
 // its moment; exports then add none).
 bool stored_user_named(std::string_view json);
 
-// The fields of a stored event that play reconstruction reads; empty views and null
-// optionals where the record has none. The views point into the reader's parse and stay
-// valid until its next read().
+// The fields of a stored event that play reconstruction and the client list read; empty
+// views and null optionals where the record has none. The views point into the reader's
+// parse and stay valid until its next read().
 struct EventFields {
+  std::string_view op;
   std::string_view client_id, rating_key;
-  // timeline
+  std::string_view product, platform, device_name;  // client.*
+  std::string_view client_address;                  // client.address (a server event's)
+  std::optional<std::int64_t> account_id;           // user.account_id (a server event's)
+  std::string_view user_name;                       // user.name (a server event's)
+  // timeline; notification (its play position fields); session (a snapshot)
   std::string_view state;
   std::optional<std::int64_t> time_ms, duration_ms;
   std::string_view play_queue_item_id;  // the record's string or number, as text
+  // session
+  std::optional<std::int64_t> bandwidth_kbps;
+  std::string_view location;
   // decision
   std::string_view session;
   std::optional<std::int64_t> general_code;

@@ -178,7 +178,8 @@ TEST(Plays, WritesEveryFieldAsJson) {
             R"("general_text":"ok","direct_play":true,"direct_stream":false,"video":"copy",)"
             R"("audio":null},)"
             R"("search":{"query":"the office","result_count":12,"ts":"2024-11-24T11:59:00.000Z"},)"
-            R"("media":{"title":"x"}})");
+            R"("media":{"title":"x"},"source":"proxy","user":null,"location":null,)"
+            R"("bandwidth_kbps":null,"player_address":null})");
 
   // Unknowns are null; a play-queue item id that is not a number stays a string.
   Play q;

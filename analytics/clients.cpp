@@ -1,0 +1,137 @@
+#include "analytics/clients.hpp"
+
+#include <algorithm>
+#include <limits>
+#include <tuple>
+#include <unordered_map>
+
+#include "analytics/play_feed.hpp"
+#include "analytics/row_fields.hpp"
+#include "capture/enrichment_record.hpp"
+
+namespace plextap::analytics {
+namespace {
+
+void keep_latest(std::string& field, std::string_view value) {
+  if (!value.empty()) field = value;
+}
+
+std::string user_fields_of(const capture::EventFields& f) {
+  std::string fields;
+  base::JsonWriter w(fields);
+  put_optional(w, "account_id", f.account_id);
+  put_string_or_null(w, "name", f.user_name);
+  return fields;
+}
+
+}  // namespace
+
+std::vector<ClientRow> collect_clients(store::Store& store, std::optional<std::int64_t> since_ms,
+                                       std::optional<std::int64_t> until_ms) {
+  std::unordered_map<std::string, ClientRow> clients;
+  auto row_of = [&](std::string_view id) -> ClientRow& {
+    auto it = clients.find(std::string(id));
+    if (it == clients.end()) {
+      it = clients.emplace(std::string(id), ClientRow{}).first;
+      it->second.client_id = id;
+      it->second.first_seen_ms = std::numeric_limits<std::int64_t>::max();
+    }
+    return it->second;
+  };
+  PlayBuilder plays({}, nullptr, [&](const Play& p) {
+    if (p.client_id.empty()) return;
+    ClientRow& row = row_of(p.client_id);
+    ++row.plays;
+    if (p.source != PlaySource::server) ++row.plays_via_proxy;
+    if (p.source != PlaySource::proxy) ++row.plays_on_server;
+  });
+  store::EventFilter filter;
+  filter.since_ms = since_ms;
+  filter.until_ms = until_ms;
+  read_events(store, filter, true,
+              [&](const store::StoredEvent& e, Kind kind, const capture::EventFields& f) {
+                plays.add(play_input(f, kind, e.ts_ms));
+                if (f.client_id.empty()) return;
+                ClientRow& row = row_of(f.client_id);
+                row.first_seen_ms = std::min(row.first_seen_ms, e.ts_ms);
+                row.last_seen_ms = std::max(row.last_seen_ms, e.ts_ms);
+                keep_latest(row.product, f.product);
+                keep_latest(row.platform, f.platform);
+                keep_latest(row.device_name, f.device_name);
+                if (kind == Kind::notification || kind == Kind::session) {
+                  row.on_server = true;
+                  if (f.account_id || !f.user_name.empty()) row.user_fields = user_fields_of(f);
+                } else if (capture::is_proxy_kind(kind) &&
+                           capture::stored_source(e.json) == capture::EventSource::proxy) {
+                  row.via_proxy = true;
+                }
+              });
+  plays.finish(until_ms);
+
+  std::vector<ClientRow> rows;
+  rows.reserve(clients.size());
+  for (auto& [id, row] : clients) {
+    if (row.user_fields.empty()) {
+      if (auto stored = store.account(id)) {
+        // `,"account_id":…,"name":…`, or empty when enrichment named no account.
+        if (auto fields = capture::account_user_fields(*stored); fields && fields->size() > 1)
+          row.user_fields = fields->substr(1);
+        else if (!fields)
+          store.note_damage("the account of client " + id + ": not JSON");
+      }
+    }
+    rows.push_back(std::move(row));
+  }
+  std::sort(rows.begin(), rows.end(), [](const ClientRow& a, const ClientRow& b) {
+    return std::tie(a.first_seen_ms, a.client_id) < std::tie(b.first_seen_ms, b.client_id);
+  });
+  return rows;
+}
+
+void write_client(const ClientRow& r, base::JsonWriter& out) {
+  out.begin_object();
+  put_string_or_null(out, "client_id", r.client_id);
+  put_string_or_null(out, "product", r.product);
+  put_string_or_null(out, "platform", r.platform);
+  put_string_or_null(out, "device_name", r.device_name);
+  out.key("user");
+  if (r.user_fields.empty()) {
+    out.null();
+  } else {
+    std::string user = "{";
+    user += r.user_fields;
+    user += '}';
+    out.raw(user);
+  }
+  put_time(out, "first_seen", r.first_seen_ms);
+  put_time(out, "last_seen", r.last_seen_ms);
+  out.key("via_proxy");
+  out.boolean(r.via_proxy);
+  out.key("on_server");
+  out.boolean(r.on_server);
+  out.key("plays");
+  out.uint64(r.plays);
+  out.key("plays_via_proxy");
+  out.uint64(r.plays_via_proxy);
+  out.end_object();
+}
+
+Coverage coverage(const std::vector<ClientRow>& clients) {
+  Coverage c;
+  for (const ClientRow& r : clients) {
+    if (!r.on_server) continue;
+    ++c.server_clients;
+    if (r.via_proxy)
+      ++c.server_clients_via_proxy;
+    else
+      c.bypassing.push_back(r);
+  }
+  for (const ClientRow& r : clients) {
+    c.server_plays += r.plays_on_server;
+    // Every play is seen by one side or both: those counted on both sides were both.
+    c.server_plays_via_proxy += r.plays_on_server + r.plays_via_proxy - r.plays;
+  }
+  return c;
+}
+
+}  // namespace plextap::analytics

@@ -1,0 +1,47 @@
+// The clients of a store (`export clients`) and how many of them the proxy sees (the
+// coverage `stats` prints and, later, /metrics): every client identifier named on either
+// side, whether it went through plextap, whether the server saw it, and its plays.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/json_writer.hpp"
+#include "store/store.hpp"
+
+namespace plextap::analytics {
+
+struct ClientRow {
+  std::string client_id, product, platform, device_name;  // the latest each event named
+  std::string user_fields;  // `"account_id":…,"name":…` of the latest known account; empty: none
+  std::int64_t first_seen_ms = 0, last_seen_ms = 0;
+  bool via_proxy = false;  // a request of it passed through plextap
+  bool on_server = false;  // the server named it in a notification or a session snapshot
+  std::uint64_t plays = 0;
+  std::uint64_t plays_via_proxy = 0;  // the proxy heard them (source proxy or both)
+  std::uint64_t plays_on_server = 0;  // the server saw them (source server or both)
+};
+
+// Every client named by the events in [since, until), first seen first. The user is the
+// account the server's latest session snapshot of the client named, else the one
+// enrichment resolved for it.
+std::vector<ClientRow> collect_clients(store::Store& store, std::optional<std::int64_t> since_ms,
+                                       std::optional<std::int64_t> until_ms);
+
+// One row of `export clients`: client_id, product, platform, device_name, user
+// {account_id, name}, first_seen, last_seen, via_proxy, on_server, plays, plays_via_proxy.
+void write_client(const ClientRow& row, base::JsonWriter& out);
+
+// How much of what the server sees passes through the proxy.
+struct Coverage {
+  std::uint64_t server_clients = 0;            // clients the server saw
+  std::uint64_t server_clients_via_proxy = 0;  // … of which went through the proxy
+  std::uint64_t server_plays = 0;              // plays the server saw
+  std::uint64_t server_plays_via_proxy = 0;    // … of which the proxy heard too
+  std::vector<ClientRow> bypassing;            // seen by the server, never through the proxy
+};
+Coverage coverage(const std::vector<ClientRow>& clients);
+
+}  // namespace plextap::analytics

@@ -1,0 +1,79 @@
+#include "analytics/play_feed.hpp"
+
+#include <algorithm>
+#include <iterator>
+
+#include "capture/enrichment_record.hpp"
+#include "store/map_trimmer.hpp"
+
+namespace plextap::analytics {
+namespace {
+
+constexpr Kind kPlayKinds[] = {Kind::timeline, Kind::scrobble,     Kind::unscrobble, Kind::decision,
+                               Kind::search,   Kind::notification, Kind::session};
+
+bool makes_plays(Kind kind) {
+  return std::find(std::begin(kPlayKinds), std::end(kPlayKinds), kind) != std::end(kPlayKinds);
+}
+
+}  // namespace
+
+PlayInput play_input(const capture::EventFields& f, Kind kind, std::int64_t ts_ms) {
+  PlayInput in;
+  in.ts_ms = ts_ms;
+  // Of the server's notifications, only `playing` ones report a play.
+  in.kind =
+      makes_plays(kind) && (kind != Kind::notification || f.op == "playing") ? kind : Kind::other;
+  in.client_id = f.client_id;
+  in.rating_key = f.rating_key;
+  in.state = timeline_state_from(f.state);
+  in.time_ms = f.time_ms;
+  in.duration_ms = f.duration_ms;
+  in.play_queue_item_id = f.play_queue_item_id;
+  in.account_id = f.account_id;
+  in.user_name = f.user_name;
+  in.location = f.location;
+  in.bandwidth_kbps = f.bandwidth_kbps;
+  in.player_address = f.client_address;
+  in.session = f.session;
+  in.general_code = f.general_code;
+  in.general_text = f.general_text;
+  in.direct_play = f.direct_play;
+  in.direct_stream = f.direct_stream;
+  in.video_decision = f.video_decision;
+  in.audio_decision = f.audio_decision;
+  in.query = f.query;
+  in.result_count = f.result_count;
+  return in;
+}
+
+const Markers* MarkerCache::operator()(std::string_view key) {
+  auto it = cache_.find(std::string(key));
+  if (it == cache_.end()) {
+    if (cache_.size() > 100'000) cache_.clear();
+    const std::string& m = join_.media(key);
+    it =
+        cache_.emplace(std::string(key), m.empty() ? std::nullopt : capture::read_markers(m)).first;
+  }
+  return it->second ? &*it->second : nullptr;
+}
+
+void read_events(store::Store& store, const store::EventFilter& filter, bool all_kinds,
+                 const EventVisit& visit) {
+  store::MapTrimmer trimmer;
+  capture::EventReader reader;
+  capture::EventFields fields;
+  store.for_each_event(filter, [&](const store::StoredEvent& e) {
+    trimmer.tick(e.json);
+    const auto kind = static_cast<Kind>(e.kind);
+    if (!all_kinds && !makes_plays(kind)) return true;
+    if (!reader.read(e.json, kind, fields)) {
+      store.note_damage("event " + std::to_string(e.id) + ": its JSON does not parse");
+      return true;
+    }
+    visit(e, kind, fields);
+    return true;
+  });
+}
+
+}  // namespace plextap::analytics

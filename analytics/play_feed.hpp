@@ -1,0 +1,42 @@
+// The read loop plays are built by, shared by `export plays`, `export clients` and the
+// coverage of `stats`: stored events in store order, their fields read once with
+// capture::EventReader, handed on as PlayInputs.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+#include "analytics/media_join.hpp"
+#include "analytics/plays.hpp"
+#include "capture/event.hpp"
+#include "store/store.hpp"
+
+namespace plextap::analytics {
+
+// The event as plays see it; kind `other` for events that make no part of a play (a
+// notification other than `playing`, a resources sample, …).
+PlayInput play_input(const capture::EventFields& fields, Kind kind, std::int64_t ts_ms);
+
+// Markers by rating key from enrichment, cached and bounded (a PlayBuilder's lookup).
+class MarkerCache {
+ public:
+  explicit MarkerCache(MediaJoin& join) : join_(join) {}
+  const Markers* operator()(std::string_view rating_key);
+
+ private:
+  MediaJoin& join_;
+  std::unordered_map<std::string, std::optional<Markers>> cache_;
+};
+
+using EventVisit =
+    std::function<void(const store::StoredEvent&, Kind, const capture::EventFields&)>;
+
+// Reads the events of `filter` in store order and calls `visit` with each one's fields:
+// those of every kind when `all_kinds`, else only of the kinds plays are made of. An event
+// whose JSON does not parse is counted as damage and skipped.
+void read_events(store::Store& store, const store::EventFilter& filter, bool all_kinds,
+                 const EventVisit& visit);
+
+}  // namespace plextap::analytics
