@@ -16,6 +16,7 @@
 #include "enrich/enricher.hpp"
 #include "enrich/scheduler.hpp"
 #include "enrich/server_client.hpp"
+#include "enrich/server_watch.hpp"
 #include "proxy/config.hpp"
 #include "proxy/server.hpp"
 #include "store/store.hpp"
@@ -34,6 +35,7 @@ struct ServeFlags {
   UpstreamTlsFlags upstream_tls;
   std::string plex_token;
   bool no_enrich = false;
+  bool no_server_watch = false;
   std::string access_log;
   std::string log_format = "text";
   unsigned threads = 0;
@@ -162,12 +164,24 @@ int run(const ServeFlags& f) {
     }
   }
 
+  // The server watch: what the server says of itself, on threads of its own.
+  std::unique_ptr<enrich::ServerWatch> watch;
+  if (writer && !f.no_server_watch && !f.plex_token.empty()) {
+    watch = std::make_unique<enrich::ServerWatch>(
+        *writer, server_origin(config.upstream, config.upstream_tls), f.plex_token, enrich_timeouts,
+        enrich::ServerWatch::Options{});
+    watch->start();
+  } else if (writer && !f.no_server_watch) {
+    spdlog::info("server watch off: no --plex-token (or PLEX_TOKEN) given");
+  }
+
   // In an optional so that it goes first after the drain: exchanges still in flight then
   // hold recordings whose bytes belong to the writer's budget.
   std::optional<proxy::Server> server;
   server.emplace(config, *tap);
   if (recorder) server->add_metrics([recorder] { return recorder->metrics_text(); });
   if (enricher) server->add_metrics([&e = *enricher] { return e.metrics_text(); });
+  if (watch) server->add_metrics([&w = *watch] { return w.metrics_text(); });
   server->run();
   server.reset();
   // After the drain, every stage is bounded so that SIGTERM ends the process within
@@ -175,6 +189,7 @@ int run(const ServeFlags& f) {
   // writer commits what is queued until the deadline.
   const auto deadline = std::chrono::steady_clock::now() + kAfterDrain;
   if (scheduler) scheduler->stop();
+  if (watch) watch->stop();
   tap.reset();
   if (writer) writer->stop(deadline);
   writer.reset();
@@ -233,6 +248,8 @@ Runner add_serve(CLI::App& app) {
       ->envname("PLEX_TOKEN");
   with_env(
       serve->add_flag("--no-enrich", f->no_enrich, "Do not fetch metadata for recorded items"));
+  with_env(serve->add_flag("--no-server-watch", f->no_server_watch,
+                           "Do not watch the server's own notifications, sessions and resources"));
   with_env(serve->add_option("--access-log", f->access_log,
                              "Access log file, or - for standard output"));
   with_env(serve->add_option("--log-format", f->log_format, "Log format")

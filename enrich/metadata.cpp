@@ -10,6 +10,7 @@
 #include "base/json_writer.hpp"
 #include "base/time.hpp"
 #include "capture/parse_doc.hpp"
+#include "enrich/dynamic_range.hpp"
 
 namespace plextap::enrich {
 namespace {
@@ -153,22 +154,6 @@ void put_ratings(JsonWriter& out, const Node& item) {
 }
 
 // ---- versions ----------------------------------------------------------------------------
-
-struct DynamicRange {
-  const char* hdr = nullptr;  // null: SDR, or no video stream to tell
-  std::optional<std::int64_t> dovi_profile;
-};
-
-// Dolby Vision first: profiles 7 and 8.1 also carry a PQ (HDR10) base layer, profile 5 has
-// no colorTrc at all.
-DynamicRange dynamic_range(const Node& video) {
-  if (to_bool(video.get("DOVIPresent")).value_or(false))
-    return {"dolby_vision", to_int(video.get("DOVIProfile"))};
-  std::string_view trc = text_of(video.get("colorTrc"));
-  if (trc == "smpte2084") return {"hdr10", std::nullopt};
-  if (trc == "arib-std-b67") return {"hlg", std::nullopt};
-  return {};
-}
 
 void put_version(JsonWriter& out, const Node& media) {
   auto parts = media.children({"Part"});

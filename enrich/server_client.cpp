@@ -20,6 +20,14 @@ FetchResult ServerClient::fetch_sessions() {
   return get("/status/sessions");
 }
 
+FetchResult ServerClient::fetch_resources() {
+  return get("/statistics/resources?timespan=6");
+}
+
+FetchResult ServerClient::fetch_root() {
+  return get("/");
+}
+
 FetchResult ServerClient::get(const std::string& target) {
   net::Fields fields{{"Accept", "application/json"},
                      {"User-Agent", "plextap"},
@@ -30,7 +38,7 @@ FetchResult ServerClient::get(const std::string& target) {
   FetchResult result{answer.status, std::move(answer.body), std::move(answer.error),
                      answer.timed_out, answer.cancelled};
   if (result.status == 0 && !result.error.empty())
-    result.error = "cannot fetch metadata from " + name_ + ": " + result.error;
+    result.error = "cannot fetch " + target + " from " + name_ + ": " + result.error;
   return result;
 }
 

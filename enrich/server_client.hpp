@@ -18,6 +18,11 @@ class ServerClient final : public MetadataSource {
   ServerClient(net::Origin server, std::string token, FetchTimeouts timeouts = {});
   FetchResult fetch(const std::string& rating_key) override;
   FetchResult fetch_sessions() override;
+  // For the server watch: the latest resource samples, and the server root (capabilities
+  // and transcoder counts).
+  FetchResult fetch_resources();
+  FetchResult fetch_root();
+  const std::string& name() const { return name_; }
   // From any thread: ends the fetches in progress (they return `cancelled`) and makes
   // every later one return at once. Nothing waits for the server.
   void cancel() { client_.cancel(); }

@@ -9,7 +9,9 @@
 //   /silent        never answers
 //   /slow?ms=N     200 after N ms
 //   /gzip          gzip_bytes() with Content-Encoding: gzip if the client accepts gzip
-//   /:/websockets/notifications  WebSocket: one message of its own, then echoes
+//   /:/websockets/notifications  WebSocket: one message of its own, then echoes (with
+//                  serve_as_server: a `playing` notification per /:/timeline request)
+//   /status/sessions, /statistics/resources, /   with serve_as_server only (see there)
 //   anything else  404
 // A path registered with answer() gets its canned answer instead (method-specific
 // first, then any method), whatever the built-in table says, after its delay if it has one.
@@ -32,6 +34,7 @@
 #include <cerrno>
 #include <charconv>
 #include <condition_variable>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <set>
@@ -191,6 +194,26 @@ struct StandInUpstream::Impl {
   // (method or "" for any, path) -> answer; under mu.
   std::map<std::pair<std::string, std::string>, std::shared_ptr<const Prepared>> canned;
 
+  // serve_as_server: the plays seen through /:/timeline, by client, and the open
+  // notification websockets with what is queued for each; all under mu.
+  struct Play {
+    std::string client, product, rating_key, state, session_key;
+    std::uint64_t time = 0, duration = 0;
+  };
+  struct Listener {
+    std::deque<std::string> out;
+    bool drop = false;
+  };
+  std::string server_token;
+  std::map<std::string, Play> plays;
+  std::set<std::shared_ptr<Listener>> listeners;
+
+  bool authorized(const http::request<http::string_body>& req) const;
+  void saw_timeline(const http::request<http::string_body>& req);
+  void feed_notifications(websocket::stream<tcp::socket>& ws);
+  bool send_server(tcp::socket& s, const http::request<http::string_body>& req,
+                   std::string_view path, bool keep);
+
   void accept_loop();
   void serve(tcp::socket socket, std::uint64_t id);
   void serve_websocket(tcp::socket socket, const http::request<http::string_body>& req);
@@ -288,6 +311,24 @@ std::optional<Clock::time_point> StandInUpstream::sse_sent_at(int n) const {
   return impl_->sse_sent[static_cast<std::size_t>(n)];
 }
 
+void StandInUpstream::serve_as_server(std::string token) {
+  std::lock_guard lock(impl_->mu);
+  impl_->server_token = std::move(token);
+}
+
+std::size_t StandInUpstream::notification_listeners() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->listeners.size();
+}
+
+void StandInUpstream::drop_notifications() {
+  {
+    std::lock_guard lock(impl_->mu);
+    for (const auto& l : impl_->listeners) l->drop = true;
+  }
+  impl_->stop_cv.notify_all();
+}
+
 void StandInUpstream::stop() {
   {
     std::lock_guard lock(impl_->mu);
@@ -336,8 +377,12 @@ void StandInUpstream::Impl::record(const http::request<http::string_body>& req, 
   for (const auto& f : req) r.headers.emplace_back(f.name_string(), f.value());
   r.body = req.body();
   r.connection = id;
-  std::lock_guard lock(mu);
-  requests.push_back(std::move(r));
+  {
+    std::lock_guard lock(mu);
+    requests.push_back(std::move(r));
+  }
+  const std::string_view target(req.target().data(), req.target().size());
+  if (target.substr(0, target.find('?')) == "/:/timeline") saw_timeline(req);
 }
 
 void StandInUpstream::Impl::serve(tcp::socket socket, std::uint64_t id) {
@@ -369,7 +414,24 @@ void StandInUpstream::Impl::serve_websocket(tcp::socket socket,
   const int fd = socket.native_handle();
   websocket::stream<tcp::socket> ws(std::move(socket));
   error_code ec;
-  if (req.target().starts_with("/:/websockets/notifications")) {
+  const bool feed = [&] {
+    std::lock_guard lock(mu);
+    return !server_token.empty();
+  }();
+  if (feed && req.target().starts_with("/:/websockets/notifications")) {
+    if (authorized(req)) {
+      ws.accept(req, ec);
+      if (!ec) feed_notifications(ws);
+    } else {
+      http::response<http::string_body> res{http::status::unauthorized, 11};
+      res.set(http::field::content_type, "text/html");
+      res.body() = "<html><body>401 Unauthorized</body></html>";
+      res.prepare_payload();
+      res.keep_alive(false);
+      http::write(ws.next_layer(), res, ec);
+    }
+    ec = net::error::operation_aborted;
+  } else if (req.target().starts_with("/:/websockets/notifications")) {
     ws.accept(req, ec);
   } else {
     ec = net::error::operation_not_supported;
@@ -466,6 +528,14 @@ bool StandInUpstream::Impl::respond(tcp::socket& s, const http::request<http::st
   const auto method = req.method_string();
   if (auto answer = canned_for(std::string_view(method.data(), method.size()), path))
     return send_canned(s, req, *answer, keep);
+
+  if (path == "/status/sessions" || path == "/statistics/resources" || path == "/") {
+    bool server = [&] {
+      std::lock_guard lock(mu);
+      return !server_token.empty();
+    }();
+    if (server) return send_server(s, req, path, keep);
+  }
 
   http::response<http::string_body> res{http::status::ok, 11};
   res.set(http::field::server, "stand-in");
@@ -585,6 +655,164 @@ bool StandInUpstream::Impl::send_chunked(tcp::socket& s, bool keep) {
     if (!hold(s, 10ms) || !write(s, chunk(piece))) return false;
   }
   return write(s, "0\r\n\r\n") && keep;
+}
+
+}  // namespace plextap::itest
+
+namespace plextap::itest {
+namespace {
+
+// Query parameter `name` of `target`, as sent (no percent-decoding: tests send plain values).
+std::string query_text(std::string_view target, std::string_view name) {
+  auto q = target.find('?');
+  if (q == std::string_view::npos) return {};
+  auto query = target.substr(q + 1);
+  while (!query.empty()) {
+    auto amp = query.find('&');
+    auto pair = query.substr(0, amp);
+    if (pair.size() > name.size() && pair.starts_with(name) && pair[name.size()] == '=')
+      return std::string(pair.substr(name.size() + 1));
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return {};
+}
+
+// A header, else the query parameter of the same name.
+std::string client_value(const http::request<http::string_body>& req, std::string_view name) {
+  auto h = req[name];
+  if (!h.empty()) return std::string(h);
+  return query_text(std::string_view(req.target().data(), req.target().size()), name);
+}
+
+std::uint64_t number_of(const std::string& s) {
+  std::uint64_t v = 0;
+  std::from_chars(s.data(), s.data() + s.size(), v);
+  return v;
+}
+
+}  // namespace
+
+bool StandInUpstream::Impl::authorized(const http::request<http::string_body>& req) const {
+  std::string token = client_value(req, "X-Plex-Token");
+  std::lock_guard lock(mu);
+  return !server_token.empty() && token == server_token;
+}
+
+void StandInUpstream::Impl::saw_timeline(const http::request<http::string_body>& req) {
+  const std::string_view target(req.target().data(), req.target().size());
+  Play p;
+  p.client = client_value(req, "X-Plex-Client-Identifier");
+  p.product = client_value(req, "X-Plex-Product");
+  p.rating_key = query_text(target, "ratingKey");
+  p.state = query_text(target, "state");
+  p.time = number_of(query_text(target, "time"));
+  p.duration = number_of(query_text(target, "duration"));
+  {
+    std::lock_guard lock(mu);
+    if (server_token.empty()) return;
+    auto it = plays.find(p.client);
+    p.session_key = it != plays.end() ? it->second.session_key : std::to_string(plays.size() + 100);
+    std::string message =
+        R"({"NotificationContainer":{"type":"playing","size":1,"PlaySessionStateNotification":[{"sessionKey":")" +
+        p.session_key + R"(","clientIdentifier":")" + p.client + R"(","guid":"","ratingKey":")" +
+        p.rating_key + R"(","url":"","key":"/library/metadata/)" + p.rating_key +
+        R"(","viewOffset":)" + std::to_string(p.time) + R"(,"state":")" + p.state + R"("}]}})";
+    for (const auto& l : listeners) l->out.push_back(message);
+    plays[p.client] = std::move(p);
+  }
+  stop_cv.notify_all();
+}
+
+void StandInUpstream::Impl::feed_notifications(websocket::stream<tcp::socket>& ws) {
+  auto me = std::make_shared<Listener>();
+  {
+    std::lock_guard lock(mu);
+    listeners.insert(me);
+  }
+  ws.text(true);
+  error_code ec;
+  for (;;) {
+    std::deque<std::string> out;
+    {
+      std::unique_lock lock(mu);
+      stop_cv.wait_for(lock, 50ms, [&] { return stopping || me->drop || !me->out.empty(); });
+      if (stopping || me->drop) break;
+      out.swap(me->out);
+    }
+    char byte;
+    ssize_t n = ::recv(ws.next_layer().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) break;
+    for (const auto& m : out) ws.write(net::buffer(m), ec);
+    if (ec) break;
+  }
+  std::lock_guard lock(mu);
+  listeners.erase(me);
+}
+
+bool StandInUpstream::Impl::send_server(tcp::socket& s, const http::request<http::string_body>& req,
+                                        std::string_view path, bool keep) {
+  http::response<http::string_body> res{http::status::ok, 11};
+  res.set(http::field::server, "stand-in");
+  res.keep_alive(keep);
+  const bool json = header_names(req[http::field::accept], "json");
+  res.set(http::field::content_type, json ? "application/json" : "text/xml;charset=utf-8");
+  if (!authorized(req)) {
+    res.result(http::status::unauthorized);
+    res.set(http::field::content_type, "text/html");
+    res.body() = "<html><body>401 Unauthorized</body></html>";
+  } else if (path == "/status/sessions") {
+    std::vector<Play> now;
+    {
+      std::lock_guard lock(mu);
+      for (const auto& [_, p] : plays)
+        if (p.state != "stopped") now.push_back(p);
+    }
+    std::string items;
+    for (const auto& p : now) {
+      if (json) {
+        if (!items.empty()) items += ',';
+        items += R"({"ratingKey":")" + p.rating_key + R"(","sessionKey":")" + p.session_key +
+                 R"(","type":"movie","title":"Stand-in movie","viewOffset":)" +
+                 std::to_string(p.time) + R"(,"duration":)" + std::to_string(p.duration) +
+                 R"(,"Media":[{"id":71,"videoResolution":"1080","selected":true}],)"
+                 R"("User":{"id":"7","title":"DirectViewer"},"Player":{"address":"127.0.0.1",)"
+                 R"("machineIdentifier":")" +
+                 p.client + R"(","product":")" + p.product + R"(","state":")" + p.state +
+                 R"(","title":"Direct player","local":true,"relayed":false,"secure":false},)"
+                 R"("Session":{"id":"sess-)" +
+                 p.session_key + R"(","bandwidth":4321,"location":"lan"}})";
+      } else {
+        items +=
+            R"(<Video ratingKey=")" + p.rating_key + R"(" sessionKey=")" + p.session_key +
+            R"(" type="movie" title="Stand-in movie" viewOffset=")" + std::to_string(p.time) +
+            R"(" duration=")" + std::to_string(p.duration) +
+            R"("><Media id="71" videoResolution="1080" selected="1"/>)"
+            R"(<User id="7" title="DirectViewer"/><Player address="127.0.0.1" machineIdentifier=")" +
+            p.client + R"(" product=")" + p.product + R"(" state=")" + p.state +
+            R"(" title="Direct player" local="1" relayed="0" secure="0"/>)"
+            R"(<Session id="sess-)" +
+            p.session_key + R"(" bandwidth="4321" location="lan"/></Video>)";
+      }
+    }
+    const std::string size = std::to_string(now.size());
+    res.body() = json ? R"({"MediaContainer":{"size":)" + size + R"(,"Metadata":[)" + items + "]}}"
+                      : R"(<MediaContainer size=")" + size + R"(">)" + items + "</MediaContainer>";
+  } else if (path == "/statistics/resources") {
+    res.body() =
+        json
+            ? R"({"MediaContainer":{"size":1,"StatisticsResources":[{"timespan":6,"at":1718384433,)"
+              R"("hostCpuUtilization":3.5,"processCpuUtilization":1.25,"hostMemoryUtilization":17.2,)"
+              R"("processMemoryUtilization":0.5}]}})"
+            : R"(<MediaContainer size="1"><StatisticsResources timespan="6" at="1718384433" )"
+              R"(hostCpuUtilization="3.5" processCpuUtilization="1.25" )"
+              R"(hostMemoryUtilization="17.2" processMemoryUtilization="0.5"/></MediaContainer>)";
+  } else {
+    res.body() = json ? R"({"MediaContainer":{"size":0,"transcoderActiveVideoSessions":1}})"
+                      : R"(<MediaContainer size="0" transcoderActiveVideoSessions="1"/>)";
+  }
+  res.prepare_payload();
+  return write(s, res) && keep;
 }
 
 }  // namespace plextap::itest

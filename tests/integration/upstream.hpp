@@ -84,6 +84,17 @@ class StandInUpstream {
   std::uint64_t aborted_responses() const;
   // When /sse wrote event n (1-based), if it has.
   std::optional<std::chrono::steady_clock::time_point> sse_sent_at(int n) const;
+  // Makes the stand-in also the server a watch talks to: the notification websocket then
+  // needs `token` (header or query; 401 without), sends a `playing` notification for every
+  // /:/timeline request the stand-in receives, from any client, and no longer echoes;
+  // /status/sessions (the plays seen through /:/timeline that did not stop),
+  // /statistics/resources and / answer (401 without the token), in XML, or JSON for
+  // `Accept: application/json`.
+  void serve_as_server(std::string token);
+  // Notification websockets open now (with serve_as_server).
+  std::size_t notification_listeners() const;
+  // Drops every open notification websocket: the connection goes away without a close.
+  void drop_notifications();
   // Closes the listener and every connection, and joins all threads.
   void stop();
 
