@@ -2,6 +2,7 @@
 // --plex-token` listens to the stand-in server's notification websocket and asks it for
 // sessions and resources, so that a client talking to the server directly, never through
 // the proxy, is still recorded.
+#include <map>
 #include <thread>
 
 #include "tests/integration/fixture.hpp"
@@ -178,6 +179,86 @@ TEST_F(ServerWatchTest, MetricsShowTheWatch) {
   EXPECT_TRUE(contains(m, "plextap_server_watch_malformed_total 0"));
   EXPECT_TRUE(contains(m, "plextap_server_watch_unauthorized_total 0"));
   EXPECT_FALSE(contains(m, "plextap_server_watch_session_fetches_total 0"));
+}
+
+}  // namespace
+}  // namespace plextap::itest
+
+namespace plextap::itest {
+namespace {
+
+// The union of both sides through the binary: a client through the proxy and one that
+// bypasses it, both announced by the server. `export plays` has one row each (`both` for
+// the proxied client, `server` with the snapshot's user, location and bandwidth for the
+// other), and `export clients` names the one that bypasses the proxy.
+TEST_F(ServerWatchTest, PlaysAndClientsFromBothSides) {
+  constexpr std::string_view kProxied = "proxied-client-1";
+  start({"--plex-token", std::string(kToken), "--no-enrich"});
+  ASSERT_TRUE(await_listener()) << proxy->stderr_text();
+
+  auto via_proxy = [&](std::string_view state, long long time_ms) {
+    auto c = http();
+    std::string target = "/:/timeline?ratingKey=777&key=%2Flibrary%2Fmetadata%2F777&state=";
+    target += state;
+    target += "&time=" + std::to_string(time_ms) + "&duration=600000";
+    auto req = c->request(http::verb::get, target);
+    req.set("X-Plex-Client-Identifier", std::string(kProxied));
+    req.set("X-Plex-Product", "ProxiedApp");
+    req.set("X-Plex-Token", std::string(kToken));
+    EXPECT_EQ(c->send(std::move(req)).result_int(), 200);
+  };
+  via_proxy("playing", 1000);
+  play_directly("playing", 5000);
+  // The server is asked for its sessions when a notification names a new one: wait for the
+  // direct client's snapshot before it stops (a stopped play is no session any more).
+  ASSERT_FALSE(await_lines("sessions", 1).empty()) << proxy->stderr_text();
+  via_proxy("playing", 11000);
+  play_directly("playing", 15000);
+  via_proxy("stopped", 12000);
+  play_directly("stopped", 16000);
+  ASSERT_GE(await_lines("notifications", 3).size(), 3u);
+
+  std::map<std::string, JsonLine> plays;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        plays.clear();
+        for (auto& line : export_lines("plays")) {
+          auto id = line.str("/client_id");
+          plays.insert_or_assign(id, std::move(line));
+        }
+        return (plays.count(std::string(kProxied)) && plays.count(std::string(kDirectClient)) &&
+                plays.at(std::string(kProxied)).str("/source") == "both") ||
+               HasFailure();
+      },
+      10s, 100ms));
+  const auto& proxied = plays.at(std::string(kProxied));
+  EXPECT_EQ(proxied.str("/source"), "both") << proxied.text();
+  EXPECT_EQ(proxied.str("/rating_key"), "777");
+  EXPECT_EQ(proxied.str("/ended_by"), "stopped") << proxied.text();
+  const auto& direct = plays.at(std::string(kDirectClient));
+  EXPECT_EQ(direct.str("/source"), "server") << direct.text();
+  EXPECT_EQ(direct.str("/rating_key"), "4242");
+  EXPECT_EQ(direct.str("/user/name"), "DirectViewer") << direct.text();
+  EXPECT_EQ(direct.json("/user/account_id"), "7");
+  EXPECT_EQ(direct.str("/location"), "lan");
+  EXPECT_EQ(direct.json("/bandwidth_kbps"), "4321");
+
+  std::map<std::string, JsonLine> clients;
+  for (auto& line : export_lines("clients")) {
+    auto id = line.str("/client_id");
+    clients.insert_or_assign(id, std::move(line));
+  }
+  ASSERT_TRUE(clients.count(std::string(kDirectClient))) << clients.size();
+  ASSERT_TRUE(clients.count(std::string(kProxied)));
+  EXPECT_EQ(clients.at(std::string(kDirectClient)).json("/via_proxy"), "false");
+  EXPECT_EQ(clients.at(std::string(kDirectClient)).json("/on_server"), "true");
+  EXPECT_EQ(clients.at(std::string(kProxied)).json("/via_proxy"), "true");
+  EXPECT_EQ(clients.at(std::string(kProxied)).json("/on_server"), "true");
+
+  auto stats = cli("stats");
+  EXPECT_EQ(stats.exit_code, 0) << stats.err;
+  EXPECT_TRUE(contains(stats.out, "bypassing")) << stats.out;
+  EXPECT_TRUE(contains(stats.out, kDirectClient)) << stats.out;
 }
 
 }  // namespace
