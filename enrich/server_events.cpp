@@ -60,8 +60,9 @@ void write_playing(const Node& n, ServerEvent& e, JsonWriter& out) {
   put_string(out, "transcode_session", n.get("transcodeSession"));
 }
 
-void write_timeline(const Node& n, ServerEvent& e, JsonWriter& out) {
-  e.rating_key = to_text(n.get("itemID"));
+// A library item changed (added, scanned, deleted): not a play, so the event names no
+// rating key of its own, and a scan of a large library sends enrichment no flood of work.
+void write_timeline(const Node& n, ServerEvent&, JsonWriter& out) {
   put_id(out, "section_id", n.get("sectionID"));
   put_id(out, "item_id", n.get("itemID"));
   put_number(out, "item_type", n.get("type"));

@@ -102,6 +102,16 @@ TEST_F(ServerWatchTest, RecordsAClientThatBypassesTheProxy) {
   EXPECT_FALSE(export_lines("resources").empty());
   // Nothing the client did passed through the proxy.
   EXPECT_TRUE(export_lines("timeline").empty());
+  // The item only the server named is enriched too (an entry per rating key, whatever the
+  // stand-in answers for its metadata).
+  EXPECT_TRUE(wait_until(
+      [&] {
+        for (const auto& m : export_lines("media"))
+          if (m.str("/rating_key") == "4242") return true;
+        return HasFailure();
+      },
+      15s, 200ms))
+      << proxy->stderr_text();
 }
 
 // The server drops the websocket: plextap reconnects (back-off starts at 1 s) and goes on
