@@ -127,10 +127,32 @@ HttpClient::HttpClient(Origin origin, FetchTimeouts timeouts)
 
 HttpClient::~HttpClient() = default;
 
-void HttpClient::cancel() {
+RunningCalls::Scope::Scope(RunningCalls& calls, asio::io_context& ioc) : calls_(calls), ioc_(ioc) {
+  std::lock_guard lock(calls_.mutex_);
+  if (calls_.cancelled_) return;
+  calls_.running_.push_back(&ioc_);
+  admitted_ = true;
+}
+
+RunningCalls::Scope::~Scope() {
+  if (!admitted_) return;
+  std::lock_guard lock(calls_.mutex_);
+  std::erase(calls_.running_, &ioc_);
+}
+
+void RunningCalls::cancel() {
   std::lock_guard lock(mutex_);
   cancelled_ = true;
   for (auto* ioc : running_) ioc->stop();
+}
+
+bool RunningCalls::cancelled() {
+  std::lock_guard lock(mutex_);
+  return cancelled_;
+}
+
+void HttpClient::cancel() {
+  calls_.cancel();
 }
 
 GetResult HttpClient::get(const std::string& target, const Fields& fields) {
@@ -148,23 +170,12 @@ GetResult HttpClient::get(const std::string& target, const Fields& fields) {
   // Declared first, destroyed last: what a stopped request leaves pending (the coroutine
   // with its socket and TLS state) is destroyed here, on this thread, never elsewhere.
   asio::io_context ioc(1);
-  {
-    std::lock_guard lock(mutex_);
-    if (cancelled_) {
-      result.cancelled = true;
-      result.error = "cancelled: shutting down";
-      return result;
-    }
-    running_.push_back(&ioc);
+  RunningCalls::Scope running(calls_, ioc);
+  if (!running.admitted()) {
+    result.cancelled = true;
+    result.error = "cancelled: shutting down";
+    return result;
   }
-  struct Unregister {
-    HttpClient& client;
-    asio::io_context* ioc;
-    ~Unregister() {
-      std::lock_guard lock(client.mutex_);
-      std::erase(client.running_, ioc);
-    }
-  } unregister{*this, &ioc};
 
   bool finished = false;
   asio::co_spawn(ioc, get.run(), [&](std::exception_ptr e) {
@@ -179,8 +190,7 @@ GetResult HttpClient::get(const std::string& target, const Fields& fields) {
   ioc.run_until(deadline);
   if (!finished) {
     result = {};
-    std::lock_guard lock(mutex_);
-    if (cancelled_) {
+    if (calls_.cancelled()) {
       result.cancelled = true;
       result.error = "cancelled: shutting down";
     } else {

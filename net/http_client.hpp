@@ -23,6 +23,33 @@ class io_context;
 
 namespace plextap::net {
 
+// The io_contexts of a client's calls in progress, so that cancel(), from any thread,
+// stops each of them and makes every later call return at once.
+class RunningCalls {
+ public:
+  // Registers a call's io_context for the scope's life; not admitted once cancelled.
+  class Scope {
+   public:
+    Scope(RunningCalls& calls, boost::asio::io_context& ioc);
+    ~Scope();
+    Scope(const Scope&) = delete;
+    Scope& operator=(const Scope&) = delete;
+    bool admitted() const { return admitted_; }
+
+   private:
+    RunningCalls& calls_;
+    boost::asio::io_context& ioc_;
+    bool admitted_ = false;
+  };
+  void cancel();
+  bool cancelled();
+
+ private:
+  std::mutex mutex_;  // guards the two below
+  bool cancelled_ = false;
+  std::vector<boost::asio::io_context*> running_;
+};
+
 // Where requests go.
 struct Origin {
   bool tls = false;
@@ -69,9 +96,7 @@ class HttpClient {
   Origin origin_;
   std::unique_ptr<Tls> tls_;  // null for plain http
   FetchTimeouts timeouts_;
-  std::mutex mutex_;  // guards the two below
-  bool cancelled_ = false;
-  std::vector<boost::asio::io_context*> running_;  // one per request in progress
+  RunningCalls calls_;
 };
 
 }  // namespace plextap::net

@@ -122,9 +122,7 @@ WebsocketClient::WebsocketClient(Origin origin, WebsocketTimeouts timeouts)
 WebsocketClient::~WebsocketClient() = default;
 
 void WebsocketClient::cancel() {
-  std::lock_guard lock(mutex_);
-  cancelled_ = true;
-  for (auto* ioc : running_) ioc->stop();
+  calls_.cancel();
 }
 
 WebsocketEnd WebsocketClient::run(const std::string& target, const Fields& fields,
@@ -145,23 +143,12 @@ WebsocketEnd WebsocketClient::run(const std::string& target, const Fields& field
   // Declared first, destroyed last: a stopped connection's coroutine and stream are
   // destroyed here, on this thread.
   asio::io_context ioc(1);
-  {
-    std::lock_guard lock(mutex_);
-    if (cancelled_) {
-      end.cancelled = true;
-      end.error = "cancelled: shutting down";
-      return end;
-    }
-    running_.push_back(&ioc);
+  RunningCalls::Scope running(calls_, ioc);
+  if (!running.admitted()) {
+    end.cancelled = true;
+    end.error = "cancelled: shutting down";
+    return end;
   }
-  struct Unregister {
-    WebsocketClient& client;
-    asio::io_context* ioc;
-    ~Unregister() {
-      std::lock_guard lock(client.mutex_);
-      std::erase(client.running_, ioc);
-    }
-  } unregister{*this, &ioc};
 
   bool finished = false;
   asio::co_spawn(ioc, c.run(), [&](std::exception_ptr e) {
@@ -174,8 +161,7 @@ WebsocketEnd WebsocketClient::run(const std::string& target, const Fields& field
     }
   });
   ioc.run();
-  if (!finished) {
-    std::lock_guard lock(mutex_);
+  if (!finished) {  // only cancel() stops the io_context before the coroutine ends
     end.cancelled = true;
     end.error = "cancelled: shutting down";
   }

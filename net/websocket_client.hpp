@@ -57,9 +57,7 @@ class WebsocketClient {
   Origin origin_;
   std::unique_ptr<Tls> tls_;
   WebsocketTimeouts timeouts_;
-  std::mutex mutex_;
-  bool cancelled_ = false;
-  std::vector<boost::asio::io_context*> running_;
+  RunningCalls calls_;
 };
 
 }  // namespace plextap::net

@@ -167,9 +167,9 @@ TEST(RedactExchange, BytesNoDecoderReadsAreScannedToo) {
 
   Exchange trailing;
   trailing.response_headers = {{"Content-Encoding", "gzip"}};
-  trailing.response_body = gzip("<a/>") + "X-Plex-Token=after-the-stream";
+  trailing.response_body = gzip("<a/>") + "X-Plex-Token=t0k";
   redact_exchange(trailing, 1 << 20);
-  EXPECT_EQ(trailing.response_body.find("after-the-stream"), std::string::npos);
+  EXPECT_EQ(trailing.response_body.find("=t0k"), std::string::npos);
 }
 
 // A store written by an earlier version holds exchanges (format 1) whose bodies and most
