@@ -26,51 +26,53 @@ std::string user_fields_of(const capture::EventFields& f) {
 
 }  // namespace
 
-std::vector<ClientRow> collect_clients(store::Store& store, std::optional<std::int64_t> since_ms,
-                                       std::optional<std::int64_t> until_ms) {
-  std::unordered_map<std::string, ClientRow> clients;
-  auto row_of = [&](std::string_view id) -> ClientRow& {
-    auto it = clients.find(std::string(id));
-    if (it == clients.end()) {
-      it = clients.emplace(std::string(id), ClientRow{}).first;
-      it->second.client_id = id;
-      it->second.first_seen_ms = std::numeric_limits<std::int64_t>::max();
-    }
-    return it->second;
-  };
-  PlayBuilder plays({}, nullptr, [&](const Play& p) {
-    if (p.client_id.empty()) return;
-    ClientRow& row = row_of(p.client_id);
-    ++row.plays;
-    if (p.source != PlaySource::server) ++row.plays_via_proxy;
-    if (p.source != PlaySource::proxy) ++row.plays_on_server;
-  });
-  store::EventFilter filter;
-  filter.since_ms = since_ms;
-  filter.until_ms = until_ms;
-  read_events(store, filter, true,
-              [&](const store::StoredEvent& e, Kind kind, const capture::EventFields& f) {
-                plays.add(play_input(f, kind, e.ts_ms));
-                if (f.client_id.empty()) return;
-                ClientRow& row = row_of(f.client_id);
-                row.first_seen_ms = std::min(row.first_seen_ms, e.ts_ms);
-                row.last_seen_ms = std::max(row.last_seen_ms, e.ts_ms);
-                keep_latest(row.product, f.product);
-                keep_latest(row.platform, f.platform);
-                keep_latest(row.device_name, f.device_name);
-                if (kind == Kind::notification || kind == Kind::session) {
-                  row.on_server = true;
-                  if (f.account_id || !f.user_name.empty()) row.user_fields = user_fields_of(f);
-                } else if (capture::is_proxy_kind(kind) &&
-                           capture::stored_source(e.json) == capture::EventSource::proxy) {
-                  row.via_proxy = true;
-                }
-              });
-  plays.finish(until_ms);
+ClientTally::ClientTally()
+    : plays_(std::make_unique<PlayBuilder>(PlayOptions{}, nullptr, [this](const Play& p) {
+        if (p.client_id.empty()) return;
+        ClientRow& row = row_of(p.client_id);
+        ++row.plays;
+        if (p.source != PlaySource::server) ++row.plays_via_proxy;
+        if (p.source != PlaySource::proxy) ++row.plays_on_server;
+      })) {}
 
+ClientTally::~ClientTally() = default;
+
+ClientRow& ClientTally::row_of(std::string_view id) {
+  auto it = rows_.find(std::string(id));
+  if (it == rows_.end()) {
+    it = rows_.emplace(std::string(id), ClientRow{}).first;
+    it->second.client_id = id;
+    it->second.first_seen_ms = std::numeric_limits<std::int64_t>::max();
+  }
+  return it->second;
+}
+
+void ClientTally::add(const store::StoredEvent& e, Kind kind, const capture::EventFields& f) {
+  plays_->add(play_input(f, kind, e.ts_ms));
+  if (f.client_id.empty()) return;
+  ClientRow& row = row_of(f.client_id);
+  row.first_seen_ms = std::min(row.first_seen_ms, e.ts_ms);
+  row.last_seen_ms = std::max(row.last_seen_ms, e.ts_ms);
+  keep_latest(row.product, f.product);
+  keep_latest(row.platform, f.platform);
+  keep_latest(row.device_name, f.device_name);
+  if (kind == Kind::notification || kind == Kind::session) {
+    row.on_server = true;
+    if (f.account_id || !f.user_name.empty()) row.user_fields = user_fields_of(f);
+  } else if (capture::is_proxy_kind(kind) &&
+             capture::stored_source(e.json) == capture::EventSource::proxy) {
+    row.via_proxy = true;
+  }
+}
+
+void ClientTally::finish(std::optional<std::int64_t> end_ms) {
+  plays_->finish(end_ms);
+}
+
+std::vector<ClientRow> ClientTally::take_rows(store::Store& store) {
   std::vector<ClientRow> rows;
-  rows.reserve(clients.size());
-  for (auto& [id, row] : clients) {
+  rows.reserve(rows_.size());
+  for (auto& [id, row] : rows_) {
     if (row.user_fields.empty()) {
       if (auto stored = store.account(id)) {
         // `,"account_id":…,"name":…`, or empty when enrichment named no account.
@@ -82,10 +84,25 @@ std::vector<ClientRow> collect_clients(store::Store& store, std::optional<std::i
     }
     rows.push_back(std::move(row));
   }
+  rows_.clear();
   std::sort(rows.begin(), rows.end(), [](const ClientRow& a, const ClientRow& b) {
     return std::tie(a.first_seen_ms, a.client_id) < std::tie(b.first_seen_ms, b.client_id);
   });
   return rows;
+}
+
+std::vector<ClientRow> collect_clients(store::Store& store, std::optional<std::int64_t> since_ms,
+                                       std::optional<std::int64_t> until_ms) {
+  ClientTally tally;
+  store::EventFilter filter;
+  filter.since_ms = since_ms;
+  filter.until_ms = until_ms;
+  read_events(store, filter, true,
+              [&](const store::StoredEvent& e, Kind kind, const capture::EventFields& f) {
+                tally.add(e, kind, f);
+              });
+  tally.finish(until_ms);
+  return tally.take_rows(store);
 }
 
 void write_client(const ClientRow& r, base::JsonWriter& out) {
@@ -116,21 +133,36 @@ void write_client(const ClientRow& r, base::JsonWriter& out) {
   out.end_object();
 }
 
+namespace {
+
+void count(const ClientRow& r, Coverage& c) {
+  if (r.on_server) {
+    ++c.server_clients;
+    if (r.via_proxy) ++c.server_clients_via_proxy;
+  }
+  c.server_plays += r.plays_on_server;
+  // Every play is seen by one side or both: those counted on both sides were both.
+  c.server_plays_via_proxy += r.plays_on_server + r.plays_via_proxy - r.plays;
+}
+
+}  // namespace
+
 Coverage coverage(const std::vector<ClientRow>& clients) {
   Coverage c;
   for (const ClientRow& r : clients) {
-    if (!r.on_server) continue;
-    ++c.server_clients;
-    if (r.via_proxy)
-      ++c.server_clients_via_proxy;
-    else
-      c.bypassing.push_back(r);
+    count(r, c);
+    if (r.on_server && !r.via_proxy) c.bypassing.push_back(r);
   }
-  for (const ClientRow& r : clients) {
-    c.server_plays += r.plays_on_server;
-    // Every play is seen by one side or both: those counted on both sides were both.
-    c.server_plays_via_proxy += r.plays_on_server + r.plays_via_proxy - r.plays;
-  }
+  return c;
+}
+
+Coverage ClientTally::coverage() const {
+  Coverage c;
+  for (const auto& [id, row] : rows_) count(row, c);
+  plays_->for_each_held([&](std::string_view, PlaySource source) {
+    if (source != PlaySource::proxy) ++c.server_plays;
+    if (source == PlaySource::both) ++c.server_plays_via_proxy;
+  });
   return c;
 }
 

@@ -4,14 +4,24 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "base/json_writer.hpp"
+#include "capture/classify.hpp"
 #include "store/store.hpp"
 
+namespace plextap::capture {
+struct EventFields;
+}
+
 namespace plextap::analytics {
+
+class PlayBuilder;
 
 struct ClientRow {
   std::string client_id, product, platform, device_name;  // the latest each event named
@@ -24,6 +34,42 @@ struct ClientRow {
   std::uint64_t plays_on_server = 0;  // the server saw them (source server or both)
 };
 
+// How much of what the server sees passes through the proxy.
+struct Coverage {
+  std::uint64_t server_clients = 0;            // clients the server saw
+  std::uint64_t server_clients_via_proxy = 0;  // … of which went through the proxy
+  std::uint64_t server_plays = 0;              // plays the server saw
+  std::uint64_t server_plays_via_proxy = 0;    // … of which the proxy heard too
+  std::vector<ClientRow> bypassing;            // seen by the server, never through the proxy
+};
+
+// The clients of a stream of events, tallied as the events come: `collect_clients` feeds it a
+// range of the store at once, the CoverageMeter of `serve` a few new events at a time.
+class ClientTally {
+ public:
+  ClientTally();
+  ~ClientTally();
+  ClientTally(const ClientTally&) = delete;
+  ClientTally& operator=(const ClientTally&) = delete;
+
+  // One event, in store order.
+  void add(const store::StoredEvent& event, capture::Kind kind, const capture::EventFields& fields);
+  // End of input (see PlayBuilder::finish): every open play is counted.
+  void finish(std::optional<std::int64_t> end_ms);
+
+  // How much of what the server saw so far passed through the proxy; plays still open count
+  // as they stand. `bypassing` stays empty.
+  Coverage coverage() const;
+  // The rows, their users completed from enrichment where no event named one, first seen first.
+  std::vector<ClientRow> take_rows(store::Store& store);
+
+ private:
+  ClientRow& row_of(std::string_view id);
+
+  std::unordered_map<std::string, ClientRow> rows_;
+  std::unique_ptr<PlayBuilder> plays_;
+};
+
 // Every client named by the events in [since, until), first seen first. The user is the
 // account the server's latest session snapshot of the client named, else the one
 // enrichment resolved for it.
@@ -34,14 +80,6 @@ std::vector<ClientRow> collect_clients(store::Store& store, std::optional<std::i
 // {account_id, name}, first_seen, last_seen, via_proxy, on_server, plays, plays_via_proxy.
 void write_client(const ClientRow& row, base::JsonWriter& out);
 
-// How much of what the server sees passes through the proxy.
-struct Coverage {
-  std::uint64_t server_clients = 0;            // clients the server saw
-  std::uint64_t server_clients_via_proxy = 0;  // … of which went through the proxy
-  std::uint64_t server_plays = 0;              // plays the server saw
-  std::uint64_t server_plays_via_proxy = 0;    // … of which the proxy heard too
-  std::vector<ClientRow> bypassing;            // seen by the server, never through the proxy
-};
 Coverage coverage(const std::vector<ClientRow>& clients);
 
 }  // namespace plextap::analytics

@@ -503,6 +503,24 @@ void PlayBuilder::update(ClientState& c, const PlayInput& e, std::size_t side) {
   tr.last_state = e.state;
 }
 
+namespace {
+
+PlaySource source_of(bool timelines, bool server) {
+  return !timelines ? PlaySource::server : server ? PlaySource::both : PlaySource::proxy;
+}
+
+}  // namespace
+
+void PlayBuilder::for_each_held(
+    const std::function<void(std::string_view, PlaySource)>& f) const {
+  for (const ClientState* c : by_idle_) {
+    const Session& s = *c->session;
+    f(*c->id, source_of(s.tracks[kTimelineSide].seen,
+                        s.tracks[kNotificationSide].seen || s.tracks[kSnapshotSide].seen));
+  }
+  for (const auto& [order, row] : pending_) f(row.client_id, row.source);
+}
+
 void PlayBuilder::close(ClientState& c, PlayEnd why) {
   Session& s = *c.session;
   Play& row = s.row;
@@ -515,10 +533,8 @@ void PlayBuilder::close(ClientState& c, PlayEnd why) {
   row.pauses = tr.pauses;
   row.seeks_forward = tr.seeks_forward;
   row.seeks_back = tr.seeks_back;
-  const bool server = s.tracks[kNotificationSide].seen || s.tracks[kSnapshotSide].seen;
-  row.source = !s.tracks[kTimelineSide].seen ? PlaySource::server
-               : server                      ? PlaySource::both
-                                             : PlaySource::proxy;
+  row.source = source_of(s.tracks[kTimelineSide].seen,
+                         s.tracks[kNotificationSide].seen || s.tracks[kSnapshotSide].seen);
   row.bandwidth_kbps = s.bandwidth.median();
   if (s.stop_ts) why = PlayEnd::stopped;
   row.ended_at_ms = s.last_ts;

@@ -162,6 +162,10 @@ class PlayBuilder {
   // `end_of_data`. The builder is empty afterwards and can be fed again.
   void finish(std::optional<std::int64_t> end_ms = std::nullopt);
 
+  // The plays not emitted yet (open, or waiting for their windows): the client of each and
+  // the sides that have seen it so far. A builder fed as events arrive counts them with this.
+  void for_each_held(const std::function<void(std::string_view client_id, PlaySource)>& f) const;
+
   // Sizes of what is held, to check that memory does not grow with the input.
   std::size_t open_sessions() const { return by_idle_.size(); }
   std::size_t pending_plays() const { return pending_.size(); }

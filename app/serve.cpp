@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 
+#include "analytics/coverage_meter.hpp"
 #include "app/cli.hpp"
 #include "app/commands.hpp"
 #include "capture/recorder.hpp"
@@ -175,6 +176,13 @@ int run(const ServeFlags& f) {
     spdlog::info("server watch off: no --plex-token (or PLEX_TOKEN) given");
   }
 
+  // The coverage counts of /metrics, brought up to date in the background.
+  std::unique_ptr<analytics::CoverageMeter> coverage;
+  if (store) {
+    coverage = std::make_unique<analytics::CoverageMeter>(*store);
+    coverage->start();
+  }
+
   // In an optional so that it goes first after the drain: exchanges still in flight then
   // hold recordings whose bytes belong to the writer's budget.
   std::optional<proxy::Server> server;
@@ -182,6 +190,7 @@ int run(const ServeFlags& f) {
   if (recorder) server->add_metrics([recorder] { return recorder->metrics_text(); });
   if (enricher) server->add_metrics([&e = *enricher] { return e.metrics_text(); });
   if (watch) server->add_metrics([&w = *watch] { return w.metrics_text(); });
+  if (coverage) server->add_metrics([&c = *coverage] { return c.metrics_text(); });
   server->run();
   server.reset();
   // After the drain, every stage is bounded so that SIGTERM ends the process within
@@ -190,6 +199,7 @@ int run(const ServeFlags& f) {
   const auto deadline = std::chrono::steady_clock::now() + kAfterDrain;
   if (scheduler) scheduler->stop();
   if (watch) watch->stop();
+  if (coverage) coverage->stop();
   tap.reset();
   if (writer) writer->stop(deadline);
   writer.reset();

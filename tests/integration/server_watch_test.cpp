@@ -269,6 +269,19 @@ TEST_F(ServerWatchTest, PlaysAndClientsFromBothSides) {
   EXPECT_EQ(stats.exit_code, 0) << stats.err;
   EXPECT_TRUE(contains(stats.out, "bypassing")) << stats.out;
   EXPECT_TRUE(contains(stats.out, kDirectClient)) << stats.out;
+
+  // /metrics has the same counts: a scrape asks for a round, a later one shows it.
+  std::string m;
+  EXPECT_TRUE(wait_until(
+      [&] {
+        m = metrics();
+        return contains(m, "plextap_coverage_server_clients{via_proxy=\"false\"} 1");
+      },
+      10s, 200ms))
+      << m;
+  EXPECT_TRUE(contains(m, "plextap_coverage_server_clients{via_proxy=\"true\"} 1")) << m;
+  EXPECT_TRUE(contains(m, "plextap_coverage_server_plays{via_proxy=\"true\"} 1")) << m;
+  EXPECT_TRUE(contains(m, "plextap_coverage_server_plays{via_proxy=\"false\"} 1")) << m;
 }
 
 }  // namespace

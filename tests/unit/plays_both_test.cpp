@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "analytics/clients.hpp"
+#include "analytics/coverage_meter.hpp"
 #include "analytics/play_feed.hpp"
 #include "analytics/plays.hpp"
 #include "capture/event.hpp"
@@ -386,6 +387,53 @@ TEST(Clients, ListAndCoverageOverBothSides) {
   auto later = collect_clients(store, kT0 + 100 * kSec, {});
   ASSERT_EQ(later.size(), 1u);
   EXPECT_EQ(later[0].client_id, "tv-1");
+}
+
+// The /metrics coverage of `serve`: a meter fed only what was committed since its last round
+// counts what `stats` counts over the whole store, a play still open included.
+bool contains(const std::string& text, std::string_view part) {
+  return text.find(part) != std::string::npos;
+}
+
+TEST(Clients, CoverageMeterCountsIncrementallyAsStatsDoes) {
+  test_support::TempDir dir;
+  store::Store store(dir.path(), false);
+  store::Writer writer(store, {});
+  auto put = [&](store::Record r) {
+    ASSERT_TRUE(writer.submit(std::make_unique<bench::Ready>(r)));
+  };
+  CoverageMeter meter(store);
+  auto counts = [&] {
+    meter.update();
+    return meter.metrics_text();
+  };
+  EXPECT_TRUE(contains(counts(), "plextap_coverage_server_clients{via_proxy=\"true\"} 0"));
+
+  for (std::int64_t s = 0; s <= 30; s += 10) {
+    put(timeline(kT0 + s * kSec, "web-1", "100", "playing", s * kSec, 600 * kSec));
+    put(notification(kT0 + s * kSec + 5, "web-1", "100", "playing", s * kSec));
+  }
+  writer.flush();
+  std::string m = counts();
+  EXPECT_TRUE(contains(m, "plextap_coverage_server_clients{via_proxy=\"true\"} 1")) << m;
+  EXPECT_TRUE(contains(m, "plextap_coverage_server_clients{via_proxy=\"false\"} 0")) << m;
+  EXPECT_TRUE(contains(m, "plextap_coverage_server_plays{via_proxy=\"true\"} 1")) << m;
+  EXPECT_FALSE(contains(m, "plextap_coverage_updated_timestamp_seconds 0\n")) << m;
+
+  for (std::int64_t s = 0; s <= 30; s += 10)
+    put(notification(kT0 + 100 * kSec + s * kSec, "tv-1", "200", "playing", s * kSec, ""));
+  put(timeline(kT0 + 200 * kSec, "web-1", "300", "playing", 0, 600 * kSec));
+  writer.flush();
+  m = counts();
+  EXPECT_TRUE(contains(m, "plextap_coverage_server_clients{via_proxy=\"true\"} 1")) << m;
+  EXPECT_TRUE(contains(m, "plextap_coverage_server_clients{via_proxy=\"false\"} 1")) << m;
+  EXPECT_TRUE(contains(m, "plextap_coverage_server_plays{via_proxy=\"true\"} 1")) << m;
+  EXPECT_TRUE(contains(m, "plextap_coverage_server_plays{via_proxy=\"false\"} 1")) << m;
+
+  Coverage whole = coverage(collect_clients(store, {}, {}));
+  EXPECT_EQ(whole.server_clients, 2u);
+  EXPECT_EQ(whole.server_plays, 2u);
+  EXPECT_EQ(whole.server_plays_via_proxy, 1u);
 }
 
 }  // namespace
