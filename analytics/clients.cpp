@@ -48,7 +48,7 @@ ClientRow& ClientTally::row_of(std::string_view id) {
 }
 
 void ClientTally::add(const store::StoredEvent& e, Kind kind, const capture::EventFields& f) {
-  plays_->add(play_input(f, kind, e.ts_ms));
+  plays_->add(play_input(f, kind, e.ts_ms, e.id));
   if (f.client_id.empty()) return;
   ClientRow& row = row_of(f.client_id);
   row.first_seen_ms = std::min(row.first_seen_ms, e.ts_ms);

@@ -12,7 +12,7 @@ namespace plextap::analytics {
 std::uint64_t export_plays(store::Store& store, const ExportOptions& options, std::FILE* out) {
   auto sink = make_record_sink(options.format, out);
   MediaJoin join(store);
-  MarkerCache markers(join);
+  ItemCache markers(join);
   std::vector<std::string> rows;  // CSV needs every column before the first row
   std::string json;
   auto emit = [&](const Play& play) {
@@ -31,7 +31,7 @@ std::uint64_t export_plays(store::Store& store, const ExportOptions& options, st
   filter.until_ms = options.until_ms;
   read_events(store, filter, false,
               [&](const store::StoredEvent& e, Kind kind, const capture::EventFields& fields) {
-                builder.add(play_input(fields, kind, e.ts_ms));
+                builder.add(play_input(fields, kind, e.ts_ms, e.id));
               });
   builder.finish(options.until_ms);
   for (const auto& r : rows) sink->learn(r);

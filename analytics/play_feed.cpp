@@ -9,8 +9,9 @@
 namespace plextap::analytics {
 namespace {
 
-constexpr Kind kPlayKinds[] = {Kind::timeline, Kind::scrobble,     Kind::unscrobble, Kind::decision,
-                               Kind::search,   Kind::notification, Kind::session};
+constexpr Kind kPlayKinds[] = {Kind::timeline,     Kind::scrobble, Kind::unscrobble,
+                               Kind::decision,     Kind::search,   Kind::playqueue,
+                               Kind::notification, Kind::session};
 
 bool makes_plays(Kind kind) {
   return std::find(std::begin(kPlayKinds), std::end(kPlayKinds), kind) != std::end(kPlayKinds);
@@ -18,9 +19,12 @@ bool makes_plays(Kind kind) {
 
 }  // namespace
 
-PlayInput play_input(const capture::EventFields& f, Kind kind, std::int64_t ts_ms) {
+PlayInput play_input(const capture::EventFields& f, Kind kind, std::int64_t ts_ms,
+                     std::uint64_t id) {
   PlayInput in;
   in.ts_ms = ts_ms;
+  in.id = id;
+  in.token_fp = f.token_fp;
   // Of the server's notifications, only `playing` ones report a play.
   in.kind =
       makes_plays(kind) && (kind != Kind::notification || f.op == "playing") ? kind : Kind::other;
@@ -44,16 +48,24 @@ PlayInput play_input(const capture::EventFields& f, Kind kind, std::int64_t ts_m
   in.audio_decision = f.audio_decision;
   in.query = f.query;
   in.result_count = f.result_count;
+  in.result_keys = f.result_keys;
+  in.video_resolution = f.video_resolution;
+  in.hdr = f.hdr;
+  in.chosen_media_id = f.chosen_media_id;
+  in.op = f.op;
+  in.play_queue_id = f.play_queue_id;
+  in.selected_item_id = f.selected_item_id;
+  in.item_keys = f.item_keys;
   return in;
 }
 
-const Markers* MarkerCache::operator()(std::string_view key) {
+const ItemFacts* ItemCache::operator()(std::string_view key) {
   auto it = cache_.find(std::string(key));
   if (it == cache_.end()) {
     if (cache_.size() > 100'000) cache_.clear();
     const std::string& m = join_.media(key);
     it =
-        cache_.emplace(std::string(key), m.empty() ? std::nullopt : capture::read_markers(m)).first;
+        cache_.emplace(std::string(key), m.empty() ? std::nullopt : capture::read_item_facts(m)).first;
   }
   return it->second ? &*it->second : nullptr;
 }

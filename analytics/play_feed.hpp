@@ -17,17 +17,18 @@ namespace plextap::analytics {
 
 // The event as plays see it; kind `other` for events that make no part of a play (a
 // notification other than `playing`, a resources sample, …).
-PlayInput play_input(const capture::EventFields& fields, Kind kind, std::int64_t ts_ms);
+PlayInput play_input(const capture::EventFields& fields, Kind kind, std::int64_t ts_ms,
+                     std::uint64_t id = 0);
 
-// Markers by rating key from enrichment, cached and bounded (a PlayBuilder's lookup).
-class MarkerCache {
+// ItemFacts by rating key from enrichment, cached and bounded (a PlayBuilder's lookup).
+class ItemCache {
  public:
-  explicit MarkerCache(MediaJoin& join) : join_(join) {}
-  const Markers* operator()(std::string_view rating_key);
+  explicit ItemCache(MediaJoin& join) : join_(join) {}
+  const ItemFacts* operator()(std::string_view rating_key);
 
  private:
   MediaJoin& join_;
-  std::unordered_map<std::string, std::optional<Markers>> cache_;
+  std::unordered_map<std::string, std::optional<ItemFacts>> cache_;
 };
 
 using EventVisit =

@@ -1,5 +1,6 @@
 // Writing a play as one JSON object (the rows of `export plays`), field by field in the
-// order DESIGN.md section 7 lists them, then those the server's side adds (section 10).
+// order DESIGN.md section 7 lists them, then those the server's side adds (section 10), then
+// the version and the run (section 11).
 #include <charconv>
 
 #include "analytics/plays.hpp"
@@ -78,6 +79,8 @@ void write_play(const Play& p, JsonWriter& out, std::string_view media_json) {
   out.key("search");
   if (const auto& s = p.search) {
     out.begin_object();
+    out.key("id");  // a string: store ids exceed what JSON readers hold exactly
+    out.string(std::to_string(s->id));
     out.key("query");
     out.string(s->query);
     put_optional(out, "result_count", s->result_count);
@@ -108,6 +111,14 @@ void write_play(const Play& p, JsonWriter& out, std::string_view media_json) {
   put_string_or_null(out, "location", p.location);
   put_optional(out, "bandwidth_kbps", p.bandwidth_kbps);
   put_string_or_null(out, "player_address", p.player_address);
+  // The version played and the run (section 11).
+  put_string_or_null(out, "chosen_media_id", p.chosen_media_id);
+  put_string_or_null(out, "video_resolution", p.video_resolution);
+  put_string_or_null(out, "hdr", p.hdr);
+  put_optional(out, "dovi_profile", p.dovi_profile);
+  put_string_or_null(out, "run_id", p.run_id);
+  out.key("run_index");
+  out.uint64(p.run_index);
   out.end_object();
 }
 

@@ -24,6 +24,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <deque>
 #include <limits>
 #include <unordered_map>
 
@@ -33,6 +34,12 @@ namespace {
 // Decisions kept per client: a client asks for the next item's decision while the current
 // one plays, so the last one alone can name the wrong item.
 constexpr std::size_t kDecisionsPerClient = 4;
+// Searches and play queues kept per client: a viewer searches a few times before playing,
+// and a client keeps a queue of the show and one of what plays next.
+constexpr std::size_t kSearchesPerClient = 8, kQueuesPerClient = 4;
+// Token fingerprints whose account is remembered (a household has a few; a hostile client
+// could invent many).
+constexpr std::size_t kAccountsKept = 10'000;
 
 // The sides that report a play, most precise first (the index of a session's tracks).
 constexpr std::size_t kTimelineSide = 0, kNotificationSide = 1, kSnapshotSide = 2, kSides = 3;
@@ -139,6 +146,10 @@ struct PlayBuilder::Session {
   // Copied from the lookup, so its pointer need not outlive the call.
   std::vector<Marker> intros, credits;
   std::optional<std::int64_t> marker_duration_ms, snapshot_duration_ms;
+  std::vector<capture::ItemVersion> versions;  // copied from the lookup, as the markers
+  // The version the server's snapshots name, and its picture as they describe it.
+  std::string snapshot_media_id, snapshot_resolution, snapshot_hdr;
+  std::string decision_media_id;
   std::array<Track, kSides> tracks;
   std::int64_t last_ts = 0;  // the last update of any side
   // A less precise side said `stopped` while a more precise one still may: when and which.
@@ -163,7 +174,17 @@ struct PlayBuilder::ClientState {
   std::optional<Session> session;
   std::array<Decision, kDecisionsPerClient> decisions;  // a ring, newest at next_decision - 1
   std::size_t decision_count = 0, next_decision = 0;
-  std::optional<PlaySearch> search;
+  struct Search {
+    PlaySearch search;
+    std::vector<std::string> keys;  // the rating keys among its results
+  };
+  std::deque<Search> searches;  // oldest first, at most kSearchesPerClient
+  struct Queue {
+    std::string id, source_key, selected_item_id;
+    std::vector<std::string> keys;
+    std::optional<PlaySearch> search;  // the search whose result it was made from
+  };
+  std::deque<Queue> queues;  // oldest first, at most kQueuesPerClient
   // The item of the client's last closed session, for reports of it that come late.
   struct Closed {
     std::string rating_key, play_queue_item_id;
@@ -178,7 +199,7 @@ struct PlayBuilder::ClientState {
 struct PlayBuilder::ClientMap
     : std::unordered_map<std::string, ClientState, StringHash, std::equal_to<>> {};
 
-PlayBuilder::PlayBuilder(PlayOptions options, MarkerLookup markers,
+PlayBuilder::PlayBuilder(PlayOptions options, ItemLookup markers,
                          std::function<void(const Play&)> emit)
     : options_(options),
       markers_(std::move(markers)),
@@ -209,6 +230,9 @@ void PlayBuilder::add(const PlayInput& event) {
       break;
     case Kind::search:
       on_search(event);
+      break;
+    case Kind::playqueue:
+      on_queue(event);
       break;
     default:
       break;
@@ -371,10 +395,6 @@ void PlayBuilder::start(ClientState& c, const PlayInput& e, std::size_t side) {
   row.play_queue_item_id = e.play_queue_item_id;
   row.started_at_ms = e.ts_ms;
   s.last_ts = e.ts_ms;
-
-  // Rule: the search counted is the client's last one at most `search_window` before the
-  // start. Every play it precedes gets it (a search, then two episodes in a row: both).
-  if (c.search && e.ts_ms - c.search->ts_ms <= options_.search_window_ms) row.search = c.search;
   if (!row.rating_key.empty()) on_rating_key(c, s);
   update(c, e, side);
   c.idle_it = by_idle_.insert(by_idle_.end(), &c);
@@ -384,14 +404,21 @@ void PlayBuilder::start(ClientState& c, const PlayInput& e, std::size_t side) {
 void PlayBuilder::on_rating_key(ClientState& c, Session& s) {
   const std::string& rk = s.row.rating_key;
   if (markers_) {
-    if (const Markers* m = markers_(rk)) {
+    if (const ItemFacts* m = markers_(rk)) {
       for (const Marker& marker : m->markers) {
         if (marker.type == "intro") s.intros.push_back(marker);
         if (marker.type == "credits") s.credits.push_back(marker);
       }
       if (m->duration_ms && *m->duration_ms > 0) s.marker_duration_ms = m->duration_ms;
+      s.versions = m->versions;
+      s.row.item_type = m->type;
+      s.row.title = m->title;
+      // An episode's show; a movie (or anything without a show) is its own.
+      s.row.show_key = m->grandparent_rating_key.empty() ? rk : m->grandparent_rating_key;
+      s.row.show_title = m->grandparent_title.empty() ? m->title : m->grandparent_title;
     }
   }
+  match_search(c, s);
   // Rule: the decision of a session is the client's last decision for the same rating key,
   // made at most `decision_window` before the start (an older one belongs to an earlier
   // playback) or during the session (a later one replaces it: quality changed, or resumed).
@@ -401,6 +428,7 @@ void PlayBuilder::on_rating_key(ClientState& c, Session& s) {
     if (d.rating_key == rk &&
         s.row.started_at_ms - d.decision.ts_ms <= options_.decision_window_ms) {
       s.row.decision = d.decision;
+      s.decision_media_id = d.decision.chosen_media_id;
       break;
     }
   }
@@ -429,10 +457,20 @@ void PlayBuilder::update(ClientState& c, const PlayInput& e, std::size_t side) {
   // Rule: the account, location and player address are the last a snapshot of this play
   // named (the account as it was then, not the client's latest); the bandwidth is the
   // median of its snapshots.
+  if (side == kTimelineSide && !e.token_fp.empty() && row.token_fp != e.token_fp) {
+    row.token_fp = e.token_fp;
+    learn_account(row);
+  }
   if (side == kSnapshotSide) {
     if (e.account_id || !e.user_name.empty()) {
       row.account_id = e.account_id;
       row.user_name = e.user_name;
+      learn_account(row);
+    }
+    if (!e.chosen_media_id.empty()) {
+      s.snapshot_media_id = e.chosen_media_id;
+      s.snapshot_resolution = e.video_resolution;
+      s.snapshot_hdr = e.hdr;
     }
     if (!e.location.empty()) row.location = e.location;
     if (!e.player_address.empty()) row.player_address = e.player_address;
@@ -536,6 +574,33 @@ void PlayBuilder::close(ClientState& c, PlayEnd why) {
   row.source = source_of(s.tracks[kTimelineSide].seen,
                          s.tracks[kNotificationSide].seen || s.tracks[kSnapshotSide].seen);
   row.bandwidth_kbps = s.bandwidth.median();
+  // Rule: who watched is the account the snapshots of this play named; else the account
+  // learnt for the token its requests carried (each Plex Home profile has its own token,
+  // so a shared TV switching profiles is told apart); else nobody known.
+  if (!row.account_id && row.user_name.empty() && !row.token_fp.empty())
+    if (auto it = accounts_.find(row.token_fp); it != accounts_.end()) {
+      row.account_id = it->second.id;
+      row.user_name = it->second.name;
+    }
+  // Rule: the version played is the one the server's snapshots name, else the decision's,
+  // else the item's only version; its picture comes from enrichment's entry for it, else
+  // from the snapshot.
+  row.chosen_media_id = !s.snapshot_media_id.empty() ? s.snapshot_media_id
+                        : !s.decision_media_id.empty() ? s.decision_media_id
+                        : s.versions.size() == 1       ? s.versions[0].id
+                                                       : std::string();
+  if (!row.chosen_media_id.empty()) {
+    auto v = std::find_if(s.versions.begin(), s.versions.end(),
+                          [&](const capture::ItemVersion& v) { return v.id == row.chosen_media_id; });
+    if (v != s.versions.end()) {
+      row.video_resolution = v->video_resolution;
+      row.hdr = v->hdr;
+      row.dovi_profile = v->dovi_profile;
+    } else if (row.chosen_media_id == s.snapshot_media_id) {
+      row.video_resolution = s.snapshot_resolution;
+      row.hdr = s.snapshot_hdr;
+    }
+  }
   if (s.stop_ts) why = PlayEnd::stopped;
   row.ended_at_ms = s.last_ts;
   row.ended_by = why;
@@ -610,16 +675,98 @@ void PlayBuilder::on_decision(const PlayInput& e) {
   d.direct_stream = e.direct_stream;
   d.video = e.video_decision;
   d.audio = e.audio_decision;
-  if (c.session && !e.rating_key.empty() && c.session->row.rating_key == e.rating_key)
+  d.chosen_media_id = e.chosen_media_id;
+  if (c.session && !e.rating_key.empty() && c.session->row.rating_key == e.rating_key) {
     c.session->row.decision = d;
+    if (!d.chosen_media_id.empty()) c.session->decision_media_id = d.chosen_media_id;
+  }
 }
 
 void PlayBuilder::on_search(const PlayInput& e) {
   ClientState& c = client(e.client_id, e.ts_ms);
-  PlaySearch& s = c.search ? *c.search : c.search.emplace();
-  s.ts_ms = e.ts_ms;
-  s.query = e.query;
-  s.result_count = e.result_count;
+  if (c.searches.size() == kSearchesPerClient) c.searches.pop_front();
+  auto& s = c.searches.emplace_back();
+  s.search.id = e.id;
+  s.search.ts_ms = e.ts_ms;
+  s.search.query = e.query;
+  s.search.result_count = e.result_count;
+  s.keys.assign(e.result_keys.begin(), e.result_keys.end());
+}
+
+namespace {
+
+bool has(const std::vector<std::string>& keys, std::string_view key) {
+  return !key.empty() && std::find(keys.begin(), keys.end(), key) != keys.end();
+}
+
+}  // namespace
+
+// Rule: a play queue is remembered per client from the answer that created it, with the
+// search whose results held the item it was made from (the latest at most `search_window`
+// before); later calls on the same queue (add, shuffle, …) refresh its items.
+void PlayBuilder::on_queue(const PlayInput& e) {
+  if (e.play_queue_id.empty()) return;
+  ClientState& c = client(e.client_id, e.ts_ms);
+  auto q = std::find_if(c.queues.begin(), c.queues.end(),
+                        [&](const ClientState::Queue& q) { return q.id == e.play_queue_id; });
+  if (q == c.queues.end()) {
+    if (e.op != "create") return;
+    if (c.queues.size() == kQueuesPerClient) c.queues.pop_front();
+    q = c.queues.insert(c.queues.end(), ClientState::Queue{});
+    q->id = e.play_queue_id;
+    q->source_key = e.rating_key;
+    const ItemFacts* facts = markers_ && !e.rating_key.empty() ? markers_(e.rating_key) : nullptr;
+    for (auto s = c.searches.rbegin(); s != c.searches.rend(); ++s) {
+      if (e.ts_ms - s->search.ts_ms > options_.search_window_ms) break;
+      if (has(s->keys, e.rating_key) ||
+          (facts && (has(s->keys, facts->parent_rating_key) ||
+                     has(s->keys, facts->grandparent_rating_key)))) {
+        q->search = s->search;
+        break;
+      }
+    }
+  }
+  if (!e.selected_item_id.empty()) q->selected_item_id = e.selected_item_id;
+  if (!e.item_keys.empty()) q->keys.assign(e.item_keys.begin(), e.item_keys.end());
+}
+
+// Rule (DESIGN.md section 11): a play's search is the latest on its client at most
+// `search_window` before the start whose results held the item, its season or its show, or
+// the one the play queue that started the play was made from; otherwise none. The queue that
+// started it is the client's latest whose selected item is the play's queue item, or whose
+// items hold the rating key.
+void PlayBuilder::match_search(ClientState& c, Session& s) {
+  Play& row = s.row;
+  std::optional<PlaySearch> found;
+  for (auto q = c.queues.rbegin(); q != c.queues.rend(); ++q) {
+    if ((!row.play_queue_item_id.empty() && q->selected_item_id == row.play_queue_item_id) ||
+        has(q->keys, row.rating_key) || q->source_key == row.rating_key) {
+      row.play_queue_id = q->id;
+      found = q->search;
+      break;
+    }
+  }
+  const ItemFacts* facts = markers_ ? markers_(row.rating_key) : nullptr;
+  for (auto it = c.searches.rbegin(); it != c.searches.rend(); ++it) {
+    const auto& search = it->search;
+    if (row.started_at_ms - search.ts_ms > options_.search_window_ms) break;
+    if (found && found->ts_ms >= search.ts_ms) break;
+    if (has(it->keys, row.rating_key) ||
+        (facts && (has(it->keys, facts->parent_rating_key) ||
+                   has(it->keys, facts->grandparent_rating_key)))) {
+      found = search;
+      break;
+    }
+  }
+  row.search = std::move(found);
+}
+
+// A play that a snapshot names the account of and whose requests carried a token: that
+// token is the account's (kept for the plays that no snapshot names).
+void PlayBuilder::learn_account(const Play& row) {
+  if (row.token_fp.empty() || (!row.account_id && row.user_name.empty())) return;
+  if (accounts_.size() >= kAccountsKept && !accounts_.count(row.token_fp)) return;
+  accounts_[row.token_fp] = Account{row.account_id, row.user_name};
 }
 
 }  // namespace plextap::analytics

@@ -13,7 +13,9 @@
 #include <list>
 #include <map>
 #include <memory>
+#include <unordered_map>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -28,7 +30,7 @@ namespace plextap::analytics {
 using base::JsonWriter;
 using capture::Kind;
 using capture::Marker;
-using capture::Markers;
+using capture::ItemFacts;
 
 enum class TimelineState : std::uint8_t { other, playing, paused, buffering, stopped };
 
@@ -40,11 +42,13 @@ TimelineState timeline_state_from(std::string_view state);
 // PlayBuilder::add, so the caller can point them into its parsed record without copying.
 struct PlayInput {
   std::int64_t ts_ms = 0;
+  std::uint64_t id = 0;  // the event's store id (a search's id names it in plays)
   // timeline, notification (a `playing` one), session (a snapshot), scrobble, unscrobble,
-  // decision, search; others ignored
+  // decision, search, playqueue; others ignored
   Kind kind = Kind::other;
   std::string_view client_id;
-  std::string_view rating_key;  // empty: none
+  std::string_view rating_key;  // empty: none; a play queue's: the item it was made from
+  std::string_view token_fp;    // a proxied request's token fingerprint
 
   // timeline, notification, session
   TimelineState state = TimelineState::other;
@@ -58,6 +62,10 @@ struct PlayInput {
   std::string_view location;  // "lan", "wan"
   std::optional<std::int64_t> bandwidth_kbps;
   std::string_view player_address;  // client.address
+  std::string_view video_resolution, hdr;  // of the chosen version
+
+  // session, decision: the version played (a Media id)
+  std::string_view chosen_media_id;
 
   // decision
   std::string_view session;
@@ -69,13 +77,19 @@ struct PlayInput {
   // search
   std::string_view query;
   std::optional<std::int64_t> result_count;
+  std::span<const std::string_view> result_keys;  // rating keys of the results kept
+
+  // playqueue
+  std::string_view op;  // create, get, add, shuffle, …
+  std::string_view play_queue_id, selected_item_id;
+  std::span<const std::string_view> item_keys;  // rating keys of its items
 };
 
-// What enrichment knows about one item (capture::Markers: its intro, credits and commercial
-// spans, other types ignored, and its duration). Null when the item is not enriched: the
+// What enrichment knows about one item (capture::ItemFacts: its intro, credits and commercial
+// spans, other types ignored, its duration, season, show and versions). Null when the item is not enriched: the
 // marker-derived fields of its plays are then null. The pointer is read at once (the markers are
 // copied), so it only has to outlive the call.
-using MarkerLookup = std::function<const Markers*(std::string_view rating_key)>;
+using ItemLookup = std::function<const ItemFacts*(std::string_view rating_key)>;
 
 enum class PlayEnd : std::uint8_t { stopped, timeout, next_item, end_of_data };
 std::string_view to_string(PlayEnd end);
@@ -88,10 +102,12 @@ struct PlayDecision {
   std::string general_text;
   std::optional<bool> direct_play, direct_stream;
   std::string video, audio;  // stream decisions; empty: unknown
+  std::string chosen_media_id;  // not written: the play's own field says it
 };
 
-// The search that preceded a play.
+// The search that led to a play.
 struct PlaySearch {
+  std::uint64_t id = 0;  // the search event's store id
   std::int64_t ts_ms = 0;
   std::string query;
   std::optional<std::int64_t> result_count;
@@ -125,6 +141,18 @@ struct Play {
   std::string location;                        // "lan", "wan"
   std::optional<std::int64_t> bandwidth_kbps;  // the median of the snapshots
   std::string player_address;
+  // The version played (DESIGN.md section 11): from the server's snapshots, else the
+  // decision, else the item's only version; its picture from enrichment, else the snapshot.
+  std::string chosen_media_id, video_resolution, hdr;
+  std::optional<std::int64_t> dovi_profile;
+  // The binge run the play belongs to (analytics/runs.hpp); empty until a RunTracker saw it.
+  std::string run_id;
+  std::uint32_t run_index = 0;
+
+  // Not written: what the read side joins on.
+  std::string token_fp;  // of the client's requests during the play
+  std::string item_type, title, show_key, show_title;  // from enrichment; empty: not enriched
+  std::string play_queue_id;  // the queue that started it, where one did
 };
 
 // Writes `play` as one JSON object. `media_json` is the enrichment join, spliced as is;
@@ -134,7 +162,9 @@ void write_play(const Play& play, base::JsonWriter& out, std::string_view media_
 struct PlayOptions {
   std::int64_t idle_timeout_ms = 5 * 60'000;     // a session without an update ends
   std::int64_t scrobble_window_ms = 5 * 60'000;  // a scrobble this long after the end counts
-  std::int64_t search_window_ms = 10 * 60'000;   // a search this long before the start counts
+  // A search this long before the start (or before the creation of the play queue that
+  // started the play) counts, when the item, its season or its show was among its results.
+  std::int64_t search_window_ms = 10 * 60'000;
   std::int64_t decision_window_ms = 5 * 60'000;  // a decision this long before the start counts
   std::int64_t seek_threshold_ms = 30'000;       // an unexplained jump beyond this is a seek
   std::int64_t skip_tolerance_ms = 5'000;        // an unexplained jump beyond this skips a marker
@@ -149,12 +179,16 @@ struct PlayOptions {
 // `ended_at`. Single-threaded; the callback must not call back into the builder.
 class PlayBuilder {
  public:
-  PlayBuilder(PlayOptions options, MarkerLookup markers, std::function<void(const Play&)> emit);
+  PlayBuilder(PlayOptions options, ItemLookup markers, std::function<void(const Play&)> emit);
   ~PlayBuilder();
   PlayBuilder(const PlayBuilder&) = delete;
   PlayBuilder& operator=(const PlayBuilder&) = delete;
 
   void add(const PlayInput& event);
+
+  // No event older than `now_ms` is still to come (a builder fed as events arrive): sessions
+  // idle longer than the timeout by then end, and rows whose windows have passed come out.
+  void advance_to(std::int64_t now_ms) { advance(now_ms); }
 
   // End of input: closes every open session and emits every row still held. `end_ms` is the
   // time up to which the input is complete (the export's --until, or now) when known:
@@ -183,6 +217,9 @@ class PlayBuilder {
   void on_scrobble(const PlayInput& event, bool scrobbled);
   void on_decision(const PlayInput& event);
   void on_search(const PlayInput& event);
+  void on_queue(const PlayInput& event);
+  void match_search(ClientState& c, Session& s);
+  void learn_account(const Play& row);
   ClientState& client(std::string_view id, std::int64_t now);
   void touch(ClientState& c, std::int64_t now);
   void start(ClientState& c, const PlayInput& event, std::size_t side);
@@ -191,7 +228,7 @@ class PlayBuilder {
   void close(ClientState& c, PlayEnd why);
 
   PlayOptions options_;
-  MarkerLookup markers_;
+  ItemLookup markers_;
   std::function<void(const Play&)> emit_;
   std::unique_ptr<ClientMap> clients_;
   std::list<ClientState*> by_activity_;  // every tracked client, least recently active first
@@ -199,6 +236,13 @@ class PlayBuilder {
   // Closed rows waiting for their scrobble window, by (ended_at, close order).
   std::map<std::pair<std::int64_t, std::uint64_t>, Play> pending_;
   std::uint64_t closed_ = 0;
+  struct Account {
+    std::optional<std::int64_t> id;
+    std::string name;
+  };
+  // The account behind a token fingerprint, learnt where a snapshot named the account of a
+  // client whose open play the proxy heard with that token (one per Plex Home profile).
+  std::unordered_map<std::string, Account> accounts_;
   std::int64_t now_ = std::numeric_limits<std::int64_t>::min();
 };
 

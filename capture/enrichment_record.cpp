@@ -7,11 +7,24 @@
 
 namespace plextap::capture {
 
-std::optional<Markers> read_markers(std::string_view media_json) {
+namespace {
+
+// A string field, or the text of a number field (ids are either); empty when neither.
+std::string text_of(simdjson::dom::element object, std::string_view key) {
+  auto v = object[key];
+  if (v.error()) return {};
+  if (auto s = v.get_string(); !s.error()) return std::string(s.value());
+  if (auto n = v.get_int64(); !n.error()) return std::to_string(n.value());
+  return {};
+}
+
+}  // namespace
+
+std::optional<ItemFacts> read_item_facts(std::string_view media_json) {
   simdjson::dom::parser parser;
   auto doc = parser.parse(media_json.data(), media_json.size());
   if (doc.error()) return std::nullopt;
-  Markers m;
+  ItemFacts m;
   if (auto d = doc["duration_ms"].get_int64(); !d.error()) m.duration_ms = d.value();
   if (auto list = doc["markers"].get_array(); !list.error())
     for (auto marker : list.value()) {
@@ -20,6 +33,21 @@ std::optional<Markers> read_markers(std::string_view media_json) {
       if (auto a = marker["start_ms"].get_int64(); !a.error()) mk.start_ms = a.value();
       if (auto b = marker["end_ms"].get_int64(); !b.error()) mk.end_ms = b.value();
       m.markers.push_back(std::move(mk));
+    }
+  const auto item = doc.value();
+  m.type = text_of(item, "type");
+  m.title = text_of(item, "title");
+  m.parent_rating_key = text_of(item, "parent_rating_key");
+  m.grandparent_rating_key = text_of(item, "grandparent_rating_key");
+  m.grandparent_title = text_of(item, "grandparent_title");
+  if (auto list = doc["versions"].get_array(); !list.error())
+    for (auto version : list.value()) {
+      ItemVersion v;
+      v.id = text_of(version, "id");
+      v.video_resolution = text_of(version, "video_resolution");
+      v.hdr = text_of(version, "hdr");
+      if (auto p = version["dovi_profile"].get_int64(); !p.error()) v.dovi_profile = p.value();
+      m.versions.push_back(std::move(v));
     }
   return m;
 }

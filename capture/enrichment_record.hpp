@@ -20,14 +20,28 @@ struct Marker {
   friend bool operator==(const Marker&, const Marker&) = default;
 };
 
-// What play reconstruction needs of an enriched item: its markers and its duration.
-struct Markers {
-  std::vector<Marker> markers;
-  std::optional<std::int64_t> duration_ms;
+// One version (Media) of an item, as enrichment stored it.
+struct ItemVersion {
+  std::string id;  // the Media id, as text
+  std::string video_resolution;
+  std::string hdr;  // "dolby_vision", "hdr10", "hlg"; empty: SDR or unknown
+  std::optional<std::int64_t> dovi_profile;
 };
 
-// Reads `markers` and `duration_ms` of a stored media object; null when it is not JSON.
-std::optional<Markers> read_markers(std::string_view media_json);
+// What the read side needs of an enriched item: its markers and duration (plays), its
+// place in a show (runs, search matches) and its versions (the chosen one's picture).
+struct ItemFacts {
+  std::vector<Marker> markers;
+  std::optional<std::int64_t> duration_ms;
+  std::string type;  // "episode", "movie", …
+  std::string title;
+  std::string parent_rating_key, grandparent_rating_key;  // season and show; empty: none
+  std::string grandparent_title;
+  std::vector<ItemVersion> versions;
+};
+
+// Reads an ItemFacts of a stored media object; null when it is not JSON.
+std::optional<ItemFacts> read_item_facts(std::string_view media_json);
 
 // The stored value for one rating key (a JSON object):
 //   {"fetched_at":"…","fetched_at_ms":N,"status":S,"attempts":A,"error":…,"media":{…}|null}

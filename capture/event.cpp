@@ -3,6 +3,7 @@
 #include <simdjson.h>
 
 #include <algorithm>
+#include <array>
 
 #include "base/json_writer.hpp"
 #include "base/time.hpp"
@@ -322,7 +323,8 @@ EventSource stored_source(std::string_view json) {
 
 struct EventReader::Impl {
   simdjson::dom::parser parser;
-  std::string item_text;  // a numeric play_queue_item_id, as text
+  // Numeric ids, as text: play_queue_item_id, chosen_media_id, play_queue_id, selected_item_id.
+  std::array<std::string, 4> id_texts;
 };
 
 EventReader::EventReader() : impl_(std::make_unique<Impl>()) {}
@@ -349,8 +351,23 @@ bool EventReader::read(std::string_view json, Kind kind, EventFields& out) {
     if (auto b = v.get_bool(); !b.error()) return b.value();
     return std::nullopt;
   };
+  // An id the record holds as a string or a number, as text.
+  auto id = [this](simdjson::dom::element e, const char* key, std::size_t slot) -> std::string_view {
+    auto v = e[key];
+    if (v.error()) return {};
+    if (v.is_string()) return v.get_string().value();
+    if (v.is_int64()) return impl_->id_texts[slot] = std::to_string(v.get_int64().value());
+    return {};
+  };
   simdjson::dom::element record = doc.value();
+  // Reuse the lists' capacity from one event to the next.
+  auto result_keys = std::move(out.result_keys);
+  auto item_keys = std::move(out.item_keys);
+  result_keys.clear();
+  item_keys.clear();
   out = EventFields{};
+  out.result_keys = std::move(result_keys);
+  out.item_keys = std::move(item_keys);
   out.op = str(record, "op");
   if (auto c = record["client"]; !c.error()) {
     out.client_id = str(c.value(), "id");
@@ -362,8 +379,19 @@ bool EventReader::read(std::string_view json, Kind kind, EventFields& out) {
   if (auto u = record["user"]; !u.error() && u.is_object()) {
     out.account_id = num(u.value(), "account_id");
     out.user_name = str(u.value(), "name");
+    out.token_fp = str(u.value(), "token_fp");
   }
   out.rating_key = str(record, "rating_key");
+  auto keys_of = [&](const char* list, const char* key, std::vector<std::string_view>& into) {
+    simdjson::dom::array a;
+    if (record[list].get_array().get(a) != simdjson::SUCCESS) return;
+    for (simdjson::dom::element element : a) {
+      if (element.is_string())
+        into.push_back(element.get_string().value());
+      else if (key && element.is_object())
+        if (auto k = element[key]; !k.error() && k.is_string()) into.push_back(k.get_string().value());
+    }
+  };
   switch (kind) {
     case Kind::timeline:
     case Kind::notification:
@@ -371,16 +399,13 @@ bool EventReader::read(std::string_view json, Kind kind, EventFields& out) {
       out.state = str(record, "state");
       out.time_ms = num(record, "time_ms");
       out.duration_ms = num(record, "duration_ms");
-      auto item = record["play_queue_item_id"];
-      if (!item.error() && item.is_string()) {
-        out.play_queue_item_id = item.get_string().value();
-      } else if (!item.error() && item.is_int64()) {
-        impl_->item_text = std::to_string(item.get_int64().value());
-        out.play_queue_item_id = impl_->item_text;
-      }
+      out.play_queue_item_id = id(record, "play_queue_item_id", 0);
       if (kind == Kind::session) {
         out.bandwidth_kbps = num(record, "bandwidth_kbps");
         out.location = str(record, "location");
+        out.chosen_media_id = id(record, "chosen_media_id", 1);
+        out.video_resolution = str(record, "video_resolution");
+        out.hdr = str(record, "hdr");
       }
       break;
     }
@@ -396,11 +421,22 @@ bool EventReader::read(std::string_view json, Kind kind, EventFields& out) {
         out.video_decision = str(v.value(), "decision");
       if (auto a = record["audio"]; !a.error() && a.is_object())
         out.audio_decision = str(a.value(), "decision");
+      out.chosen_media_id = id(record, "chosen_media_id", 1);
       break;
     }
     case Kind::search:
       out.query = str(record, "query");
       out.result_count = num(record, "result_count");
+      keys_of("results", "rating_key", out.result_keys);
+      break;
+    case Kind::playqueue:
+      out.play_queue_id = id(record, "play_queue_id", 2);
+      out.source_uri = str(record, "source_uri");
+      out.queue_type = str(record, "type");
+      out.selected_item_id = id(record, "selected_item_id", 3);
+      out.shuffled = flag(record, "shuffled");
+      out.total_count = num(record, "total_count");
+      keys_of("items", nullptr, out.item_keys);
       break;
     default:
       break;

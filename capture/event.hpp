@@ -18,6 +18,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "capture/classify.hpp"
 #include "capture/client_info.hpp"
@@ -96,6 +97,7 @@ struct EventFields {
   std::string_view client_address;                  // client.address (a server event's)
   std::optional<std::int64_t> account_id;           // user.account_id (a server event's)
   std::string_view user_name;                       // user.name (a server event's)
+  std::string_view token_fp;                        // user.token_fp (a proxied request's)
   // timeline; notification (its play position fields); session (a snapshot)
   std::string_view state;
   std::optional<std::int64_t> time_ms, duration_ms;
@@ -103,6 +105,9 @@ struct EventFields {
   // session
   std::optional<std::int64_t> bandwidth_kbps;
   std::string_view location;
+  std::string_view video_resolution, hdr;  // of the chosen version
+  // session, decision: the version played (a Media id, as text)
+  std::string_view chosen_media_id;
   // decision
   std::string_view session;
   std::optional<std::int64_t> general_code;
@@ -112,6 +117,12 @@ struct EventFields {
   // search
   std::string_view query;
   std::optional<std::int64_t> result_count;
+  std::vector<std::string_view> result_keys;  // the rating keys of the results kept, in order
+  // playqueue (ids as text)
+  std::string_view play_queue_id, source_uri, queue_type, selected_item_id;
+  std::optional<bool> shuffled;
+  std::optional<std::int64_t> total_count;
+  std::vector<std::string_view> item_keys;  // the rating keys of the queue's items, in order
 };
 
 class EventReader {

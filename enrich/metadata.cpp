@@ -309,6 +309,8 @@ MediaParse parse_metadata(std::string_view body) {
   put_string(out, "parent_title", item.get("parentTitle"));
   put_number(out, "parent_index", item.get("parentIndex"));
   put_number(out, "index", item.get("index"));
+  put_string(out, "parent_rating_key", item.get("parentRatingKey"));
+  put_string(out, "grandparent_rating_key", item.get("grandparentRatingKey"));
   put_ms(out, "duration_ms", result.duration_ms);
   put_id(out, "library_section_id",
          either(item.get("librarySectionID"), c.get("librarySectionID")));

@@ -75,10 +75,11 @@ TEST_F(BothSidesTest, ExportPlaysMergesBothSides) {
   EXPECT_EQ(tv.json("/user"), R"({"account_id":2,"name":"Bob"})");
   // The fields rows had before keep their place; the new ones follow.
   auto keys = web.keys("");
-  ASSERT_GE(keys.size(), 6u);
-  EXPECT_EQ(std::vector<std::string>(keys.end() - 6, keys.end()),
+  ASSERT_GE(keys.size(), 12u);
+  EXPECT_EQ(std::vector<std::string>(keys.end() - 12, keys.end()),
             (std::vector<std::string>{"media", "source", "user", "location", "bandwidth_kbps",
-                                      "player_address"}));
+                                      "player_address", "chosen_media_id", "video_resolution",
+                                      "hdr", "dovi_profile", "run_id", "run_index"}));
 }
 
 TEST_F(BothSidesTest, ExportClientsAndStatsCoverage) {

@@ -428,6 +428,13 @@ TEST_F(EnrichmentTest, EnrichFetchesFromHttpsUpstream) {
 // stop there, scrobble.
 TEST_F(EnrichmentTest, PlayOfEnrichedEpisodeUsesItsMarkers) {
   serve_metadata();
+  // The search finds the episode's show (284995, the grandparent enrichment names): the
+  // play is that search's.
+  upstream.answer("/hubs/search",
+                  canned("text/xml;charset=utf-8",
+                         R"(<MediaContainer size="1"><Hub hubIdentifier="show" type="show" )"
+                         R"(size="1"><Directory ratingKey="284995" type="show" )"
+                         R"(title="Men in Kilts"/></Hub></MediaContainer>)"));
   start({"--plex-token", std::string(kToken)});
 
   // Episode 202: intro 990-61061 ms, credits 1402000-1431500 and 1688500-1745792 ms.

@@ -111,6 +111,8 @@ TEST(Metadata, EveryKeyPresentInOrderEvenWhenTheAnswerIsSparse) {
                                                   "parent_title",
                                                   "parent_index",
                                                   "index",
+                                                  "parent_rating_key",
+                                                  "grandparent_rating_key",
                                                   "duration_ms",
                                                   "library_section_id",
                                                   "library_section_title",
@@ -173,6 +175,8 @@ TEST(Metadata, EpisodeFields) {
   EXPECT_EQ(m.str("/parent_title"), "Season 1");
   EXPECT_EQ(m.integer("/parent_index"), 1);
   EXPECT_EQ(m.integer("/index"), 1);
+  EXPECT_EQ(m.str("/parent_rating_key"), "284996");  // the season and the show: runs and
+  EXPECT_EQ(m.str("/grandparent_rating_key"), "284995");  // search matches join on them
   EXPECT_TRUE(m.is_null("/year"));
   EXPECT_EQ(m.integer("/library_section_id"), 4);
   EXPECT_EQ(m.str("/library_section_title"), "TV Shows");

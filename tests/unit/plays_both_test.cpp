@@ -34,7 +34,7 @@ using test_support::timeline;
 // Feeds stored records to a builder the way `export plays` does.
 struct Feed {
   std::vector<Play> rows;
-  std::unordered_map<std::string, Markers> markers;
+  std::unordered_map<std::string, ItemFacts> markers;
   capture::EventReader reader;
   capture::EventFields fields;
   PlayBuilder builder;
@@ -42,7 +42,7 @@ struct Feed {
   Feed()
       : builder(
             {},
-            [this](std::string_view rk) -> const Markers* {
+            [this](std::string_view rk) -> const ItemFacts* {
               auto it = markers.find(std::string(rk));
               return it == markers.end() ? nullptr : &it->second;
             },
@@ -136,7 +136,7 @@ TEST(PlaysBothSides, BothSidesMakeOneRowWithTheTimelinesPositions) {
 // with the same rules, skips from the markers.
 TEST(PlaysBothSides, ServerOnlyPlayFromTheNotifications) {
   Feed f;
-  Markers m;
+  ItemFacts m;
   m.markers = {{"intro", 30 * kSec, 90 * kSec}, {"credits", 1300 * kSec, 1400 * kSec}};
   m.duration_ms = 1400 * kSec;
   f.markers.emplace("202", m);
@@ -204,7 +204,8 @@ TEST(PlaysBothSides, SnapshotsGiveUserLocationBandwidthAndAddress) {
   EXPECT_EQ(rows[1].max_position_ms, 20 * kSec);
   const std::string json = json_of(rows[1]);
   EXPECT_NE(json.find(R"("media":null,"source":"server","user":{"account_id":2,"name":"Bob"},)"
-                      R"("location":"wan","bandwidth_kbps":2000,"player_address":"203.0.113.9"})"),
+                      R"("location":"wan","bandwidth_kbps":2000,"player_address":"203.0.113.9",)"
+                      R"("chosen_media_id":"1","video_resolution":"1080")"),
             std::string::npos)
       << json;
 }
@@ -219,7 +220,8 @@ TEST(PlaysBothSides, AProxyOnlyPlayHasTheNewFieldsNull) {
   EXPECT_EQ(rows[0].watched_ms, 60 * kSec);
   EXPECT_TRUE(json_of(rows[0]).ends_with(
       R"("media":null,"source":"proxy","user":null,"location":null,"bandwidth_kbps":null,)"
-      R"("player_address":null})"));
+      R"("player_address":null,"chosen_media_id":null,"video_resolution":null,"hdr":null,)"
+      R"("dovi_profile":null,"run_id":null,"run_index":0})"));
 }
 
 // The client moves on to the next episode through the proxy; the server's report of the

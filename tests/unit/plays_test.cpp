@@ -21,13 +21,13 @@ constexpr std::int64_t kMin = 60 * kSec;
 // Feeds events to a builder and collects its rows.
 struct Feed {
   std::vector<Play> rows;
-  std::unordered_map<std::string, Markers> markers;
+  std::unordered_map<std::string, ItemFacts> markers;
   PlayBuilder builder;
 
   explicit Feed(PlayOptions options = {})
       : builder(
             options,
-            [this](std::string_view rk) -> const Markers* {
+            [this](std::string_view rk) -> const ItemFacts* {
               auto it = markers.find(std::string(rk));
               return it == markers.end() ? nullptr : &it->second;
             },
@@ -67,16 +67,37 @@ struct Feed {
     builder.add(e);
   }
 
+  // A search whose results hold the rating keys `keys`; its id is the next one.
   void search(std::int64_t ts, std::string_view client, std::string_view query,
-              std::int64_t results) {
+              std::int64_t results, std::vector<std::string_view> keys = {}) {
     PlayInput e;
     e.ts_ms = ts;
+    e.id = ++last_id;
     e.kind = Kind::search;
     e.client_id = client;
     e.query = query;
     e.result_count = results;
+    e.result_keys = keys;
     builder.add(e);
   }
+
+  // A play queue call: `create` made from `source` (its items `items`), or another op.
+  void queue(std::int64_t ts, std::string_view client, std::string_view op, std::string_view id,
+             std::string_view source, std::vector<std::string_view> items,
+             std::string_view selected_item = {}) {
+    PlayInput e;
+    e.ts_ms = ts;
+    e.id = ++last_id;
+    e.kind = Kind::playqueue;
+    e.client_id = client;
+    e.op = op;
+    e.play_queue_id = id;
+    e.rating_key = source;
+    e.item_keys = items;
+    e.selected_item_id = selected_item;
+    builder.add(e);
+  }
+  std::uint64_t last_id = 0;
 
   void decision(std::int64_t ts, std::string_view client, std::string_view rk,
                 std::string_view video) {
@@ -102,8 +123,8 @@ struct Feed {
 };
 
 // An episode of 1400 s with an intro at 30–90 s and credits at 1300–1400 s.
-Markers episode_markers() {
-  Markers m;
+ItemFacts episode_markers() {
+  ItemFacts m;
   m.markers = {{"intro", 30 * kSec, 90 * kSec},
                {"commercial", 500 * kSec, 560 * kSec},
                {"credits", 1300 * kSec, 1400 * kSec}};
@@ -165,8 +186,14 @@ TEST(Plays, WritesEveryFieldAsJson) {
   p.intro_skipped = true;
   p.credits_skipped = false;
   p.scrobbled = true;
-  p.decision = PlayDecision{kT0 - 1000, "s\"1", 1000, "ok", true, false, "copy", ""};
-  p.search = PlaySearch{kT0 - 60'000, "the office", 12};
+  p.decision = PlayDecision{kT0 - 1000, "s\"1", 1000, "ok", true, false, "copy", "", "5"};
+  p.search = PlaySearch{18'014'398'509'481'985u, kT0 - 60'000, "the office", 12};
+  p.chosen_media_id = "5";
+  p.video_resolution = "4k";
+  p.hdr = "dolby_vision";
+  p.dovi_profile = 8;
+  p.run_id = "r1";
+  p.run_index = 2;
   EXPECT_EQ(json_of(p, R"({"title":"x"})"),
             R"({"client_id":"c1","rating_key":"100","play_queue_item_id":7,)"
             R"("started_at":"2024-11-24T12:00:00.000Z","ended_at":"2024-11-24T12:01:01.500Z",)"
@@ -177,9 +204,12 @@ TEST(Plays, WritesEveryFieldAsJson) {
             R"("decision":{"ts":"2024-11-24T11:59:59.000Z","session":"s\"1","general_code":1000,)"
             R"("general_text":"ok","direct_play":true,"direct_stream":false,"video":"copy",)"
             R"("audio":null},)"
-            R"("search":{"query":"the office","result_count":12,"ts":"2024-11-24T11:59:00.000Z"},)"
+            R"("search":{"id":"18014398509481985","query":"the office","result_count":12,)"
+            R"("ts":"2024-11-24T11:59:00.000Z"},)"
             R"("media":{"title":"x"},"source":"proxy","user":null,"location":null,)"
-            R"("bandwidth_kbps":null,"player_address":null})");
+            R"("bandwidth_kbps":null,"player_address":null,"chosen_media_id":"5",)"
+            R"("video_resolution":"4k","hdr":"dolby_vision","dovi_profile":8,"run_id":"r1",)"
+            R"("run_index":2})");
 
   // Unknowns are null; a play-queue item id that is not a number stays a string.
   Play q;
@@ -502,9 +532,9 @@ TEST(Plays, ScrobbleAttached) {
 
 TEST(Plays, SearchWithinTenMinutesAttached) {
   Feed f;
-  f.search(kT0, "c1", "the office", 7);
-  f.search(kT0, "c2", "columbo", 3);
-  f.search(kT0 + 2 * kMin, "c9", "not mine", 1);
+  f.search(kT0, "c1", "the office", 7, {"100"});
+  f.search(kT0, "c2", "columbo", 3, {"200"});
+  f.search(kT0 + 2 * kMin, "c9", "not mine", 1, {"100"});
   // c2 keeps busy meanwhile, so its old search is still known, and must be judged too old.
   f.decision(kT0 + 5 * kMin, "c2", "999", "copy");
   // c1 starts 9 minutes after its search, c2 11 minutes after.
@@ -525,16 +555,150 @@ TEST(Plays, SearchWithinTenMinutesAttached) {
 
 TEST(Plays, LastSearchBeforeTheStartWins) {
   Feed f;
-  f.search(kT0, "c1", "office", 0);
-  f.search(kT0 + 30 * kSec, "c1", "the office", 7);
+  f.search(kT0, "c1", "office", 1, {"100"});
+  f.search(kT0 + 30 * kSec, "c1", "the office", 7, {"300", "100"});
   std::int64_t t = f.play(kT0 + 1 * kMin, "c1", "100", 0, 20);
   // A search during the session is for a later play, not this one.
-  f.search(t, "c1", "parks", 2);
+  f.search(t, "c1", "parks", 2, {"100"});
   f.timeline(t + 1 * kSec, "c1", "100", "stopped", 21 * kSec);
   const auto& rows = f.finish();
   ASSERT_EQ(rows.size(), 1u);
   ASSERT_TRUE(rows[0].search);
   EXPECT_EQ(rows[0].search->query, "the office");
+}
+
+// The latest search counts only when the item, its season or its show was among its
+// results: a later search for something else does not take the play.
+TEST(Plays, SearchCountsOnlyWhenItsResultsHeldTheItem) {
+  Feed f;
+  ItemFacts episode;
+  episode.type = "episode";
+  episode.parent_rating_key = "210";
+  episode.grandparent_rating_key = "200";
+  f.markers["201"] = episode;
+  f.search(kT0, "c1", "the office", 3, {"200"});  // the show
+  f.search(kT0 + 1 * kMin, "c1", "parks", 2, {"900", "901"});
+  f.search(kT0 + 2 * kMin, "c2", "nothing", 0);
+  std::int64_t t = f.play(kT0 + 3 * kMin, "c1", "201", 0, 20);
+  f.timeline(t + 1 * kSec, "c1", "201", "stopped", 21 * kSec);
+  t = f.play(kT0 + 3 * kMin, "c2", "201", 0, 20);
+  f.timeline(t + 1 * kSec, "c2", "201", "stopped", 21 * kSec);
+  const auto& rows = f.finish();
+  ASSERT_EQ(rows.size(), 2u);
+  ASSERT_TRUE(rows[0].search) << rows[0].client_id;
+  EXPECT_EQ(rows[0].search->query, "the office");
+  EXPECT_EQ(rows[0].search->id, 1u);
+  EXPECT_FALSE(rows[1].search);  // c2's search found nothing
+}
+
+// A queue made from a search result carries that search to every play it starts, however
+// long after the search (an evening of episodes from one search).
+TEST(Plays, SearchThroughThePlayQueueItCreated) {
+  Feed f;
+  f.search(kT0, "c1", "the office", 3, {"200"});
+  f.queue(kT0 + 1 * kMin, "c1", "create", "q1", "200", {"201", "202", "203"}, "7001");
+  std::int64_t t = kT0 + 2 * kMin;
+  for (std::string_view rk : {"201", "202", "203"}) {
+    t = f.play(t, "c1", rk, 0, 600, 1'400'000) + 10 * kSec;
+  }
+  // Another client's queue of the same items is not c1's.
+  f.play(t, "c2", "201", 0, 20);
+  const auto& rows = f.finish();
+  ASSERT_EQ(rows.size(), 4u);
+  for (const Play& p : rows) {
+    SCOPED_TRACE(p.client_id + " " + p.rating_key);
+    if (p.client_id == "c1") {
+      ASSERT_TRUE(p.search);
+      EXPECT_EQ(p.search->query, "the office");
+      EXPECT_EQ(p.play_queue_id, "q1");
+    } else {
+      EXPECT_FALSE(p.search);
+      EXPECT_TRUE(p.play_queue_id.empty());
+    }
+  }
+}
+
+// The version played: the snapshot's, else the decision's, else the only one; its picture
+// from enrichment.
+TEST(Plays, ChosenVersionAndItsPicture) {
+  Feed f;
+  ItemFacts two;
+  two.versions = {{"11", "1080", "", std::nullopt}, {"12", "4k", "dolby_vision", 8}};
+  f.markers["100"] = two;
+  ItemFacts one;
+  one.versions = {{"21", "720", "", std::nullopt}};
+  f.markers["200"] = one;
+  f.markers["300"] = two;
+  // c1: a decision for the 4k version.
+  PlayInput d;
+  d.ts_ms = kT0 - kSec;
+  d.kind = Kind::decision;
+  d.client_id = "c1";
+  d.rating_key = "100";
+  d.chosen_media_id = "12";
+  f.builder.add(d);
+  std::int64_t t = f.play(kT0, "c1", "100", 0, 20);
+  f.timeline(t + kSec, "c1", "100", "stopped", 21 * kSec);
+  // c2: the item has one version.
+  t = f.play(t, "c2", "200", 0, 20);
+  f.timeline(t + kSec, "c2", "200", "stopped", 21 * kSec);
+  // c3: two versions, nothing names one.
+  t = f.play(t, "c3", "300", 0, 20);
+  f.timeline(t + kSec, "c3", "300", "stopped", 21 * kSec);
+  auto rows = f.finish();
+  std::sort(rows.begin(), rows.end(),
+            [](const Play& a, const Play& b) { return a.client_id < b.client_id; });
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[0].chosen_media_id, "12");
+  EXPECT_EQ(rows[0].video_resolution, "4k");
+  EXPECT_EQ(rows[0].hdr, "dolby_vision");
+  EXPECT_EQ(rows[0].dovi_profile, 8);
+  EXPECT_EQ(rows[1].chosen_media_id, "21");
+  EXPECT_EQ(rows[1].video_resolution, "720");
+  EXPECT_EQ(rows[1].hdr, "");
+  EXPECT_EQ(rows[2].chosen_media_id, "");
+  EXPECT_EQ(rows[2].video_resolution, "");
+}
+
+// A shared TV switching Plex Home profiles: each play is its profile's, told by the snapshot
+// of it, or, where no snapshot was taken, by the token its requests carried.
+TEST(Plays, WhoWatchedIsThePlaysOwnAccount) {
+  Feed f;
+  auto update = [&](std::int64_t ts, Kind kind, std::string_view rk, std::string_view fp,
+                    std::optional<std::int64_t> account, std::string_view name) {
+    PlayInput e;
+    e.ts_ms = ts;
+    e.kind = kind;
+    e.client_id = "tv";
+    e.rating_key = rk;
+    e.state = TimelineState::playing;
+    e.time_ms = 0;
+    e.token_fp = fp;
+    e.account_id = account;
+    e.user_name = name;
+    f.builder.add(e);
+  };
+  std::int64_t t = kT0;
+  update(t, Kind::timeline, "100", "fp-ann", std::nullopt, {});
+  update(t + kSec, Kind::session, "100", {}, 1, "Ann");
+  t += 10 * kMin;
+  update(t, Kind::timeline, "200", "fp-bob", std::nullopt, {});
+  update(t + kSec, Kind::session, "200", {}, 2, "Bob");
+  t += 10 * kMin;  // the server watch is down from here: no snapshots
+  update(t, Kind::timeline, "300", "fp-ann", std::nullopt, {});
+  t += 10 * kMin;
+  update(t, Kind::timeline, "400", "fp-bob", std::nullopt, {});
+  t += 10 * kMin;
+  update(t, Kind::timeline, "500", "fp-unknown", std::nullopt, {});
+  const auto& rows = f.finish();
+  ASSERT_EQ(rows.size(), 5u);
+  EXPECT_EQ(rows[0].user_name, "Ann");
+  EXPECT_EQ(rows[1].user_name, "Bob");
+  EXPECT_EQ(rows[2].user_name, "Ann");
+  EXPECT_EQ(rows[2].account_id, 1);
+  EXPECT_EQ(rows[3].user_name, "Bob");
+  EXPECT_EQ(rows[4].user_name, "");
+  EXPECT_FALSE(rows[4].account_id);
 }
 
 TEST(Plays, DecisionAttached) {
