@@ -35,6 +35,11 @@ std::uint64_t export_events(store::Store& store, const ExportOptions& options, s
 // with the scrobble, decision and search that belong to each, and media joined
 // (export_plays.cpp).
 std::uint64_t export_plays(store::Store& store, const ExportOptions& options, std::FILE* out);
+// `plextap export runs`: binge runs (runs.hpp), and `plextap export queue_outcomes`: one row
+// per play queue (queues.hpp), from the same pass as plays (export_plays.cpp).
+std::uint64_t export_runs(store::Store& store, const ExportOptions& options, std::FILE* out);
+std::uint64_t export_queue_outcomes(store::Store& store, const ExportOptions& options,
+                                    std::FILE* out);
 // `plextap export clients`: one row per client identifier seen on either side, with its
 // coverage by the proxy and its plays (export_clients.cpp, clients.hpp).
 std::uint64_t export_clients(store::Store& store, const ExportOptions& options, std::FILE* out);

@@ -4,9 +4,12 @@
 #include <algorithm>
 #include <chrono>
 #include <map>
+#include <optional>
+#include <unordered_map>
 #include <stdexcept>
 #include <thread>
 
+#include "analytics/derived.hpp"
 #include "analytics/export.hpp"
 #include "analytics/media_join.hpp"
 #include "capture/classify.hpp"
@@ -94,12 +97,28 @@ std::uint64_t export_events(store::Store& store, const ExportOptions& options, s
   store::MapTrimmer trimmer;
   MediaJoin join(store);
   std::string json;
+  // `searches` says what each search led to (derived.hpp): the plays of the range, and of
+  // the search window after it, are made first.
+  std::optional<std::unordered_map<std::uint64_t, SearchOutcome>> outcomes;
+  if (options.kind == "searches") {
+    store::EventFilter range;
+    range.since_ms = options.since_ms;
+    if (options.until_ms) range.until_ms = *options.until_ms + PlayOptions{}.search_window_ms;
+    derive(store, range, {}, [&](Derivation& d) { outcomes = d.search_outcomes(); });
+  }
+  auto add_outcome = [&](const store::StoredEvent& e) {
+    if (!outcomes || json.empty() || json.back() != '}') return;
+    json.pop_back();
+    json += search_outcome_fields(*outcomes, e.id);
+    json += '}';
+  };
 
   if (sink->needs_columns()) {
     store.for_each_event(base, [&](const store::StoredEvent& e) {
       trimmer.tick(e.json);
       if (filter.accepts(e)) {
         event_json(json, e, join);
+        add_outcome(e);
         sink->learn(json);
       }
       return true;
@@ -110,6 +129,7 @@ std::uint64_t export_events(store::Store& store, const ExportOptions& options, s
     trimmer.tick(e.json);
     if (filter.accepts(e)) {
       event_json(json, e, join);
+      add_outcome(e);
       sink->write(json);
     }
     return true;

@@ -99,15 +99,7 @@ void write_play(const Play& p, JsonWriter& out, std::string_view media_json) {
   // What the server's side adds (section 10), after the fields rows had before it.
   out.key("source");
   out.string(to_string(p.source));
-  out.key("user");
-  if (p.account_id || !p.user_name.empty()) {
-    out.begin_object();
-    put_optional(out, "account_id", p.account_id);
-    put_string_or_null(out, "name", p.user_name);
-    out.end_object();
-  } else {
-    out.null();
-  }
+  put_user(out, p.account_id, p.user_name);
   put_string_or_null(out, "location", p.location);
   put_optional(out, "bandwidth_kbps", p.bandwidth_kbps);
   put_string_or_null(out, "player_address", p.player_address);

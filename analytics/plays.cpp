@@ -761,6 +761,11 @@ void PlayBuilder::match_search(ClientState& c, Session& s) {
   row.search = std::move(found);
 }
 
+const PlayBuilder::Account* PlayBuilder::account_of(std::string_view token_fp) const {
+  auto it = accounts_.find(std::string(token_fp));
+  return it == accounts_.end() ? nullptr : &it->second;
+}
+
 // A play that a snapshot names the account of and whose requests carried a token: that
 // token is the account's (kept for the plays that no snapshot names).
 void PlayBuilder::learn_account(const Play& row) {

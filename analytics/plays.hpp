@@ -200,6 +200,13 @@ class PlayBuilder {
   // the sides that have seen it so far. A builder fed as events arrive counts them with this.
   void for_each_held(const std::function<void(std::string_view client_id, PlaySource)>& f) const;
 
+  // The account learnt for a token fingerprint (see `accounts_`); null when none.
+  struct Account {
+    std::optional<std::int64_t> id;
+    std::string name;
+  };
+  const Account* account_of(std::string_view token_fp) const;
+
   // Sizes of what is held, to check that memory does not grow with the input.
   std::size_t open_sessions() const { return by_idle_.size(); }
   std::size_t pending_plays() const { return pending_.size(); }
@@ -236,10 +243,6 @@ class PlayBuilder {
   // Closed rows waiting for their scrobble window, by (ended_at, close order).
   std::map<std::pair<std::int64_t, std::uint64_t>, Play> pending_;
   std::uint64_t closed_ = 0;
-  struct Account {
-    std::optional<std::int64_t> id;
-    std::string name;
-  };
   // The account behind a token fingerprint, learnt where a snapshot named the account of a
   // client whose open play the proxy heard with that token (one per Plex Home profile).
   std::unordered_map<std::string, Account> accounts_;

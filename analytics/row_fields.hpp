@@ -1,4 +1,4 @@
-// Fields of the rows analytics derives (plays, clients): nulls where a value is unknown,
+// Fields of the rows analytics derives (plays, runs, queue outcomes, clients): nulls where a value is unknown,
 // times as RFC 3339.
 #pragma once
 
@@ -37,6 +37,20 @@ void put_optional(base::JsonWriter& out, std::string_view key, const std::option
 inline void put_time(base::JsonWriter& out, std::string_view key, std::int64_t ms) {
   out.key(key);
   out.string(base::rfc3339_ms(ms));
+}
+
+// `"user":{"account_id":…,"name":…}`, or `"user":null` when neither is known.
+inline void put_user(base::JsonWriter& out, const std::optional<std::int64_t>& account_id,
+                     std::string_view name) {
+  out.key("user");
+  if (!account_id && name.empty()) {
+    out.null();
+    return;
+  }
+  out.begin_object();
+  put_optional(out, "account_id", account_id);
+  put_string_or_null(out, "name", name);
+  out.end_object();
 }
 
 }  // namespace plextap::analytics

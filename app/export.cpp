@@ -39,8 +39,9 @@ struct ExportFlags {
 int run_export(const ExportFlags& f) {
   analytics::ExportOptions options;
   const bool media = f.kind == "media", plays = f.kind == "plays", har = f.kind == "har",
-             clients = f.kind == "clients";
-  if (!media && !plays && !har && !clients) {
+             clients = f.kind == "clients", runs = f.kind == "runs",
+             queues = f.kind == "queue_outcomes";
+  if (!media && !plays && !har && !clients && !runs && !queues) {
     try {
       analytics::kinds_of_export(f.kind);
     } catch (const std::invalid_argument& e) {
@@ -72,6 +73,10 @@ int run_export(const ExportFlags& f) {
     analytics::export_plays(store, options, out);
   else if (clients)
     analytics::export_clients(store, options, out);
+  else if (runs)
+    analytics::export_runs(store, options, out);
+  else if (queues)
+    analytics::export_queue_outcomes(store, options, out);
   else if (har)
     analytics::export_har(store, options, out);
   else
@@ -138,7 +143,7 @@ Runner add_export(CLI::App& app) {
   auto* cmd = app.add_subcommand("export", "Export recorded events as JSON lines or CSV");
   std::string kinds;
   for (const auto& n : analytics::event_export_names()) kinds += (kinds.empty() ? "" : ", ") + n;
-  kinds += ", plays, clients, media, har";
+  kinds += ", plays, runs, queue_outcomes, clients, media, har";
   cmd->add_option("kind", f->kind, "What to export: " + kinds)->required();
   with_env(cmd->add_option("--data", f->data, "Data directory")->capture_default_str());
   with_env(cmd->add_option("--format", f->format, "Output format")
