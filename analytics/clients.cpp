@@ -69,6 +69,13 @@ void ClientTally::finish(std::optional<std::int64_t> end_ms) {
   plays_->finish(end_ms);
 }
 
+std::vector<ClientRow> ClientTally::rows() const {
+  std::vector<ClientRow> rows;
+  rows.reserve(rows_.size());
+  for (const auto& [id, row] : rows_) rows.push_back(row);
+  return rows;
+}
+
 std::vector<ClientRow> ClientTally::take_rows(store::Store& store) {
   std::vector<ClientRow> rows;
   rows.reserve(rows_.size());

@@ -60,6 +60,8 @@ class ClientTally {
   // How much of what the server saw so far passed through the proxy; plays still open count
   // as they stand. `bypassing` stays empty.
   Coverage coverage() const;
+  // A copy of the rows so far, in no particular order.
+  std::vector<ClientRow> rows() const;
   // The rows, their users completed from enrichment where no event named one, first seen first.
   std::vector<ClientRow> take_rows(store::Store& store);
 

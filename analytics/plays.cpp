@@ -256,14 +256,7 @@ void PlayBuilder::finish(std::optional<std::int64_t> end_ms) {
 // new session rather than extending the old.
 void PlayBuilder::advance(std::int64_t now) {
   now_ = std::max(now_, now);
-  // Rule: a session ends after `idle_timeout` without an update; a gap of exactly the
-  // timeout still continues it. It ends at its last update, not at the moment it expired.
-  while (!by_idle_.empty()) {
-    ClientState& c = *by_idle_.front();
-    if (now_ - c.session->last_ts <= options_.idle_timeout_ms) break;
-    close(c, PlayEnd::timeout);
-  }
-  flush(now_, false);
+  expire(now_);
   // A client is forgotten once idle longer than any window that could still use its
   // context; by then its session, if any, has timed out above.
   std::int64_t keep =
@@ -274,6 +267,17 @@ void PlayBuilder::advance(std::int64_t now) {
     by_activity_.pop_front();
     clients_->erase(clients_->find(*c.id));
   }
+}
+
+// Rule: a session ends after `idle_timeout` without an update; a gap of exactly the
+// timeout still continues it. It ends at its last update, not at the moment it expired.
+void PlayBuilder::expire(std::int64_t now) {
+  while (!by_idle_.empty()) {
+    ClientState& c = *by_idle_.front();
+    if (now - c.session->last_ts <= options_.idle_timeout_ms) break;
+    close(c, PlayEnd::timeout);
+  }
+  flush(now, false);
 }
 
 // Rows are held until their scrobble window has passed and no open session can still end
@@ -557,6 +561,16 @@ void PlayBuilder::for_each_held(
                         s.tracks[kNotificationSide].seen || s.tracks[kSnapshotSide].seen));
   }
   for (const auto& [order, row] : pending_) f(row.client_id, row.source);
+}
+
+void PlayBuilder::for_each_open(const std::function<void(const OpenPlay&)>& f) const {
+  for (const ClientState* c : by_idle_) {
+    const Session& s = *c->session;
+    const Track& tr = s.tracks[s.best_side()];
+    f(OpenPlay{&s.row, tr.last_state, tr.last_pos, s.last_ts,
+               source_of(s.tracks[kTimelineSide].seen,
+                         s.tracks[kNotificationSide].seen || s.tracks[kSnapshotSide].seen)});
+  }
 }
 
 void PlayBuilder::close(ClientState& c, PlayEnd why) {

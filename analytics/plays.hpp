@@ -7,17 +7,18 @@
 // the size of the store.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <limits>
 #include <list>
 #include <map>
 #include <memory>
-#include <unordered_map>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -186,9 +187,11 @@ class PlayBuilder {
 
   void add(const PlayInput& event);
 
-  // No event older than `now_ms` is still to come (a builder fed as events arrive): sessions
-  // idle longer than the timeout by then end, and rows whose windows have passed come out.
-  void advance_to(std::int64_t now_ms) { advance(now_ms); }
+  // The input is complete up to `now_ms` (a builder fed as events arrive, with the clock):
+  // sessions idle longer than the timeout by then end, and rows whose windows have passed
+  // come out. The events' own time does not move, so events older than it still count as
+  // of their time.
+  void advance_to(std::int64_t now_ms) { expire(std::max(now_, now_ms)); }
 
   // End of input: closes every open session and emits every row still held. `end_ms` is the
   // time up to which the input is complete (the export's --until, or now) when known:
@@ -199,6 +202,17 @@ class PlayBuilder {
   // The plays not emitted yet (open, or waiting for their windows): the client of each and
   // the sides that have seen it so far. A builder fed as events arrive counts them with this.
   void for_each_held(const std::function<void(std::string_view client_id, PlaySource)>& f) const;
+
+  // A play in progress, as it stands: its row so far (client, item, start, account,
+  // enrichment's titles), the state and position of its most precise side, and who saw it.
+  struct OpenPlay {
+    const Play* row;
+    TimelineState state;
+    std::optional<std::int64_t> position_ms;
+    std::int64_t last_ts;
+    PlaySource source;
+  };
+  void for_each_open(const std::function<void(const OpenPlay&)>& f) const;
 
   // The account learnt for a token fingerprint (see `accounts_`); null when none.
   struct Account {
@@ -218,6 +232,7 @@ class PlayBuilder {
   struct ClientMap;
 
   void advance(std::int64_t now);
+  void expire(std::int64_t now);
   void flush(std::int64_t now, bool all);
   void on_update(const PlayInput& event, std::size_t side);
   bool late_report(const ClientState& c, const PlayInput& event, std::size_t side) const;

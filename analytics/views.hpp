@@ -43,7 +43,11 @@ class Insights {
   Insights& operator=(const Insights&) = delete;
 
   // Reads the events committed since the last call (the first reads the whole store).
+  // Plays idle for a minute past their timeout count as ended (a live store: `serve`).
   void update();
+  // The store is complete (`report`): every play still open ends, every run is counted.
+  // update() may not be called after it.
+  void finish();
 
   // Every view, filtered.
   std::string views_json(const ViewFilter& filter) const;
