@@ -10,20 +10,16 @@
 namespace plextap::analytics {
 
 std::uint64_t export_plays(store::Store& store, const ExportOptions& options, std::FILE* out) {
-  auto sink = make_record_sink(options.format, out);
+  auto sink = open_sink(options, out);
   MediaJoin join(store);
   MarkerCache markers(join);
-  std::vector<std::string> rows;  // CSV needs every column before the first row
   std::string json;
   auto emit = [&](const Play& play) {
     if (!options.client.empty() && play.client_id != options.client) return;
     json.clear();
     JsonWriter w(json);
-    write_play(play, w, join.media(play.rating_key));
-    if (sink->needs_columns())
-      rows.push_back(json);
-    else
-      sink->write(json);
+    write_play(play, w, options.no_media ? std::string_view{} : join.media(play.rating_key));
+    sink->write(json);
   };
   PlayBuilder builder(PlayOptions{}, std::ref(markers), emit);
   store::EventFilter filter;
@@ -34,9 +30,6 @@ std::uint64_t export_plays(store::Store& store, const ExportOptions& options, st
                 builder.add(play_input(fields, kind, e.ts_ms));
               });
   builder.finish(options.until_ms);
-  for (const auto& r : rows) sink->learn(r);
-  sink->begin({"client_id", "rating_key", "started_at", "ended_at"});
-  for (const auto& r : rows) sink->write(r);
   sink->flush();
   return sink->written();
 }
