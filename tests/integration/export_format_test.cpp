@@ -167,6 +167,42 @@ TEST_F(ExportFormatTest, CsvHeaderIsTheSameOnAnEmptyStore) {
   EXPECT_NE(std::find(timeline.begin(), timeline.end(), "media.title"), timeline.end());
 }
 
+// --follow in CSV: the header comes first, before any event, and an event of an enriched
+// item committed later fills its media columns.
+TEST_F(ExportFormatTest, CsvFollowHasTheHeaderBeforeAnyEvent) {
+  using namespace std::chrono_literals;
+  test_support::TempDir later;
+  store::Store store(later.path() / "store", false);
+  Child follow(
+      {"export", "timeline", "--format", "csv", "--follow", "--data", later.path().string()});
+  auto lines_out = [](std::size_t n) {
+    return [n](const std::string& out) {
+      return std::count(out.begin(), out.end(), '\n') >= static_cast<long>(n);
+    };
+  };
+  ASSERT_TRUE(follow.wait_out(lines_out(1), 5s)) << follow.err();
+  const std::string header = header_of(cli({"export", "timeline", "--format", "csv"}));
+  EXPECT_EQ(split_lines(follow.out()).at(0), header);
+  {
+    store::Writer writer(store, {});
+    capture::MediaEntry entry;
+    entry.fetched_at_ms = kT0;
+    entry.status = 200;
+    entry.media_json = R"({"title":"Late"})";
+    ASSERT_TRUE(writer.submit(
+        std::make_unique<store::KeyedRecord>(store::Record::Table::media, "300", entry.encode())));
+    ASSERT_TRUE(writer.submit(std::make_unique<bench::Ready>(
+        test_support::timeline(kT0, "web-1", "300", "playing", 0, 60 * kSec))));
+    writer.flush();
+  }
+  ASSERT_TRUE(follow.wait_out(lines_out(2), 5s)) << follow.out() << follow.err();
+  const auto columns = csv_cells(header);
+  const auto row = csv_cells(split_lines(follow.out()).at(1));
+  ASSERT_EQ(row.size(), columns.size());
+  const auto title = std::find(columns.begin(), columns.end(), "media.title") - columns.begin();
+  EXPECT_EQ(row[title], "Late");
+}
+
 TEST_F(ExportFormatTest, StatsAsJson) {
   auto r = cli({"stats", "--format", "json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
