@@ -57,11 +57,12 @@ int run_export(const ExportFlags& f) {
     throw UsageError(
         "export har is an HTTP Archive document: --schema, --columns and --no-media "
         "do not apply");
-  if (f.no_media && (media || clients))
-    throw UsageError("--no-media applies to events and plays, not to export " + f.kind);
   if (!har) {
+    const auto& schema = analytics::schema_of(f.kind);
+    if (f.no_media && (media || !analytics::find_field(schema.fields, "media")))
+      throw UsageError("--no-media applies to events and plays, not to export " + f.kind);
     try {
-      options.columns = analytics::select_columns(analytics::schema_of(f.kind), f.columns);
+      options.columns = analytics::select_columns(schema, f.columns);
     } catch (const std::invalid_argument& e) {
       throw UsageError(e.what());
     }
