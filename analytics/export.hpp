@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstdint>
 #include <cstdio>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -15,9 +16,10 @@
 namespace plextap::analytics {
 
 struct ExportOptions {
-  std::string kind =
-      "events";  // events, timeline, scrobbles, ratings, queues, decisions, transcodes, searches
+  std::string kind = "events";  // a kind of schema_kinds(), or har
   ExportFormat format = ExportFormat::jsonl;
+  std::vector<std::string> columns;  // select_columns of --columns; empty: every field
+  bool no_media = false;             // leave the media join out: `media` stays null
   std::optional<std::int64_t> since_ms, until_ms;
   std::string client;  // client identifier; empty: all
   bool follow = false;
@@ -28,6 +30,9 @@ struct ExportOptions {
 // unknown name (the message lists the known ones).
 std::vector<std::uint8_t> kinds_of_export(const std::string& name);
 const std::vector<std::string>& event_export_names();
+
+// The sink of an export: the format, the schema of its kind and the columns asked for.
+std::unique_ptr<RecordSink> open_sink(const ExportOptions& options, std::FILE* out);
 
 // Writes the events to `out`; returns how many were written (export_events.cpp).
 std::uint64_t export_events(store::Store& store, const ExportOptions& options, std::FILE* out);
@@ -44,6 +49,6 @@ std::uint64_t export_queue_outcomes(store::Store& store, const ExportOptions& op
 // coverage by the proxy and its plays (export_clients.cpp, clients.hpp).
 std::uint64_t export_clients(store::Store& store, const ExportOptions& options, std::FILE* out);
 // `plextap export media`: the enrichment table, one record per rating key (export_media.cpp).
-std::uint64_t export_media(store::Store& store, ExportFormat format, std::FILE* out);
+std::uint64_t export_media(store::Store& store, const ExportOptions& options, std::FILE* out);
 
 }  // namespace plextap::analytics

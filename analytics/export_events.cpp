@@ -60,13 +60,18 @@ store::EventFilter store_filter(const ExportOptions& o, const std::vector<std::u
   return f;
 }
 
-// `{"id":N,…}`: the stored JSON with its id in front and enrichment joined.
-void event_json(std::string& out, const store::StoredEvent& e, MediaJoin& join) {
+// `{"id":"N",…}`: the stored JSON with its id in front, as a string (ids exceed 2^53, where
+// JavaScript and jq 1.6 round numbers), and enrichment joined unless `join` is null.
+void event_json(std::string& out, const store::StoredEvent& e, MediaJoin* join) {
   out.clear();
-  out += "{\"id\":";
+  out += "{\"id\":\"";
   out += std::to_string(e.id);
+  out += '"';
   if (e.json.size() > 2) out += ',';
-  join.append_event(out, e.json.substr(1));
+  if (join)
+    join->append_event(out, e.json.substr(1));
+  else
+    out.append(e.json.substr(1));
 }
 
 }  // namespace
@@ -89,13 +94,18 @@ std::vector<std::uint8_t> kinds_of_export(const std::string& name) {
   return it->second;
 }
 
+std::unique_ptr<RecordSink> open_sink(const ExportOptions& options, std::FILE* out) {
+  return make_record_sink(options.format, schema_of(options.kind), options.columns, out);
+}
+
 std::uint64_t export_events(store::Store& store, const ExportOptions& options, std::FILE* out) {
   Filter filter{kinds_of_export(options.kind),
                 options.client.empty() ? "" : capture::stored_client_prefix(options.client)};
   auto base = store_filter(options, filter.kinds);
-  auto sink = make_record_sink(options.format, out);
+  auto sink = open_sink(options, out);
   store::MapTrimmer trimmer;
   MediaJoin join(store);
+  MediaJoin* joined = options.no_media ? nullptr : &join;
   std::string json;
   // `searches` says what each search led to (derived.hpp): the plays of the range, and of
   // the search window after it, are made first.
@@ -113,22 +123,10 @@ std::uint64_t export_events(store::Store& store, const ExportOptions& options, s
     json += '}';
   };
 
-  if (sink->needs_columns()) {
-    store.for_each_event(base, [&](const store::StoredEvent& e) {
-      trimmer.tick(e.json);
-      if (filter.accepts(e)) {
-        event_json(json, e, join);
-        add_outcome(e);
-        sink->learn(json);
-      }
-      return true;
-    });
-  }
-  sink->begin({"id", "ts", "kind", "op"});
   auto emit = [&](const store::StoredEvent& e) {
     trimmer.tick(e.json);
     if (filter.accepts(e)) {
-      event_json(json, e, join);
+      event_json(json, e, joined);
       add_outcome(e);
       sink->write(json);
     }

@@ -6,8 +6,8 @@
 
 namespace plextap::analytics {
 
-std::uint64_t export_media(store::Store& store, ExportFormat format, std::FILE* out) {
-  auto sink = make_record_sink(format, out);
+std::uint64_t export_media(store::Store& store, const ExportOptions& options, std::FILE* out) {
+  auto sink = open_sink(options, out);
   simdjson::dom::parser parser;
   std::string json;
   // The record of one entry in `json`; false (the entry left out) when it is damaged.
@@ -20,16 +20,10 @@ std::uint64_t export_media(store::Store& store, ExportFormat format, std::FILE* 
     json.append(value.substr(1));
     return true;
   };
-  if (sink->needs_columns())
-    store.for_each_media([&](std::string_view key, std::string_view value) {
-      if (record(key, value)) sink->learn(json);
-      return true;
-    });
-  sink->begin({"rating_key", "fetched_at", "status", "error"});
   store.for_each_media([&](std::string_view key, std::string_view value) {
     if (record(key, value))
       sink->write(json);
-    else  // counted on this pass only, which every format makes
+    else
       store.note_damage("the media entry of rating key " + std::string(key) + ": not JSON");
     return true;
   });

@@ -16,79 +16,66 @@ store::EventFilter range_of(const ExportOptions& options) {
   return filter;
 }
 
-// Writes the JSON rows `produce` hands over; CSV needs every column before the first row.
-std::uint64_t write_rows(const ExportOptions& options, std::FILE* out,
-                         std::vector<std::string> fallback,
-                         const std::function<void(const std::function<void(const std::string&)>&)>& produce) {
-  auto sink = make_record_sink(options.format, out);
-  std::vector<std::string> rows;
-  produce([&](const std::string& json) {
-    if (sink->needs_columns())
-      rows.push_back(json);
-    else
-      sink->write(json);
-  });
-  for (const auto& r : rows) sink->learn(r);
-  sink->begin(std::move(fallback));
-  for (const auto& r : rows) sink->write(r);
-  sink->flush();
-  return sink->written();
-}
-
 bool wanted(const ExportOptions& options, std::string_view client_id) {
   return options.client.empty() || client_id == options.client;
 }
+
+// Writes each row `write_row` makes of a T the derivation hands over.
+template <typename T>
+class RowWriter {
+ public:
+  RowWriter(const ExportOptions& options, std::FILE* out) : sink_(open_sink(options, out)) {}
+  template <typename F>
+  void operator()(const T& row, F&& write_row) {
+    json_.clear();
+    JsonWriter w(json_);
+    write_row(row, w);
+    sink_->write(json_);
+  }
+  std::uint64_t done() {
+    sink_->flush();
+    return sink_->written();
+  }
+
+ private:
+  std::unique_ptr<RecordSink> sink_;
+  std::string json_;
+};
 
 }  // namespace
 
 std::uint64_t export_plays(store::Store& store, const ExportOptions& options, std::FILE* out) {
   MediaJoin join(store);
-  return write_rows(options, out, {"client_id", "rating_key", "started_at", "ended_at"},
-                    [&](const auto& write) {
-                      std::string json;
-                      Derivation::Emit emit;
-                      emit.play = [&](const Play& play) {
-                        if (!wanted(options, play.client_id)) return;
-                        json.clear();
-                        JsonWriter w(json);
-                        write_play(play, w, join.media(play.rating_key));
-                        write(json);
-                      };
-                      derive(store, range_of(options), std::move(emit));
-                    });
+  RowWriter<Play> rows(options, out);
+  Derivation::Emit emit;
+  emit.play = [&](const Play& play) {
+    if (!wanted(options, play.client_id)) return;
+    rows(play, [&](const Play& p, JsonWriter& w) {
+      write_play(p, w, options.no_media ? std::string_view{} : join.media(p.rating_key));
+    });
+  };
+  derive(store, range_of(options), std::move(emit));
+  return rows.done();
 }
 
 std::uint64_t export_runs(store::Store& store, const ExportOptions& options, std::FILE* out) {
-  return write_rows(options, out, {"run_id", "client_id", "started_at", "ended_at"},
-                    [&](const auto& write) {
-                      std::string json;
-                      Derivation::Emit emit;
-                      emit.run = [&](const Run& run) {
-                        if (!wanted(options, run.client_id)) return;
-                        json.clear();
-                        JsonWriter w(json);
-                        write_run(run, w);
-                        write(json);
-                      };
-                      derive(store, range_of(options), std::move(emit));
-                    });
+  RowWriter<Run> rows(options, out);
+  Derivation::Emit emit;
+  emit.run = [&](const Run& run) {
+    if (wanted(options, run.client_id)) rows(run, write_run);
+  };
+  derive(store, range_of(options), std::move(emit));
+  return rows.done();
 }
 
 std::uint64_t export_queue_outcomes(store::Store& store, const ExportOptions& options,
                                     std::FILE* out) {
-  return write_rows(options, out, {"play_queue_id", "client_id", "created_at"},
-                    [&](const auto& write) {
-                      derive(store, range_of(options), {}, [&](Derivation& d) {
-                        std::string json;
-                        for (const QueueOutcome* q : d.queues().rows()) {
-                          if (!wanted(options, q->client_id)) continue;
-                          json.clear();
-                          JsonWriter w(json);
-                          write_queue_outcome(*q, w);
-                          write(json);
-                        }
-                      });
-                    });
+  RowWriter<QueueOutcome> rows(options, out);
+  derive(store, range_of(options), {}, [&](Derivation& d) {
+    for (const QueueOutcome* q : d.queues().rows())
+      if (wanted(options, q->client_id)) rows(*q, write_queue_outcome);
+  });
+  return rows.done();
 }
 
 }  // namespace plextap::analytics

@@ -1,9 +1,14 @@
 #include "analytics/record_sink.hpp"
 
 #include <simdjson.h>
+#include <spdlog/spdlog.h>
 
+#include <map>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
+
+#include "base/json_writer.hpp"
 
 namespace plextap::analytics {
 namespace {
@@ -23,58 +28,74 @@ void write_csv_cell(std::string& out, std::string_view s) {
   out += '"';
 }
 
-// Flattens a record into column -> cell text. Nested objects become `a.b` columns;
-// arrays and the free-form `params` object stay JSON text in one cell.
-void flatten(simdjson::dom::element value, const std::string& prefix,
-             std::vector<std::pair<std::string, std::string>>& cells) {
-  using simdjson::dom::element_type;
-  if (value.type() == element_type::OBJECT && prefix != "params") {
-    for (auto [key, child] : value.get_object()) {
-      std::string name = prefix.empty() ? std::string(key) : prefix + "." + std::string(key);
-      flatten(child, name, cells);
+// The selected fields of a record, as a tree: `media.title` picks `title` of `media`.
+struct Pick {
+  bool whole = false;
+  std::map<std::string, Pick, std::less<>> fields;
+};
+
+Pick pick_of(const std::vector<std::string>& names) {
+  Pick root;
+  for (const auto& name : names) {
+    Pick* at = &root;
+    std::string_view rest = name;
+    for (;;) {
+      auto dot = rest.find('.');
+      at = &at->fields[std::string(rest.substr(0, dot))];
+      if (dot == std::string_view::npos) break;
+      rest.remove_prefix(dot + 1);
     }
-    return;
+    at->whole = true;
   }
-  std::string text;
-  switch (value.type()) {
-    case element_type::STRING:
-      text = std::string(value.get_string().value());
-      break;
-    case element_type::NULL_VALUE:
-      break;
-    case element_type::BOOL:
-      text = value.get_bool().value() ? "true" : "false";
-      break;
-    default:
-      text = simdjson::minify(value);
-      break;
+  return root;
+}
+
+void write_picked(base::JsonWriter& w, simdjson::dom::object object, const Pick& pick) {
+  w.begin_object();
+  for (auto [key, value] : object) {
+    auto it = pick.fields.find(key);
+    if (it == pick.fields.end()) continue;
+    w.key(key);
+    if (!it->second.whole && value.is_object())
+      write_picked(w, value.get_object(), it->second);
+    else
+      w.raw(simdjson::minify(value));
   }
-  cells.emplace_back(prefix, std::move(text));
+  w.end_object();
 }
 
 class JsonLinesSink final : public RecordSink {
  public:
-  explicit JsonLinesSink(std::FILE* out) : RecordSink(out) {}
+  JsonLinesSink(std::FILE* out, const std::vector<std::string>& columns)
+      : RecordSink(out), pick_(pick_of(columns)) {}
+
   void write(std::string_view json) override {
-    buf_.append(json);
+    simdjson::dom::element doc;
+    if (pick_.fields.empty()) {
+      buf_.append(json);
+    } else if (parser_.parse(json.data(), json.size()).get(doc) == simdjson::SUCCESS &&
+               doc.is_object()) {
+      base::JsonWriter w(buf_);
+      write_picked(w, doc.get_object(), pick_);
+    } else {
+      return;
+    }
     buf_ += '\n';
     written_one();
   }
+
+ private:
+  Pick pick_;
+  simdjson::dom::parser parser_;
 };
 
 class CsvSink final : public RecordSink {
  public:
-  explicit CsvSink(std::FILE* out) : RecordSink(out) {}
-  bool needs_columns() const override { return true; }
-
-  void learn(std::string_view json) override {
-    flatten_record(json);
-    for (auto& [name, _] : cells_) learn_column(name);
-  }
-
-  void begin(std::vector<std::string> fallback) override {
-    if (columns_.empty())
-      for (auto& c : fallback) learn_column(std::move(c));
+  CsvSink(std::FILE* out, const Schema& schema, const std::vector<std::string>& columns)
+      : RecordSink(out), kind_(schema.kind), columns_(csv_columns(schema, columns)) {
+    std::unordered_map<std::string, std::size_t> selected;
+    for (std::size_t i = 0; i < columns_.size(); ++i) selected.emplace(columns_[i], i);
+    add_slots(schema.fields, "", selected);
     for (std::size_t i = 0; i < columns_.size(); ++i) {
       if (i) buf_ += ',';
       write_csv_cell(buf_, columns_[i]);
@@ -83,32 +104,76 @@ class CsvSink final : public RecordSink {
   }
 
   void write(std::string_view json) override {
-    flatten_record(json);
-    row_.assign(columns_.size(), {});
-    for (auto& [name, text] : cells_)
-      if (auto it = column_index_.find(name); it != column_index_.end()) row_[it->second] = text;
-    for (std::size_t i = 0; i < row_.size(); ++i) {
+    cells_.assign(columns_.size(), {});
+    simdjson::dom::element doc;
+    if (parser_.parse(json.data(), json.size()).get(doc) == simdjson::SUCCESS && doc.is_object())
+      flatten(doc.get_object(), "");
+    for (std::size_t i = 0; i < cells_.size(); ++i) {
       if (i) buf_ += ',';
-      write_csv_cell(buf_, row_[i]);
+      write_csv_cell(buf_, cells_[i]);
     }
     buf_ += '\n';
     written_one();
   }
 
  private:
-  void learn_column(std::string name) {
-    if (column_index_.emplace(name, columns_.size()).second) columns_.push_back(std::move(name));
-  }
-  void flatten_record(std::string_view json) {
-    cells_.clear();
-    auto doc = parser_.parse(json.data(), json.size());
-    if (!doc.error()) flatten(doc.value(), "", cells_);
+  static constexpr std::ptrdiff_t kObject = -2;   // flattened into its fields' columns
+  static constexpr std::ptrdiff_t kLeftOut = -1;  // a column --columns did not select
+
+  void add_slots(const std::vector<Field>& fields, const std::string& prefix,
+                 const std::unordered_map<std::string, std::size_t>& selected) {
+    for (const Field& f : fields) {
+      std::string name = prefix + f.name;
+      if ((f.types & analytics::kObject) && !f.free_form && !f.fields.empty()) {
+        add_slots(f.fields, name + ".", selected);
+        slots_.emplace(std::move(name), kObject);
+      } else {
+        auto it = selected.find(name);
+        slots_.emplace(std::move(name),
+                       it == selected.end() ? kLeftOut : static_cast<std::ptrdiff_t>(it->second));
+      }
+    }
   }
 
+  void flatten(simdjson::dom::object object, const std::string& prefix) {
+    for (auto [key, value] : object) {
+      std::string name = prefix;
+      name += key;
+      auto it = slots_.find(name);
+      if (it == slots_.end()) {
+        if (unknown_.insert(name).second)
+          spdlog::warn("export {}: field {} is not in the schema; CSV rows leave it out", kind_,
+                       name);
+        continue;
+      }
+      if (it->second == kObject) {
+        if (value.is_object()) flatten(value.get_object(), name + ".");
+        continue;
+      }
+      if (it->second == kLeftOut) continue;
+      cells_[static_cast<std::size_t>(it->second)] = cell_text(value);
+    }
+  }
+
+  static std::string cell_text(simdjson::dom::element value) {
+    using simdjson::dom::element_type;
+    switch (value.type()) {
+      case element_type::STRING:
+        return std::string(value.get_string().value());
+      case element_type::NULL_VALUE:
+        return {};
+      case element_type::BOOL:
+        return value.get_bool().value() ? "true" : "false";
+      default:
+        return simdjson::minify(value);
+    }
+  }
+
+  std::string kind_;
   std::vector<std::string> columns_;
-  std::unordered_map<std::string, std::size_t> column_index_;
-  std::vector<std::pair<std::string, std::string>> cells_;
-  std::vector<std::string_view> row_;
+  std::unordered_map<std::string, std::ptrdiff_t> slots_;
+  std::unordered_set<std::string> unknown_;
+  std::vector<std::string> cells_;
   simdjson::dom::parser parser_;
 };
 
@@ -129,9 +194,11 @@ void RecordSink::flush() {
   std::fflush(out_);
 }
 
-std::unique_ptr<RecordSink> make_record_sink(ExportFormat format, std::FILE* out) {
-  if (format == ExportFormat::csv) return std::make_unique<CsvSink>(out);
-  return std::make_unique<JsonLinesSink>(out);
+std::unique_ptr<RecordSink> make_record_sink(ExportFormat format, const Schema& schema,
+                                             const std::vector<std::string>& columns,
+                                             std::FILE* out) {
+  if (format == ExportFormat::csv) return std::make_unique<CsvSink>(out, schema, columns);
+  return std::make_unique<JsonLinesSink>(out, columns);
 }
 
 }  // namespace plextap::analytics

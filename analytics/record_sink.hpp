@@ -1,7 +1,9 @@
 // Where exports write their records: each record is one JSON object, written as a JSON
-// line, or as a CSV row with nested objects flattened into `a.b` columns (arrays and the
-// free-form `params` object stay JSON text in one cell). Output is buffered and flushed
-// every megabyte, so `--follow` and large exports stream.
+// line, or as a CSV row whose columns come from the export kind's schema (schema.hpp):
+// nested objects flattened into `a.b` columns, arrays and the free-form `params` object JSON
+// text in one cell. The CSV header is written before any record, so an empty export has it
+// and `--follow` never meets a field its header lacks. Output is buffered and flushed every
+// megabyte, so `--follow` and large exports stream.
 #pragma once
 
 #include <cstdint>
@@ -11,6 +13,8 @@
 #include <string_view>
 #include <vector>
 
+#include "analytics/schema.hpp"
+
 namespace plextap::analytics {
 
 enum class ExportFormat { jsonl, csv };
@@ -18,12 +22,6 @@ enum class ExportFormat { jsonl, csv };
 class RecordSink {
  public:
   virtual ~RecordSink() = default;
-  // CSV needs every column before its first row: when true, feed each record to learn()
-  // on a first pass, then call begin(), then write() them.
-  virtual bool needs_columns() const { return false; }
-  virtual void learn(std::string_view /*json*/) {}
-  // Starts the output; `fallback` are the columns when no record taught any.
-  virtual void begin(std::vector<std::string> /*fallback*/) {}
   virtual void write(std::string_view json) = 0;
   // Hands what is buffered to the file.
   void flush();
@@ -40,6 +38,12 @@ class RecordSink {
   std::uint64_t written_ = 0;
 };
 
-std::unique_ptr<RecordSink> make_record_sink(ExportFormat format, std::FILE* out);
+// `columns` (from select_columns) narrows the output to those fields, in CSV in that
+// order, in JSON lines keeping the record's shape; empty: every field. `schema` must
+// outlive the sink. A record field the schema lacks is left out of a CSV row and named
+// once in a warning, never dropped silently.
+std::unique_ptr<RecordSink> make_record_sink(ExportFormat format, const Schema& schema,
+                                             const std::vector<std::string>& columns,
+                                             std::FILE* out);
 
 }  // namespace plextap::analytics

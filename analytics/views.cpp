@@ -730,23 +730,21 @@ std::string Insights::users_json() const {
 
 std::string Insights::export_text(std::string_view kind, ExportFormat format,
                                   const ViewFilter& filter) const {
-  if (kind != "plays" && kind != "runs" && kind != "queue_outcomes" && kind != "searches" &&
-      kind != "clients")
+  if (kind != "plays" && kind != "runs" && kind != "queue_outcomes" && kind != "clients")
     throw std::invalid_argument("unknown export kind '" + std::string(kind) +
-                                "' (one of: plays, runs, queue_outcomes, searches, clients)");
+                                "' (one of: plays, runs, queue_outcomes, clients)");
   char* buffer = nullptr;
   std::size_t size = 0;
   std::FILE* memory = ::open_memstream(&buffer, &size);
   if (!memory) throw std::runtime_error("cannot buffer an export");
   {
-    auto sink = make_record_sink(format, memory);
-    std::vector<std::string> rows;
+    auto sink = make_record_sink(format, schema_of(kind), {}, memory);
     std::string json;
     auto add = [&](auto&& write) {
       json.clear();
       JsonWriter w(json);
       write(w);
-      rows.push_back(json);
+      sink->write(json);
     };
     std::lock_guard lock(impl_->mutex);
     const Impl& m = *impl_;
@@ -763,33 +761,11 @@ std::string Insights::export_text(std::string_view kind, ExportFormat format,
       for (const QueueOutcome& q : m.queues)
         if (m.keeps(filter, q.created_at_ms, q.account_id, q.user_name))
           add([&](JsonWriter& w) { write_queue_outcome(q, w); });
-    } else if (kind == "searches") {
-      for (const SearchView& s : m.searches)
-        if (m.keeps(filter, s.row.ts_ms, s.account_id, s.user_name))
-          add([&](JsonWriter& w) {
-            w.begin_object();
-            w.key("id");
-            w.string(std::to_string(s.row.id));
-            put_time(w, "ts", s.row.ts_ms);
-            put_string_or_null(w, "client_id", s.row.client_id);
-            put_user(w, s.account_id, s.user_name);
-            put_string_or_null(w, "query", s.row.query);
-            put_optional(w, "result_count", s.row.result_count);
-            w.end_object();
-            // What it led to, as `export searches` writes it.
-            json.pop_back();
-            json += search_outcome_fields(m.outcomes, s.row.id);
-            json += '}';
-          });
     } else {
       for (const ClientRow& r : m.clients)
         if (m.keeps(filter, r.last_seen_ms, std::nullopt, {}))
           add([&](JsonWriter& w) { write_client(r, w); });
     }
-    if (sink->needs_columns())
-      for (const auto& r : rows) sink->learn(r);
-    sink->begin({});
-    for (const auto& r : rows) sink->write(r);
     sink->flush();
   }
   std::fclose(memory);

@@ -57,8 +57,8 @@ class Insights {
   std::string now_playing_json() const;
   // The users the rows name, for a filter: {"users":[{"account_id":…,"name":…}, …]}.
   std::string users_json() const;
-  // One derived export (plays, runs, queue_outcomes, searches, clients) of the rows held,
-  // as `plextap export KIND` writes it. Throws std::invalid_argument for another kind.
+  // One derived export (plays, runs, queue_outcomes, clients) of the rows held, as
+  // `plextap export KIND` writes it. Throws std::invalid_argument for another kind.
   std::string export_text(std::string_view kind, ExportFormat format,
                           const ViewFilter& filter) const;
 

@@ -35,7 +35,11 @@ void put_decision_code(JsonWriter& out, std::string_view key, const Node& c, con
   out.end_object();
 }
 
+// Null when the answer has no such stream: an absent element reads as a Node of neither
+// format, and JSON answers leave the stream out the same way XML ones do, so both give null
+// rather than an object of nulls.
 void put_stream(JsonWriter& out, std::string_view key, const Node& s, std::int64_t type) {
+  if (!s) return put_null(out, key);
   out.key(key);
   out.begin_object();
   put_string(out, "decision", s.get("decision"));

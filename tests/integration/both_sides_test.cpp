@@ -119,6 +119,16 @@ TEST_F(BothSidesTest, ExportClientsAndStatsCoverage) {
   EXPECT_NE(stats.out.find("bypassing tv-1  Plex for LG  Living Room"), std::string::npos)
       << stats.out;
   EXPECT_EQ(stats.out.find("bypassing web-1"), std::string::npos) << stats.out;
+
+  auto json = cli({"stats", "--format", "json"});
+  ASSERT_EQ(json.exit_code, 0) << json.err;
+  JsonLine coverage(split_lines(json.out).at(0));
+  EXPECT_EQ(coverage.json("/coverage/server_clients"), "2");
+  EXPECT_EQ(coverage.json("/coverage/server_clients_via_proxy"), "1");
+  EXPECT_EQ(coverage.json("/coverage/server_plays"), "2");
+  EXPECT_EQ(coverage.json("/coverage/server_plays_via_proxy"), "1");
+  EXPECT_EQ(coverage.json("/coverage/bypassing"),
+            R"([{"client_id":"tv-1","product":"Plex for LG","device_name":"Living Room"}])");
 }
 
 }  // namespace

@@ -47,8 +47,7 @@ TEST(ParseDecision, TranscodeOverXml) {
   EXPECT_EQ(f.str("/audio/codec"), "opus");
   EXPECT_EQ(f.integer("/audio/channels"), 2);
   EXPECT_EQ(f.integer("/audio/bitrate"), 119);
-  EXPECT_TRUE(f.is_null("/subtitle/decision"));
-  EXPECT_TRUE(f.is_null("/subtitle/codec"));
+  EXPECT_TRUE(f.is_null("/subtitle"));  // the answer has no subtitle stream
   EXPECT_EQ(f.str("/part_decision"), "transcode");
   EXPECT_EQ(f.integer("/chosen_media_id"), 221632);
 }
@@ -62,6 +61,29 @@ TEST(ParseDecision, XmlAndJsonGiveTheSameFields) {
     EXPECT_EQ(j.parse_error(), "");
     EXPECT_EQ(x.json(), j.json()) << name;
   }
+}
+
+// A stream the answer does not have is null, never an object of nulls, in either format;
+// one it has is an object.
+TEST(ParseDecision, AnAbsentStreamIsNullInXmlAndJson) {
+  for (auto name : {"decision", "decision-directplay"}) {
+    std::string base(name);
+    for (auto [type, ext] : {std::pair{"text/xml", ".xml"}, {"application/json", ".json"}}) {
+      auto f = parse_call("GET", kWebDecision, 200, type, fixture(base + ext));
+      EXPECT_TRUE(f.is_null("/subtitle")) << name << ext << ": " << f.json();
+      EXPECT_TRUE(f.root()["video"].is_object()) << name << ext;
+      EXPECT_TRUE(f.root()["audio"].is_object()) << name << ext;
+    }
+  }
+  // An answer without any Media: every stream null, the same in both formats.
+  auto x = parse_call("GET", kWebDecision, 200, "text/xml",
+                      R"(<MediaContainer size="0" generalDecisionCode="2000"/>)");
+  auto j = parse_call("GET", kWebDecision, 200, "application/json",
+                      R"({"MediaContainer":{"size":0,"generalDecisionCode":2000}})");
+  for (const auto* f : {&x, &j})
+    for (auto stream : {"/video", "/audio", "/subtitle"})
+      EXPECT_TRUE(f->is_null(stream)) << stream << " in " << f->json();
+  EXPECT_EQ(x.json(), j.json());
 }
 
 TEST(ParseDecision, DirectPlayWithMde) {
@@ -143,7 +165,7 @@ TEST(ParseDecision, UnauthorizedPage) {
   EXPECT_NE(f.parse_error().find("HTTP 401"), std::string::npos) << f.parse_error();
   EXPECT_EQ(f.str("/protocol"), "dash");
   EXPECT_TRUE(f.is_null("/general_decision/code"));
-  EXPECT_TRUE(f.is_null("/video/codec"));
+  EXPECT_TRUE(f.is_null("/video"));  // no answer, so no stream
   EXPECT_EQ(f.rating_key(), "65547");
 }
 
