@@ -26,14 +26,19 @@ std::string user_fields_of(const capture::EventFields& f) {
 
 }  // namespace
 
-ClientTally::ClientTally()
-    : plays_(std::make_unique<PlayBuilder>(PlayOptions{}, nullptr, [this](const Play& p) {
-        if (p.client_id.empty()) return;
-        ClientRow& row = row_of(p.client_id);
-        ++row.plays;
-        if (p.source != PlaySource::server) ++row.plays_via_proxy;
-        if (p.source != PlaySource::proxy) ++row.plays_on_server;
-      })) {}
+ClientTally::ClientTally(bool builds_plays) {
+  if (builds_plays)
+    plays_ = std::make_unique<PlayBuilder>(PlayOptions{}, nullptr,
+                                           [this](const Play& p) { on_play(p); });
+}
+
+void ClientTally::on_play(const Play& p) {
+  if (p.client_id.empty()) return;
+  ClientRow& row = row_of(p.client_id);
+  ++row.plays;
+  if (p.source != PlaySource::server) ++row.plays_via_proxy;
+  if (p.source != PlaySource::proxy) ++row.plays_on_server;
+}
 
 ClientTally::~ClientTally() = default;
 
@@ -48,7 +53,7 @@ ClientRow& ClientTally::row_of(std::string_view id) {
 }
 
 void ClientTally::add(const store::StoredEvent& e, Kind kind, const capture::EventFields& f) {
-  plays_->add(play_input(f, kind, e.ts_ms, e.id));
+  if (plays_) plays_->add(play_input(f, kind, e.ts_ms, e.id));
   if (f.client_id.empty()) return;
   ClientRow& row = row_of(f.client_id);
   row.first_seen_ms = std::min(row.first_seen_ms, e.ts_ms);
@@ -66,7 +71,7 @@ void ClientTally::add(const store::StoredEvent& e, Kind kind, const capture::Eve
 }
 
 void ClientTally::finish(std::optional<std::int64_t> end_ms) {
-  plays_->finish(end_ms);
+  if (plays_) plays_->finish(end_ms);
 }
 
 std::vector<ClientRow> ClientTally::rows() const {
@@ -163,10 +168,12 @@ Coverage coverage(const std::vector<ClientRow>& clients) {
   return c;
 }
 
-Coverage ClientTally::coverage() const {
+Coverage ClientTally::coverage(const PlayBuilder* held) const {
   Coverage c;
   for (const auto& [id, row] : rows_) count(row, c);
-  plays_->for_each_held([&](std::string_view, PlaySource source) {
+  if (plays_) held = plays_.get();
+  if (held)
+    held->for_each_held([&](std::string_view, PlaySource source) {
     if (source != PlaySource::proxy) ++c.server_plays;
     if (source == PlaySource::both) ++c.server_plays_via_proxy;
   });

@@ -22,6 +22,7 @@ struct EventFields;
 namespace plextap::analytics {
 
 class PlayBuilder;
+struct Play;
 
 struct ClientRow {
   std::string client_id, product, platform, device_name;  // the latest each event named
@@ -47,19 +48,23 @@ struct Coverage {
 // range of the store at once, the CoverageMeter of `serve` a few new events at a time.
 class ClientTally {
  public:
-  ClientTally();
+  // With `builds_plays`, the tally makes the plays it counts itself; without, it counts those
+  // handed to on_play() by the caller's own builder (Insights, which has one already).
+  explicit ClientTally(bool builds_plays = true);
   ~ClientTally();
   ClientTally(const ClientTally&) = delete;
   ClientTally& operator=(const ClientTally&) = delete;
 
   // One event, in store order.
   void add(const store::StoredEvent& event, capture::Kind kind, const capture::EventFields& fields);
+  // A play of the caller's builder (see the constructor).
+  void on_play(const Play& play);
   // End of input (see PlayBuilder::finish): every open play is counted.
   void finish(std::optional<std::int64_t> end_ms);
 
-  // How much of what the server saw so far passed through the proxy; plays still open count
-  // as they stand. `bypassing` stays empty.
-  Coverage coverage() const;
+  // How much of what the server saw so far passed through the proxy; the plays still open in
+  // its own builder, or else in `held`, count as they stand. `bypassing` stays empty.
+  Coverage coverage(const PlayBuilder* held = nullptr) const;
   // A copy of the rows so far, in no particular order.
   std::vector<ClientRow> rows() const;
   // The rows, their users completed from enrichment where no event named one, first seen first.

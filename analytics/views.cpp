@@ -223,7 +223,10 @@ struct Insights::Impl {
         join(s),
         items(join),
         derivation(std::ref(items), Derivation::Emit{
-                                        [this](const Play& p) { new_plays.push_back(p); },
+                                        [this](const Play& p) {
+                                          tally.on_play(p);
+                                          new_plays.push_back(p);
+                                        },
                                         [this](const Run& r) { new_runs.push_back(r); },
                                         [this](const SearchRow& r) { new_searches.push_back(r); },
                                     }) {}
@@ -246,8 +249,8 @@ struct Insights::Impl {
   // The update thread's.
   MediaJoin join;
   ItemCache items;
+  ClientTally tally{false};  // counts the derivation's plays
   Derivation derivation;
-  ClientTally tally;
   std::uint64_t last_id = 0;
   bool finished = false;
   std::vector<Play> new_plays;
@@ -312,7 +315,7 @@ void Insights::Impl::publish(bool final) {
       open.push_back(std::move(n));
     });
   auto client_rows = tally.rows();
-  Coverage c = tally.coverage();
+  Coverage c = tally.coverage(&derivation.plays());
   for (const ClientRow& r : client_rows)
     if (r.on_server && !r.via_proxy) c.bypassing.push_back(r);
 
