@@ -347,7 +347,8 @@ void Insights::Impl::plays_view(base::JsonWriter& w, const ViewFilter& f) const 
       ++s.with_completion;
     }
   }
-  if (f.user.empty() && !f.since_ms && !f.until_ms)
+  // Plays not ended yet are going on now: in every range that reaches the present.
+  if (f.user.empty() && (!f.until_ms || *f.until_ms > now_ms()))
     for (const auto& id : held) ++sums[id].open;
   w.begin_object();
   w.key("name");
