@@ -1,10 +1,6 @@
 // The dashboard's routes and its update thread (dashboard.hpp).
 #include "analytics/dashboard.hpp"
 
-#include <spdlog/spdlog.h>
-#include <sys/resource.h>
-#include <unistd.h>
-
 #include <array>
 #include <exception>
 #include <map>
@@ -34,13 +30,9 @@ DashboardAnswer json_answer(unsigned status, std::string body) {
 }
 
 DashboardAnswer error_answer(unsigned status, std::string_view message) {
-  std::string out;
-  base::JsonWriter w(out);
-  w.begin_object();
-  w.key("error");
-  w.string(message);
-  w.end_object();
-  return json_answer(status, std::move(out));
+  std::string out = "{\"error\":";
+  base::append_json_string(out, message);
+  return json_answer(status, out + "}");
 }
 
 // The query's parameters, decoded; only those in `allowed`, each at most once.
@@ -74,52 +66,23 @@ std::map<std::string, std::string> parameters(std::string_view query,
 }  // namespace
 
 Dashboard::Dashboard(Insights* insights, TimeParser parse_time, std::chrono::milliseconds min_gap)
-    : insights_(insights), parse_time_(std::move(parse_time)), min_gap_(min_gap) {}
+    : insights_(insights),
+      parse_time_(std::move(parse_time)),
+      rounds_("dashboard", min_gap, [this] {
+        insights_->update();
+        ++rounds_done_;
+      }) {}
 
 Dashboard::~Dashboard() {
   stop();
 }
 
 void Dashboard::start() {
-  if (insights_ && !thread_.joinable()) thread_ = std::thread([this] { loop(); });
+  if (insights_) rounds_.start();
 }
 
 void Dashboard::stop() {
-  {
-    std::lock_guard lock(mutex_);
-    stop_ = true;
-  }
-  wake_.notify_all();
-  if (thread_.joinable()) thread_.join();
-}
-
-void Dashboard::ask() {
-  {
-    std::lock_guard lock(mutex_);
-    asked_ = true;
-  }
-  wake_.notify_all();
-}
-
-void Dashboard::loop() {
-  // The first round reads the whole store: it takes only what the I/O threads leave.
-  ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 19);
-  for (;;) {
-    {
-      std::unique_lock lock(mutex_);
-      wake_.wait(lock, [this] { return stop_.load() || asked_; });
-      wake_.wait_until(lock, next_, [this] { return stop_.load(); });
-      if (stop_) return;
-      asked_ = false;
-      next_ = std::chrono::steady_clock::now() + min_gap_;
-    }
-    try {
-      insights_->update();
-      ++rounds_;
-    } catch (const std::exception& e) {
-      spdlog::warn("dashboard: {}", e.what());
-    }
-  }
+  rounds_.stop();
 }
 
 DashboardAnswer Dashboard::answer(std::string_view method, std::string_view target) {
@@ -156,8 +119,8 @@ DashboardAnswer Dashboard::answer(std::string_view method, std::string_view targ
       return a;
     }
     if (!insights_) return error_answer(503, "recording is off: there is nothing to show");
-    ask();
-    const bool updating = rounds_.load() == 0;
+    rounds_.ask();
+    const bool updating = rounds_done_.load() == 0;
     auto api_answer = [updating](DashboardAnswer a) {
       if (updating) a.headers.emplace_back("X-Plextap-Updating", "1");
       return a;

@@ -7,16 +7,14 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
-#include <mutex>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <utility>
 #include <vector>
 
+#include "analytics/asked_rounds.hpp"
 #include "analytics/views.hpp"
 
 namespace plextap::analytics {
@@ -58,19 +56,10 @@ class Dashboard {
   DashboardAnswer answer(std::string_view method, std::string_view target);
 
  private:
-  void ask();
-  void loop();
-
   Insights* insights_;
   TimeParser parse_time_;
-  std::chrono::milliseconds min_gap_;
-  std::atomic<bool> stop_{false};
-  std::mutex mutex_;
-  std::atomic<std::uint64_t> rounds_{0};          // updates finished
-  bool asked_ = false;                            // under mutex_
-  std::chrono::steady_clock::time_point next_{};  // under mutex_
-  std::condition_variable wake_;
-  std::thread thread_;
+  std::atomic<std::uint64_t> rounds_done_{0};
+  AskedRounds rounds_;
 };
 
 }  // namespace plextap::analytics

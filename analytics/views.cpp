@@ -49,12 +49,6 @@ struct SearchRow {
   User user;
 };
 
-struct ClientInfo {
-  std::string product, platform, device_name;
-  std::int64_t first_ms = 0, last_ms = 0;
-  bool via_proxy = false, on_server = false;
-};
-
 // The latest position a client reported, for "now playing".
 struct Position {
   std::int64_t ts_ms = 0, started_ms = 0;
@@ -74,15 +68,48 @@ bool in_range(std::int64_t ts, const ViewFilter& f) {
   return (!f.since_ms || ts >= *f.since_ms) && (!f.until_ms || ts < *f.until_ms);
 }
 
-void column(base::JsonWriter& w, std::string_view name, std::string_view label,
-            std::string_view type) {
+struct Column {
+  std::string_view name, label, type;
+};
+
+// A view up to its rows: {"name":…,"title":…,"columns":[…],"rows":[ — end_view closes it.
+void begin_view(base::JsonWriter& w, std::string_view name, std::string_view title,
+                std::initializer_list<Column> columns) {
   w.begin_object();
   w.key("name");
   w.string(name);
-  w.key("label");
-  w.string(label);
-  w.key("type");
-  w.string(type);
+  w.key("title");
+  w.string(title);
+  w.key("columns");
+  w.begin_array();
+  for (const auto& c : columns) {
+    w.begin_object();
+    w.key("name");
+    w.string(c.name);
+    w.key("label");
+    w.string(c.label);
+    w.key("type");
+    w.string(c.type);
+    w.end_object();
+  }
+  w.end_array();
+  w.key("rows");
+  w.begin_array();
+}
+
+// `chart` is the chart hint's JSON text; empty `chart` or `note`: null.
+void end_view(base::JsonWriter& w, std::string_view chart, std::string_view note) {
+  w.end_array();
+  w.key("chart");
+  if (chart.empty())
+    w.null();
+  else
+    w.raw(chart);
+  w.key("note");
+  if (note.empty())
+    w.null();
+  else
+    w.string(note);
   w.end_object();
 }
 
@@ -121,7 +148,7 @@ struct Insights::Impl {
   mutable std::mutex mutex;  // guards what follows
   std::vector<EventRow> events;
   std::vector<SearchRow> searches;
-  std::map<std::string, ClientInfo> clients;
+  std::map<std::string, ClientRow> clients;
   std::map<std::string, Position> positions;
   std::vector<Play> plays;
   std::vector<std::string> held;  // the clients of plays not ended yet
@@ -146,7 +173,7 @@ void Insights::update() {
   auto& m = *impl_;
   std::vector<EventRow> events;
   std::vector<SearchRow> searches;
-  std::vector<std::pair<std::string, ClientInfo>> seen;
+  std::vector<std::pair<std::string, ClientRow>> seen;
   std::vector<std::pair<std::string, Position>> positions;
   store::EventFilter filter;
   filter.after_id = m.last_id;
@@ -160,11 +187,12 @@ void Insights::update() {
                   searches.push_back({e.ts_ms, std::string(f.client_id), std::string(f.query),
                                       f.result_count, user});
                 if (!f.client_id.empty()) {
-                  ClientInfo c;
+                  ClientRow c;
                   c.product = f.product;
                   c.platform = f.platform;
                   c.device_name = f.device_name;
-                  c.first_ms = c.last_ms = e.ts_ms;
+                  c.client_id = f.client_id;
+                  c.first_seen_ms = c.last_seen_ms = e.ts_ms;
                   c.via_proxy = !server;
                   c.on_server = server;
                   seen.emplace_back(std::string(f.client_id), std::move(c));
@@ -190,12 +218,12 @@ void Insights::update() {
   std::lock_guard lock(m.mutex);
   for (auto& [id, c] : seen) {
     auto [it, fresh] = m.clients.try_emplace(id, c);
-    ClientInfo& row = it->second;
+    ClientRow& row = it->second;
     if (fresh) continue;
     if (!c.product.empty()) row.product = c.product;
     if (!c.platform.empty()) row.platform = c.platform;
     if (!c.device_name.empty()) row.device_name = c.device_name;
-    row.last_ms = c.last_ms;
+    row.last_seen_ms = c.last_seen_ms;
     row.via_proxy = row.via_proxy || c.via_proxy;
     row.on_server = row.on_server || c.on_server;
   }
@@ -220,30 +248,15 @@ void Insights::Impl::activity_view(base::JsonWriter& w, const ViewFilter& f) con
   for (const auto& e : events)
     if (in_range(e.ts_ms, f) && matches(e.user, f.user))
       ++per_kind[std::string(capture::to_string(e.kind))];
-  w.begin_object();
-  w.key("name");
-  w.string("activity");
-  w.key("title");
-  w.string("Recorded events per kind");
-  w.key("columns");
-  w.begin_array();
-  column(w, "kind", "Kind", "string");
-  column(w, "events", "Events", "int");
-  w.end_array();
-  w.key("rows");
-  w.begin_array();
+  begin_view(w, "activity", "Recorded events per kind",
+             {{"kind", "Kind", "string"}, {"events", "Events", "int"}});
   for (const auto& [kind, n] : per_kind) {
     w.begin_array();
     w.string(kind);
     w.int64(n);
     w.end_array();
   }
-  w.end_array();
-  w.key("chart");
-  w.raw(R"({"kind":"bar","label":"kind","values":["events"]})");
-  w.key("note");
-  w.null();
-  w.end_object();
+  end_view(w, R"({"kind":"bar","label":"kind","values":["events"]})", {});
 }
 
 void Insights::Impl::clients_view(base::JsonWriter& w, const ViewFilter& f) const {
@@ -257,26 +270,18 @@ void Insights::Impl::clients_view(base::JsonWriter& w, const ViewFilter& f) cons
     if (!c.events++) c.first = e.ts_ms;
     c.last = e.ts_ms;
   }
-  w.begin_object();
-  w.key("name");
-  w.string("clients");
-  w.key("title");
-  w.string("Clients");
-  w.key("columns");
-  w.begin_array();
-  column(w, "device_name", "Device", "string");
-  column(w, "product", "Product", "string");
-  column(w, "platform", "Platform", "string");
-  column(w, "events", "Events", "int");
-  column(w, "first_seen", "First seen", "time");
-  column(w, "last_seen", "Last seen", "time");
-  column(w, "via_proxy", "Through the proxy", "bool");
-  w.end_array();
-  w.key("rows");
-  w.begin_array();
+  begin_view(w, "clients", "Clients",
+             {{"device_name", "Device", "string"},
+              {"product", "Product", "string"},
+              {"platform", "Platform", "string"},
+              {"events", "Events", "int"},
+              {"first_seen", "First seen", "time"},
+              {"last_seen", "Last seen", "time"},
+              {"via_proxy", "Through the proxy", "bool"}});
   for (const auto& [id, c] : counts) {
     const auto it = clients.find(id);
-    const ClientInfo info = it == clients.end() ? ClientInfo{} : it->second;
+    static const ClientRow kNone;
+    const ClientRow& info = it == clients.end() ? kNone : it->second;
     w.begin_array();
     w.string(info.device_name.empty() ? id : info.device_name);
     string_or_null(w, info.product);
@@ -287,30 +292,16 @@ void Insights::Impl::clients_view(base::JsonWriter& w, const ViewFilter& f) cons
     w.boolean(info.via_proxy);
     w.end_array();
   }
-  w.end_array();
-  w.key("chart");
-  w.raw(R"({"kind":"bar","label":"device_name","values":["events"]})");
-  w.key("note");
-  w.null();
-  w.end_object();
+  end_view(w, R"({"kind":"bar","label":"device_name","values":["events"]})", {});
 }
 
 void Insights::Impl::searches_view(base::JsonWriter& w, const ViewFilter& f) const {
   constexpr std::size_t kShown = 100;
-  w.begin_object();
-  w.key("name");
-  w.string("searches");
-  w.key("title");
-  w.string("Latest searches");
-  w.key("columns");
-  w.begin_array();
-  column(w, "ts", "Time", "time");
-  column(w, "query", "Query", "string");
-  column(w, "result_count", "Results", "int");
-  column(w, "client", "Client", "string");
-  w.end_array();
-  w.key("rows");
-  w.begin_array();
+  begin_view(w, "searches", "Latest searches",
+             {{"ts", "Time", "time"},
+              {"query", "Query", "string"},
+              {"result_count", "Results", "int"},
+              {"client", "Client", "string"}});
   std::size_t shown = 0;
   for (auto it = searches.rbegin(); it != searches.rend() && shown < kShown; ++it) {
     if (!in_range(it->ts_ms, f) || !matches(it->user, f.user)) continue;
@@ -322,12 +313,7 @@ void Insights::Impl::searches_view(base::JsonWriter& w, const ViewFilter& f) con
     w.string(device_of(it->client_id));
     w.end_array();
   }
-  w.end_array();
-  w.key("chart");
-  w.null();
-  w.key("note");
-  w.string("The latest 100, newest first.");
-  w.end_object();
+  end_view(w, {}, "The latest 100, newest first.");
 }
 
 void Insights::Impl::plays_view(base::JsonWriter& w, const ViewFilter& f) const {
@@ -350,21 +336,12 @@ void Insights::Impl::plays_view(base::JsonWriter& w, const ViewFilter& f) const 
   // Plays not ended yet are going on now: in every range that reaches the present.
   if (f.user.empty() && (!f.until_ms || *f.until_ms > now_ms()))
     for (const auto& id : held) ++sums[id].open;
-  w.begin_object();
-  w.key("name");
-  w.string("plays");
-  w.key("title");
-  w.string("Plays per client");
-  w.key("columns");
-  w.begin_array();
-  column(w, "client", "Client", "string");
-  column(w, "plays", "Plays ended", "int");
-  column(w, "open", "Plays open", "int");
-  column(w, "watched_ms", "Watched", "ms");
-  column(w, "completion", "Average completion", "ratio");
-  w.end_array();
-  w.key("rows");
-  w.begin_array();
+  begin_view(w, "plays", "Plays per client",
+             {{"client", "Client", "string"},
+              {"plays", "Plays ended", "int"},
+              {"open", "Plays open", "int"},
+              {"watched_ms", "Watched", "ms"},
+              {"completion", "Average completion", "ratio"}});
   for (const auto& [id, s] : sums) {
     w.begin_array();
     w.string(device_of(id));
@@ -377,12 +354,8 @@ void Insights::Impl::plays_view(base::JsonWriter& w, const ViewFilter& f) const 
       w.null();
     w.end_array();
   }
-  w.end_array();
-  w.key("chart");
-  w.raw(R"({"kind":"bar","label":"client","values":["plays","open"]})");
-  w.key("note");
-  w.string("A play ends once it stops and its scrobble window (5 minutes) has passed.");
-  w.end_object();
+  end_view(w, R"({"kind":"bar","label":"client","values":["plays","open"]})",
+           "A play ends once it stops and its scrobble window (5 minutes) has passed.");
 }
 
 std::string Insights::views_json(const ViewFilter& filter) const {
@@ -428,7 +401,8 @@ std::string Insights::now_playing_json() const {
   for (const auto& [id, p] : impl_->positions) {
     if (p.state == "stopped" || now - p.ts_ms > kStale) continue;
     const auto it = impl_->clients.find(id);
-    const ClientInfo info = it == impl_->clients.end() ? ClientInfo{} : it->second;
+    static const ClientRow kNone;
+    const ClientRow& info = it == impl_->clients.end() ? kNone : it->second;
     w.begin_object();
     w.key("client_id");
     w.string(id);
@@ -524,17 +498,8 @@ std::string Insights::export_text(std::string_view kind, ExportFormat format,
       }
     } else if (kind == "clients") {
       fallback = {"client_id", "product", "platform", "device_name", "first_seen", "last_seen"};
-      for (const auto& [id, c] : impl_->clients) {
-        if (!in_range(c.last_ms, filter)) continue;
-        ClientRow row;
-        row.client_id = id;
-        row.product = c.product;
-        row.platform = c.platform;
-        row.device_name = c.device_name;
-        row.first_seen_ms = c.first_ms;
-        row.last_seen_ms = c.last_ms;
-        row.via_proxy = c.via_proxy;
-        row.on_server = c.on_server;
+      for (const auto& [id, row] : impl_->clients) {
+        if (!in_range(row.last_seen_ms, filter)) continue;
         std::string json;
         base::JsonWriter w(json);
         write_client(row, w);

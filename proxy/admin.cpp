@@ -35,15 +35,6 @@ bool open_path(std::string_view path) {
   return path == "/metrics" || path == "/healthz" || path == "/readyz";
 }
 
-bool iequal(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i])))
-      return false;
-  return true;
-}
-
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
@@ -64,14 +55,9 @@ std::optional<std::string> cookie_value(std::string_view header, std::string_vie
 }
 
 std::string json_error(std::string_view message) {
-  std::string out;
-  base::JsonWriter w(out);
-  w.begin_object();
-  w.key("error");
-  w.string(message);
-  w.end_object();
-  out += '\n';
-  return out;
+  std::string out = "{\"error\":";
+  base::append_json_string(out, message);
+  return out + "}\n";
 }
 
 constexpr std::string_view kLoginPage = R"(<!DOCTYPE html>
@@ -139,7 +125,7 @@ AdminAccess check_admin_access(std::string_view token, std::string_view target,
     }
   }
   authorization = trim(authorization);
-  if (authorization.size() > 7 && iequal(authorization.substr(0, 7), "Bearer ") &&
+  if (authorization.size() > 7 && beast::iequals(authorization.substr(0, 7), "Bearer ") &&
       same_secret(trim(authorization.substr(7)), token)) {
     a.verdict = AdminAccess::allowed;
     return a;
