@@ -104,8 +104,7 @@ DashboardAnswer Dashboard::answer(std::string_view method, std::string_view targ
     return a;
   }
   try {
-    if (path == "/") {
-      parameters(query, {});
+    if (path == "/") {  // whatever its query: the page reads its filters itself
       DashboardAnswer a;
       a.content_type = "text/html; charset=utf-8";
       a.body = std::string(dashboard_page());

@@ -13,7 +13,6 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <cctype>
 #include <exception>
 #include <optional>
 #include <stdexcept>
@@ -118,7 +117,10 @@ AdminAccess check_admin_access(std::string_view token, std::string_view target,
     if (had_token) {
       if (!good) return a;
       a.verdict = AdminAccess::redirect;
-      a.location = std::string(path) + (rest.empty() ? "" : "?" + rest);
+      // Only ever to a path of this listener ("//host" would leave it).
+      const bool local = path.starts_with('/') && !path.starts_with("//") &&
+                         path.find('\\') == std::string_view::npos;
+      a.location = (local ? std::string(path) : "/") + (rest.empty() ? "" : "?" + rest);
       a.set_cookie = std::string(kAdminCookie) + "=" + base::percent_encode(token) +
                      "; HttpOnly; SameSite=Strict; Path=/";
       return a;

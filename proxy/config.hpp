@@ -34,7 +34,7 @@ bool is_loopback(const Endpoint& e);
 // what it holds. Called on the admin's I/O thread, so it must answer quickly, from memory.
 struct AdminRequest {
   std::string_view method;  // "GET", "POST", …
-  std::string_view target;  // origin-form, the admin token's parameter already taken out
+  std::string_view target;  // origin-form (with an admin token, one naming it was redirected)
 };
 struct AdminAnswer {
   unsigned status = 200;

@@ -167,6 +167,10 @@ TEST(AdminToken, LinkRedirectsWithoutTheTokenAndSetsTheCookie) {
   a = check_admin_access("t0k", "/?token=t0k", "", "");
   ASSERT_EQ(a.verdict, AdminAccess::redirect);
   EXPECT_EQ(a.location, "/");
+  // Never to another host.
+  EXPECT_EQ(check_admin_access("t0k", "//elsewhere.example/?token=t0k", "", "").location, "/");
+  EXPECT_EQ(check_admin_access("t0k", "/\\elsewhere.example?token=t0k&a=1", "", "").location,
+            "/?a=1");
   // A wrong token in the link is refused, even with a good cookie beside it.
   EXPECT_EQ(check_admin_access("t0k", "/?token=nope", "", "plextap_admin=t0k").verdict,
             AdminAccess::refused);
@@ -221,6 +225,7 @@ TEST_F(DashboardRoutes, ThePageIsSelfContained) {
   EXPECT_EQ(a.status, 200u);
   EXPECT_EQ(a.content_type, "text/html; charset=utf-8");
   EXPECT_EQ(a.body.rfind("<!DOCTYPE html>", 0), 0u);
+  EXPECT_EQ(dashboard.answer("GET", "/?from=a-bookmark").status, 200u);
   // Nothing loaded from elsewhere, and recorded strings never go through innerHTML.
   EXPECT_EQ(a.body.find("http://", a.body.find("<body")),
             a.body.find("http://www.w3.org/2000/svg"));
