@@ -339,7 +339,7 @@ void Insights::Impl::plays_view(base::JsonWriter& w, const ViewFilter& f) const 
   begin_view(w, "plays", "Plays per client",
              {{"client", "Client", "string"},
               {"plays", "Plays ended", "int"},
-              {"open", "Plays open", "int"},
+              {"open", "Open or just ended", "int"},
               {"watched_ms", "Watched", "ms"},
               {"completion", "Average completion", "ratio"}});
   for (const auto& [id, s] : sums) {
@@ -355,7 +355,8 @@ void Insights::Impl::plays_view(base::JsonWriter& w, const ViewFilter& f) const 
     w.end_array();
   }
   end_view(w, R"({"kind":"bar","label":"client","values":["plays","open"]})",
-           "A play ends once it stops and its scrobble window (5 minutes) has passed.");
+           "A play counts as ended once it stopped and its scrobble window (5 minutes) has passed; "
+           "its watched time counts from then.");
 }
 
 std::string Insights::views_json(const ViewFilter& filter) const {
