@@ -1,34 +1,23 @@
 #include "analytics/coverage_meter.hpp"
 
-#include <spdlog/spdlog.h>
-#include <sys/resource.h>
-#include <unistd.h>
-
-#include <exception>
-
 #include "analytics/play_feed.hpp"
 #include "base/prometheus.hpp"
 
 namespace plextap::analytics {
 
 CoverageMeter::CoverageMeter(store::Store& store, std::chrono::milliseconds min_gap)
-    : store_(store), min_gap_(min_gap) {}
+    : store_(store), rounds_("coverage", min_gap, [this] { update(); }) {}
 
 CoverageMeter::~CoverageMeter() {
   stop();
 }
 
 void CoverageMeter::start() {
-  if (!thread_.joinable()) thread_ = std::thread([this] { loop(); });
+  rounds_.start();
 }
 
 void CoverageMeter::stop() {
-  {
-    std::lock_guard lock(mutex_);
-    stop_ = true;
-  }
-  wake_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  rounds_.stop();
 }
 
 void CoverageMeter::update() {
@@ -48,33 +37,8 @@ void CoverageMeter::update() {
   updated_ms_ = now;
 }
 
-void CoverageMeter::loop() {
-  // The first round reads the whole store: at the lowest priority, it takes only what the
-  // I/O threads leave (Linux nices threads one by one).
-  ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 19);
-  for (;;) {
-    {
-      std::unique_lock lock(mutex_);
-      wake_.wait(lock, [this] { return stop_.load() || asked_; });
-      wake_.wait_until(lock, next_, [this] { return stop_.load(); });
-      if (stop_) return;
-      asked_ = false;
-      next_ = std::chrono::steady_clock::now() + min_gap_;
-    }
-    try {
-      update();
-    } catch (const std::exception& e) {
-      spdlog::warn("coverage: {}", e.what());
-    }
-  }
-}
-
 std::string CoverageMeter::metrics_text() {
-  {
-    std::lock_guard lock(mutex_);
-    asked_ = true;
-  }
-  wake_.notify_all();
+  rounds_.ask();
   Coverage c;
   std::int64_t updated_ms = 0;
   {

@@ -6,14 +6,12 @@
 // scrape answers at once with the last round's counts, and nothing is read while nobody asks.
 #pragma once
 
-#include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <mutex>
 #include <string>
-#include <thread>
 
+#include "analytics/asked_rounds.hpp"
 #include "analytics/clients.hpp"
 #include "store/store.hpp"
 
@@ -38,22 +36,13 @@ class CoverageMeter {
   std::string metrics_text();
 
  private:
-  void loop();
-
   store::Store& store_;
-  std::chrono::milliseconds min_gap_;
-  ClientTally tally_;            // the meter's thread only
-  std::uint64_t last_id_ = 0;    // the meter's thread only
+  ClientTally tally_;          // the meter's thread only
+  std::uint64_t last_id_ = 0;  // the meter's thread only
   mutable std::mutex counts_mutex_;
   Coverage counts_;              // under counts_mutex_, `bypassing` empty
   std::int64_t updated_ms_ = 0;  // under counts_mutex_; 0: no round yet
-
-  std::atomic<bool> stop_{false};
-  std::mutex mutex_;
-  bool asked_ = false;                            // under mutex_
-  std::chrono::steady_clock::time_point next_{};  // under mutex_: the earliest next round
-  std::condition_variable wake_;
-  std::thread thread_;
+  AskedRounds rounds_;
 };
 
 }  // namespace plextap::analytics

@@ -573,6 +573,10 @@ void PlayBuilder::for_each_open(const std::function<void(const OpenPlay&)>& f) c
   }
 }
 
+void PlayBuilder::for_each_pending(const std::function<void(const Play&)>& f) const {
+  for (const auto& [order, row] : pending_) f(row);
+}
+
 void PlayBuilder::close(ClientState& c, PlayEnd why) {
   Session& s = *c.session;
   Play& row = s.row;

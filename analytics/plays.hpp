@@ -213,6 +213,8 @@ class PlayBuilder {
     PlaySource source;
   };
   void for_each_open(const std::function<void(const OpenPlay&)>& f) const;
+  // The plays that have ended but wait for their scrobble window before they come out.
+  void for_each_pending(const std::function<void(const Play&)>& f) const;
 
   // The account learnt for a token fingerprint (see `accounts_`); null when none.
   struct Account {

@@ -260,6 +260,7 @@ struct Insights::Impl {
   // Shared, under `mutex`.
   mutable std::mutex mutex;
   std::vector<Play> plays;  // ended, in order of their end
+  std::vector<Play> held_plays;  // ended, still in their scrobble window (replaced each update)
   std::vector<Run> runs;    // ended and open
   std::vector<SearchView> searches;
   std::vector<QueueOutcome> queues;
@@ -297,6 +298,9 @@ void Insights::Impl::publish(bool final) {
   for (const QueueOutcome* q : derivation.queues().rows()) queue_rows.push_back(*q);
   std::vector<Run> open_runs;
   if (!final) derivation.runs().for_each_open([&](const Run& r) { open_runs.push_back(r); });
+  // Plays that have ended but are held for their scrobble window count in the views already.
+  std::vector<Play> pending;
+  if (!final) derivation.plays().for_each_pending([&](const Play& p) { pending.push_back(p); });
   std::vector<NowPlaying> open;
   if (!final)
     derivation.plays().for_each_open([&](const PlayBuilder::OpenPlay& o) {
@@ -338,6 +342,7 @@ void Insights::Impl::publish(bool final) {
   clients = std::move(client_rows);
   coverage = std::move(c);
   now_playing = std::move(open);
+  held_plays = std::move(pending);
   updated_ms = now_ms();
 }
 
@@ -362,8 +367,9 @@ void Insights::finish() {
 
 std::vector<View> Insights::Impl::views(const ViewFilter& f) const {
   std::vector<const Play*> ps;
-  for (const Play& p : plays)
-    if (keeps(f, p.started_at_ms, p.account_id, p.user_name)) ps.push_back(&p);
+  for (const auto* list : {&plays, &held_plays})
+    for (const Play& p : *list)
+      if (keeps(f, p.started_at_ms, p.account_id, p.user_name)) ps.push_back(&p);
   std::vector<const SearchView*> ss;
   for (const SearchView& s : searches)
     if (keeps(f, s.row.ts_ms, s.account_id, s.user_name)) ss.push_back(&s);
@@ -613,19 +619,22 @@ std::vector<View> Insights::Impl::views(const ViewFilter& f) const {
     v.chart = Chart{"user", {"plays"}};
     out.push_back(std::move(v));
 
-    std::unordered_map<std::string, const ClientRow*> known;
-    for (const ClientRow& r : clients) known.emplace(r.client_id, &r);
+    // Every client seen in the range, with the plays it made there (a user filter keeps
+    // the clients that user played on).
     View c{"clients", "Watch time per client", {}, {}, {}, {}};
     c.columns = {{"client_id", "Client", "string"}, {"product", "Product", "string"},
                  {"device_name", "Device", "string"}, {"user", "User", "string"},
                  {"plays", "Plays", "int"},           {"watched", "Watch time", "ms"},
                  {"via_proxy", "Through the proxy", "bool"}};
-    for (const auto& [id, p] : players) {
-      auto it = known.find(id);
-      const ClientRow* r = it == known.end() ? nullptr : it->second;
-      c.rows.push_back({text(id), r ? text(r->product) : Cell{}, r ? text(r->device_name) : Cell{},
-                        text(p.user), count(p.plays), p.watched,
-                        r ? Cell{r->via_proxy} : Cell{}});
+    for (const ClientRow& r : clients) {
+      if ((f.since_ms && r.last_seen_ms < *f.since_ms) || (f.until_ms && r.first_seen_ms >= *f.until_ms))
+        continue;
+      auto it = players.find(r.client_id);
+      if (!f.user.empty() && it == players.end()) continue;
+      const Player none;
+      const Player& p = it == players.end() ? none : it->second;
+      c.rows.push_back({text(r.client_id), text(r.product), text(r.device_name), text(p.user),
+                        count(p.plays), p.watched, r.via_proxy});
     }
     top(c, 4);
     c.chart = Chart{"client_id", {"plays"}};

@@ -24,6 +24,7 @@ Runner add_stats(CLI::App& app);
 Runner add_enrich(CLI::App& app);
 Runner add_replay(CLI::App& app);
 Runner add_certs(CLI::App& app);
+Runner add_report(CLI::App& app);
 
 // --tls-cert, --tls-key, --tls-p12, --tls-p12-password: the certificate of the https
 // listeners, for every command that has them (serve, replay serve).

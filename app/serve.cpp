@@ -10,6 +10,8 @@
 #include <optional>
 
 #include "analytics/coverage_meter.hpp"
+#include "analytics/dashboard.hpp"
+#include "analytics/views.hpp"
 #include "app/cli.hpp"
 #include "app/commands.hpp"
 #include "capture/recorder.hpp"
@@ -31,6 +33,7 @@ struct ServeFlags {
   std::string upstream = "http://127.0.0.1:32400";
   std::string data = "./plextap-data";
   std::string admin = "127.0.0.1:32480";
+  std::string admin_token;
   std::string record = "tapped";
   ListenerTlsFlags listener_tls;
   UpstreamTlsFlags upstream_tls;
@@ -63,6 +66,12 @@ proxy::Config make_config(const ServeFlags& f) {
   } catch (const std::invalid_argument& e) {
     throw UsageError(e.what());
   }
+  // The dashboard shows what every client watched: beyond this machine only with a token.
+  if (f.admin_token.empty() && !proxy::is_loopback(config.admin))
+    throw UsageError("--admin " + f.admin +
+                     " is reachable from other machines: give --admin-token (or "
+                     "PLEXTAP_ADMIN_TOKEN) to guard the dashboard, or use a loopback address");
+  config.admin_token = f.admin_token;
   config.upstream_tls = upstream_tls_options(config.upstream, f.upstream_tls);
   config.header_timeout = parse_duration(f.header_timeout);
   config.body_timeout = parse_duration(f.body_timeout);
@@ -183,6 +192,18 @@ int run(const ServeFlags& f) {
     coverage->start();
   }
 
+  // The dashboard on the admin listener, answered from memory; its own thread reads the store.
+  std::unique_ptr<analytics::Insights> insights;
+  if (store) insights = std::make_unique<analytics::Insights>(*store);
+  analytics::Dashboard dashboard(insights.get(),
+                                 [](const std::string& text) { return parse_time(text); });
+  dashboard.start();
+  config.admin_routes = [&dashboard](const proxy::AdminRequest& request) {
+    auto a = dashboard.answer(request.method, request.target);
+    return proxy::AdminAnswer{a.status, std::move(a.content_type), std::move(a.body),
+                              std::move(a.headers)};
+  };
+
   // In an optional so that it goes first after the drain: exchanges still in flight then
   // hold recordings whose bytes belong to the writer's budget.
   std::optional<proxy::Server> server;
@@ -200,6 +221,7 @@ int run(const ServeFlags& f) {
   if (scheduler) scheduler->stop();
   if (watch) watch->stop();
   if (coverage) coverage->stop();
+  dashboard.stop();
   tap.reset();
   if (writer) writer->stop(deadline);
   writer.reset();
@@ -244,8 +266,12 @@ Runner add_serve(CLI::App& app) {
           ->capture_default_str());
   with_env(serve
                ->add_option("--admin", f->admin,
-                            "Admin listener HOST:PORT for /metrics, /healthz, /readyz")
+                            "Admin listener HOST:PORT for /metrics, /healthz, /readyz and the "
+                            "dashboard")
                ->capture_default_str());
+  with_env(serve->add_option("--admin-token", f->admin_token,
+                             "Token the dashboard and /api/ ask for (Bearer, or ?token= once); "
+                             "needed when --admin is not a loopback address"));
   with_env(serve
                ->add_option("--record", f->record,
                             "What to record: the analytics calls, all non-media exchanges, or none "

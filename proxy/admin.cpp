@@ -1,8 +1,11 @@
 // The admin listener and its HTTP/1.1 connections.
 #include "proxy/admin.hpp"
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <spdlog/spdlog.h>
 
+#include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -11,8 +14,11 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <exception>
+#include <optional>
 #include <stdexcept>
 
+#include "base/json_writer.hpp"
+#include "base/percent.hpp"
 #include "net/use_tuple.hpp"
 
 namespace plextap::proxy {
@@ -23,7 +29,113 @@ using net::ip::tcp;
 
 namespace {
 using ::plextap::net::kUseTuple;
+
+bool open_path(std::string_view path) {
+  return path == "/metrics" || path == "/healthz" || path == "/readyz";
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+// The value of the cookie `name` in a Cookie header ("a=1; b=2"), percent-decoded.
+std::optional<std::string> cookie_value(std::string_view header, std::string_view name) {
+  while (!header.empty()) {
+    auto end = header.find(';');
+    auto pair = trim(header.substr(0, end));
+    header = end == std::string_view::npos ? std::string_view{} : header.substr(end + 1);
+    auto eq = pair.find('=');
+    if (eq != std::string_view::npos && pair.substr(0, eq) == name)
+      return base::percent_decode(pair.substr(eq + 1), base::Plus::literal);
+  }
+  return std::nullopt;
+}
+
+std::string json_error(std::string_view message) {
+  std::string out = "{\"error\":";
+  base::append_json_string(out, message);
+  return out + "}\n";
+}
+
+constexpr std::string_view kLoginPage = R"(<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<title>plextap: admin token required</title>
+<style>body{font:16px/1.5 system-ui,sans-serif;max-width:34em;margin:3em auto;padding:0 1em;color:#1d2327}code{background:#f1f1f1;padding:0 .2em}</style>
+</head><body><h1>Admin token required</h1>
+<p>This dashboard is behind the admin token of <code>plextap serve --admin-token</code>.
+Open it once as <code>/?token=YOUR_TOKEN</code>: the token is kept in a cookie and taken out of the address.</p>
+</body></html>
+)";
 }  // namespace
+
+bool same_secret(std::string_view a, std::string_view b) {
+  std::array<unsigned char, EVP_MAX_MD_SIZE> da{}, db{};
+  unsigned la = 0, lb = 0;
+  if (!EVP_Digest(a.data(), a.size(), da.data(), &la, EVP_sha256(), nullptr) ||
+      !EVP_Digest(b.data(), b.size(), db.data(), &lb, EVP_sha256(), nullptr) || la != lb)
+    return false;
+  return CRYPTO_memcmp(da.data(), db.data(), la) == 0;
+}
+
+AdminAccess check_admin_access(std::string_view token, std::string_view target,
+                               std::string_view authorization, std::string_view cookie) {
+  const auto question = target.find('?');
+  const std::string_view path = target.substr(0, question);
+  AdminAccess a;
+  if (open_path(path)) {
+    a.verdict = AdminAccess::open;
+    return a;
+  }
+  if (token.empty()) {
+    a.verdict = AdminAccess::allowed;
+    return a;
+  }
+  // A link with the token: the redirect drops it (and any other copy of it) from the target.
+  if (question != std::string_view::npos) {
+    std::string_view query = target.substr(question + 1);
+    std::string rest;
+    bool had_token = false, good = true;
+    for (;;) {
+      auto end = query.find('&');
+      auto param = query.substr(0, end);
+      auto eq = param.find('=');
+      if (base::percent_decode(param.substr(0, eq), base::Plus::space) == "token") {
+        had_token = true;
+        std::string value = eq == std::string_view::npos
+                                ? std::string()
+                                : base::percent_decode(param.substr(eq + 1), base::Plus::space);
+        good = same_secret(value, token) && good;
+      } else if (!param.empty()) {
+        rest += rest.empty() ? "" : "&";
+        rest += param;
+      }
+      if (end == std::string_view::npos) break;
+      query.remove_prefix(end + 1);
+    }
+    if (had_token) {
+      if (!good) return a;
+      a.verdict = AdminAccess::redirect;
+      // Only ever to a path of this listener ("//host" would leave it).
+      const bool local = path.starts_with('/') && !path.starts_with("//") &&
+                         path.find('\\') == std::string_view::npos;
+      a.location = (local ? std::string(path) : "/") + (rest.empty() ? "" : "?" + rest);
+      a.set_cookie = std::string(kAdminCookie) + "=" + base::percent_encode(token) +
+                     "; HttpOnly; SameSite=Strict; Path=/";
+      return a;
+    }
+  }
+  authorization = trim(authorization);
+  if (authorization.size() > 7 && beast::iequals(authorization.substr(0, 7), "Bearer ") &&
+      same_secret(trim(authorization.substr(7)), token)) {
+    a.verdict = AdminAccess::allowed;
+    return a;
+  }
+  if (auto value = cookie_value(cookie, kAdminCookie); value && same_secret(*value, token))
+    a.verdict = AdminAccess::allowed;
+  return a;
+}
 
 Admin::Admin(Worker& worker, const Shared& shared, MetricsSource own,
              std::vector<MetricsSource> sources)
@@ -57,6 +169,54 @@ std::string Admin::metrics_text() const {
   std::string text = own_();
   for (const auto& source : sources_) text += source();
   return text;
+}
+
+// Every path but the three above: the token first, then the routes the config gave.
+void Admin::answer_routed(const http::request<http::string_body>& req,
+                          http::response<http::string_body>& res) const {
+  const std::string_view target(req.target().data(), req.target().size());
+  const std::string_view path = target.substr(0, target.find('?'));
+  const bool api = path.starts_with("/api/");
+  const auto& config = shared_.config;
+  auto header = [&](http::field f) {
+    auto it = req.find(f);
+    return it == req.end() ? std::string_view{}
+                           : std::string_view(it->value().data(), it->value().size());
+  };
+  res.set(http::field::cache_control, "no-store");
+  AdminAccess access = check_admin_access(
+      config.admin_token, target, header(http::field::authorization), header(http::field::cookie));
+  if (access.verdict == AdminAccess::redirect) {
+    res.result(http::status::see_other);
+    res.set(http::field::location, access.location);
+    res.set(http::field::set_cookie, access.set_cookie);
+    res.body() = "see " + access.location + "\n";
+    return;
+  }
+  if (access.verdict == AdminAccess::refused) {
+    res.result(http::status::unauthorized);
+    res.set(http::field::www_authenticate, "Bearer realm=\"plextap admin\"");
+    if (api) {
+      res.set(http::field::content_type, "application/json");
+      res.body() = json_error(
+          "admin token required: send Authorization: Bearer TOKEN, or open /?token=TOKEN once");
+    } else {
+      res.set(http::field::content_type, "text/html; charset=utf-8");
+      res.body() = std::string(kLoginPage);
+    }
+    return;
+  }
+  if (!config.admin_routes) {
+    res.result(http::status::not_found);
+    res.body() = "not found; try /metrics, /healthz or /readyz\n";
+    return;
+  }
+  const std::string_view method(req.method_string().data(), req.method_string().size());
+  AdminAnswer answer = config.admin_routes(AdminRequest{method, target});
+  res.result(static_cast<http::status>(answer.status));
+  res.set(http::field::content_type, answer.content_type);
+  for (const auto& [name, value] : answer.headers) res.set(name, value);
+  res.body() = std::move(answer.body);
 }
 
 net::awaitable<void> Admin::accept_loop() {
@@ -124,8 +284,7 @@ net::awaitable<void> Admin::serve(tcp::socket socket) {
         res.body() = "ready\n";
       }
     } else {
-      res.result(http::status::not_found);
-      res.body() = "not found; try /metrics, /healthz or /readyz\n";
+      answer_routed(req, res);
     }
     res.keep_alive(req.keep_alive());
     res.prepare_payload();

@@ -1,5 +1,6 @@
 #include "proxy/config.hpp"
 
+#include <boost/asio/ip/address.hpp>
 #include <charconv>
 #include <stdexcept>
 
@@ -71,6 +72,13 @@ Endpoint parse_host_port(const std::string& text) {
 std::string to_string(const Endpoint& e) {
   std::string host = e.host.find(':') != std::string::npos ? "[" + e.host + "]" : e.host;
   return std::string(e.tls ? "https://" : "http://") + host + ":" + std::to_string(e.port);
+}
+
+bool is_loopback(const Endpoint& e) {
+  if (e.host == "localhost") return true;
+  boost::system::error_code ec;
+  auto address = boost::asio::ip::make_address(e.host, ec);
+  return !ec && address.is_loopback();
 }
 
 }  // namespace plextap::proxy

@@ -5,7 +5,10 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 namespace plextap::proxy {
@@ -22,6 +25,24 @@ Endpoint parse_endpoint_url(const std::string& url);
 // Parses "127.0.0.1:32480" or "[::1]:32480" (no scheme).
 Endpoint parse_host_port(const std::string& text);
 std::string to_string(const Endpoint& e);
+// Whether `e` names only this machine: localhost, 127.0.0.0/8 or ::1. A name that must be
+// resolved first (other than localhost) is not.
+bool is_loopback(const Endpoint& e);
+
+// The admin listener's seam for answers beyond /metrics, /healthz and /readyz (the
+// dashboard): the proxy passes the request on and writes the answer, knowing nothing of
+// what it holds. Called on the admin's I/O thread, so it must answer quickly, from memory.
+struct AdminRequest {
+  std::string_view method;  // "GET", "POST", …
+  std::string_view target;  // origin-form (with an admin token, one naming it was redirected)
+};
+struct AdminAnswer {
+  unsigned status = 200;
+  std::string content_type = "text/plain; charset=utf-8";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;  // e.g. Content-Disposition
+};
+using AdminRoutes = std::function<AdminAnswer(const AdminRequest&)>;
 
 // How to speak TLS to an https:// upstream.
 struct UpstreamTlsOptions {
@@ -35,6 +56,9 @@ struct Config {
   Endpoint upstream;
   UpstreamTlsOptions upstream_tls;
   Endpoint admin;
+  // When set, every admin path but /metrics, /healthz and /readyz asks for it (admin.hpp).
+  std::string admin_token;
+  AdminRoutes admin_routes;        // empty: those paths answer 404
   std::filesystem::path tls_cert;  // PEM chain; empty with tls_key empty: generated
   std::filesystem::path tls_key;
   std::filesystem::path tls_p12;  // PKCS#12 bundle instead of tls_cert and tls_key
