@@ -9,6 +9,8 @@
 #include <stdexcept>
 #include <vector>
 
+#include "base/markup.hpp"
+
 namespace plextap::analytics {
 namespace {
 
@@ -228,30 +230,7 @@ std::string format_cell(std::string_view type, std::string_view json) {
 }
 
 std::string html_escape(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
+  return base::markup_escaped(s);
 }
 
 std::string render_text(std::string_view views_json) {

@@ -124,4 +124,10 @@ void setup_logging(bool json) {
   spdlog::set_default_logger(logger);
 }
 
+Output::Output(const std::string& path) {
+  if (path.empty() || path == "-") return;
+  file_.reset(std::fopen(path.c_str(), "w"));
+  if (!file_) throw std::runtime_error("cannot write " + path);
+}
+
 }  // namespace plextap::app

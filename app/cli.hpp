@@ -3,6 +3,8 @@
 
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -26,6 +28,17 @@ std::size_t parse_size(const std::string& text, const std::string& flag);
 std::int64_t parse_time(const std::string& text, std::int64_t now_ms);
 // The same, ages counted back from the current time.
 std::int64_t parse_time(const std::string& text);
+
+// Where a command writes: the file `path` (created or truncated), or standard output for ""
+// and "-". Throws std::runtime_error naming the file when it cannot be opened.
+class Output {
+ public:
+  explicit Output(const std::string& path);
+  std::FILE* get() const { return file_ ? file_.get() : stdout; }
+
+ private:
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> file_{nullptr, &std::fclose};
+};
 
 // One line of the JSON process log: {"ts":…,"level":…,"msg":…} and a line feed; valid
 // JSON whatever bytes the message holds.

@@ -84,13 +84,8 @@ int run_export(const ExportFlags& f) {
   options.stop = &g_stop;
 
   store::Store store(std::filesystem::path(f.data) / "store", true);
-  std::FILE* out = stdout;
-  std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(nullptr, &std::fclose);
-  if (!f.output.empty() && f.output != "-") {
-    file.reset(std::fopen(f.output.c_str(), "w"));
-    if (!file) throw std::runtime_error("cannot write " + f.output);
-    out = file.get();
-  }
+  Output output(f.output);
+  std::FILE* out = output.get();
   std::signal(SIGINT, on_interrupt);
   std::signal(SIGTERM, on_interrupt);
   if (media)

@@ -34,13 +34,8 @@ int run_report(const ReportFlags& f) {
                      : f.format == "html" ? analytics::render_html(views)
                                           : analytics::render_text(views);
 
-  std::FILE* out = stdout;
-  std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(nullptr, &std::fclose);
-  if (!f.output.empty() && f.output != "-") {
-    file.reset(std::fopen(f.output.c_str(), "w"));
-    if (!file) throw std::runtime_error("cannot write " + f.output);
-    out = file.get();
-  }
+  Output output(f.output);
+  std::FILE* out = output.get();
   std::fwrite(text.data(), 1, text.size(), out);
   if (std::fflush(out) != 0 || std::ferror(out)) throw std::runtime_error("write failed");
   // What was intact has been reported; a record that was not makes the run fail.

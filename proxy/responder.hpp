@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "base/markup.hpp"
 #include "capture/tap.hpp"
 
 namespace plextap::proxy {
@@ -38,24 +39,7 @@ inline std::string error_page(unsigned status, std::string_view reason) {
   std::string out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response code=\"";
   out += std::to_string(status);
   out += "\" status=\"";
-  for (char c : reason) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out += c;
-    }
-  }
+  base::append_markup_escaped(out, reason);
   out += "\" source=\"plextap\"/>\n";
   return out;
 }
