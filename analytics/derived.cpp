@@ -11,7 +11,11 @@ Derivation::Derivation(ItemLookup items, Emit emit)
       runs_([this](const Run& r) {
         if (emit_.run) emit_.run(r);
       }),
-      plays_(PlayOptions{}, std::move(items), [this](const Play& p) { on_play(p); }) {}
+      plays_(PlayOptions{}, std::move(items), [this](const Play& p) {
+        if (emit_.play) emit_.play(p);
+      }) {
+  plays_.on_close([this](Play& p) { on_close(p); });
+}
 
 void Derivation::add(const store::StoredEvent& e, Kind kind, const capture::EventFields& f) {
   plays_.add(play_input(f, kind, e.ts_ms, e.id));
@@ -33,8 +37,8 @@ void Derivation::finish(std::optional<std::int64_t> end_ms) {
   runs_.finish();
 }
 
-void Derivation::on_play(const Play& p) {
-  Play row = p;
+// As a play ends: its run, its queue, its search's outcome.
+void Derivation::on_close(Play& row) {
   runs_.on_play(row);
   queues_.on_play(row);
   if (row.search) {
@@ -42,7 +46,6 @@ void Derivation::on_play(const Play& p) {
     auto [it, added] = outcomes_.try_emplace(row.search->id, SearchOutcome{row.rating_key, ms});
     if (!added && ms < it->second.ms_to_play) it->second = SearchOutcome{row.rating_key, ms};
   }
-  if (emit_.play) emit_.play(row);
 }
 
 void derive(store::Store& store, const store::EventFilter& filter, Derivation::Emit emit,

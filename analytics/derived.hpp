@@ -57,7 +57,7 @@ class Derivation {
   const RunTracker& runs() const { return runs_; }
 
  private:
-  void on_play(const Play& play);
+  void on_close(Play& play);
 
   Emit emit_;
   RunTracker runs_;

@@ -651,6 +651,7 @@ void PlayBuilder::close(ClientState& c, PlayEnd why) {
   closed.play_queue_item_id = row.play_queue_item_id;
   closed.ended_at_ms = row.ended_at_ms;
   closed.best_side = best;
+  if (on_close_) on_close_(row);
   pending_.emplace(std::pair{row.ended_at_ms, closed_++}, std::move(row));
   by_idle_.erase(c.idle_it);
   c.session.reset();

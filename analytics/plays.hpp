@@ -187,6 +187,10 @@ class PlayBuilder {
 
   void add(const PlayInput& event);
 
+  // Called with each play as it ends, before it waits for its scrobble window: what joins
+  // plays to runs, queues and searches sees a play at once and may annotate it.
+  void on_close(std::function<void(Play&)> f) { on_close_ = std::move(f); }
+
   // The input is complete up to `now_ms` (a builder fed as events arrive, with the clock):
   // sessions idle longer than the timeout by then end, and rows whose windows have passed
   // come out. The events' own time does not move, so events older than it still count as
@@ -254,6 +258,7 @@ class PlayBuilder {
   PlayOptions options_;
   ItemLookup markers_;
   std::function<void(const Play&)> emit_;
+  std::function<void(Play&)> on_close_;
   std::unique_ptr<ClientMap> clients_;
   std::list<ClientState*> by_activity_;  // every tracked client, least recently active first
   std::list<ClientState*> by_idle_;  // clients with an open session, least recently updated first

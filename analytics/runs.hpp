@@ -1,7 +1,7 @@
 // Binge runs (DESIGN.md section 11): consecutive plays on one client with at most 15
-// minutes between one play's end and the next one's start. Plays come in as PlayBuilder
-// emits them (per client in time order); each gets its run's id and its index in it, and a
-// run's row comes out once the client's next play is too late for it, or at the end.
+// minutes between one play's end and the next one's start. Plays come in as they end (per
+// client in time order); each gets its run's id and its index in it, and a run's row comes
+// out once the client's next play is too late for it, or at the end.
 #pragma once
 
 #include <cstdint>

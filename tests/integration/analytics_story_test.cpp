@@ -150,6 +150,26 @@ TEST_F(AnalyticsStoryTest, SearchQueueAndABingeAreOneExportEach) {
   EXPECT_EQ(s.str("/played_rating_key"), "202");
   EXPECT_GE(std::stod(s.json("/seconds_to_play")), 0.0);
   EXPECT_LT(std::stod(s.json("/seconds_to_play")), 60.0);
+
+  // The same answers in the report's views, and on the dashboard's API.
+  auto report = cli("report", {"--format", "json"});
+  ASSERT_EQ(report.exit_code, 0) << report.err;
+  // The dashboard reads the store in the background once asked: ask until it has.
+  std::string api;
+  wait_until(
+      [&] {
+        api = admin_get("/api/views").body();
+        return contains(api, R"(["kilts",)");
+      },
+      10s, 200ms);
+  for (const std::string& body : {report.out, api}) {
+    SCOPED_TRACE(body);
+    EXPECT_TRUE(contains(body, R"(["kilts",1,1,1,)")) << "search, played, conversion";
+    EXPECT_TRUE(contains(body, R"("Men in Kilts: A Roadtrip with Sam and Graham",3,3,1,)"))
+        << "three plays of the show, three intro skips, all of them";
+    EXPECT_TRUE(contains(body, R"(,"story-tv-1",3,1,3,)")) << "a run of three, one show";
+    EXPECT_TRUE(contains(body, R"(["video",1,0,0,0,3,3])")) << "a queue fully played";
+  }
 }
 
 }  // namespace
