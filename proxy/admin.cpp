@@ -79,6 +79,23 @@ bool same_secret(std::string_view a, std::string_view b) {
   return CRYPTO_memcmp(da.data(), db.data(), la) == 0;
 }
 
+bool loopback_host(std::string_view host) {
+  std::string_view name = host;
+  if (name.starts_with('[')) {
+    const auto close = name.find(']');
+    if (close == std::string_view::npos) return false;
+    const auto rest = name.substr(close + 1);
+    if (!rest.empty() && !rest.starts_with(':')) return false;
+    name = name.substr(1, close - 1);
+  } else if (const auto colon = name.rfind(':'); colon != std::string_view::npos) {
+    name = name.substr(0, colon);
+  }
+  if (beast::iequals(name, "localhost")) return true;
+  boost::system::error_code ec;
+  const auto address = net::ip::make_address(std::string(name), ec);
+  return !ec && address.is_loopback();
+}
+
 AdminAccess check_admin_access(std::string_view token, std::string_view target,
                                std::string_view authorization, std::string_view cookie) {
   const auto question = target.find('?');
@@ -191,6 +208,17 @@ void Admin::answer_routed(const http::request<http::string_body>& req,
     res.set(http::field::location, access.location);
     res.set(http::field::set_cookie, access.set_cookie);
     res.body() = "see " + access.location + "\n";
+    return;
+  }
+  // Without a token the admin listener is on loopback (serve refuses it elsewhere), and
+  // only a request that names loopback is answered.
+  if (config.admin_token.empty() && !loopback_host(header(http::field::host))) {
+    res.result(http::status::forbidden);
+    res.set(http::field::content_type, api ? "application/json" : "text/plain; charset=utf-8");
+    const std::string why =
+        "the dashboard answers only requests for localhost or a loopback address; set "
+        "--admin-token to reach it by another name";
+    res.body() = api ? json_error(why) : why + "\n";
     return;
   }
   if (access.verdict == AdminAccess::refused) {

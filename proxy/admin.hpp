@@ -36,6 +36,11 @@ AdminAccess check_admin_access(std::string_view token, std::string_view target,
                                std::string_view authorization, std::string_view cookie);
 // Equal secrets, compared in constant time (digests of both, so not even the length leaks).
 bool same_secret(std::string_view a, std::string_view b);
+// Whether a Host header names this machine's loopback: `localhost`, an address of
+// 127.0.0.0/8 or `[::1]`, with or without a port. Without a token, the dashboard answers only
+// such requests: a page elsewhere that points its own name at 127.0.0.1 (DNS rebinding)
+// cannot read it from a browser on this machine.
+bool loopback_host(std::string_view host);
 
 // Prometheus text lines, each ending in "\n"; called on an I/O thread for every scrape,
 // so it must be quick.

@@ -105,6 +105,23 @@ TEST_F(DashboardTest, ApiAnswersJsonAndRefusesBadInput) {
   EXPECT_EQ(admin("/healthz").body(), "ok\n");
 }
 
+// Without a token, a page elsewhere whose name resolves to 127.0.0.1 (DNS rebinding) must
+// not read the dashboard through a browser on this machine: only loopback names are
+// answered; the probes stay open to any name.
+TEST_F(DashboardTest, WithoutATokenARequestForAnotherNameIsRefused) {
+  start();
+  for (auto host : {"evil.example", "evil.example:32480", "192.168.1.5"}) {
+    for (auto target : {"/", "/api/views", "/api/users"}) {
+      auto res = admin(target, {{"Host", host}});
+      EXPECT_EQ(res.result_int(), 403) << host << target;
+      EXPECT_FALSE(contains(res.body(), "\"views\"")) << host << target;
+    }
+    EXPECT_EQ(admin("/metrics", {{"Host", host}}).result_int(), 200) << host;
+  }
+  EXPECT_EQ(admin("/api/users", {{"Host", "localhost:32480"}}).result_int(), 200);
+  EXPECT_EQ(admin("/api/users").result_int(), 200);  // 127.0.0.1:PORT
+}
+
 TEST_F(DashboardTest, AdminTokenGuardsTheDashboardButNotTheProbes) {
   const fs::path access_log =
       fs::temp_directory_path() / ("plextap-dash-access-" + std::to_string(::getpid()));

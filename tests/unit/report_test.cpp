@@ -138,6 +138,16 @@ TEST(AdminToken, ProbesStayOpenAndNoTokenAllowsAll) {
   EXPECT_EQ(check_admin_access("", "/", "", "").verdict, AdminAccess::allowed);
 }
 
+TEST(AdminToken, WithoutATokenOnlyLoopbackNamesAreAnswered) {
+  for (auto host : {"127.0.0.1:32480", "127.0.0.1", "localhost:32480", "LOCALHOST", "[::1]:32480",
+                    "[::1]", "127.8.9.10:1"})
+    EXPECT_TRUE(proxy::loopback_host(host)) << host;
+  for (auto host : {"", "evil.example", "evil.example:32480", "192.168.1.5:32480",
+                    "localhost.evil.example", "[::1", "[::1]x", "127.0.0.1.evil.example",
+                    "0.0.0.0:32480"})
+    EXPECT_FALSE(proxy::loopback_host(host)) << host;
+}
+
 TEST(AdminToken, BearerOrCookie) {
   EXPECT_EQ(check_admin_access("t0k", "/api/views", "", "").verdict, AdminAccess::refused);
   EXPECT_EQ(check_admin_access("t0k", "/", "", "").verdict, AdminAccess::refused);
