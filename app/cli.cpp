@@ -6,6 +6,7 @@
 
 #include <charconv>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 
 #include "base/json_writer.hpp"
@@ -111,13 +112,47 @@ class JsonFormatter final : public spdlog::formatter {
   std::unique_ptr<formatter> clone() const override { return std::make_unique<JsonFormatter>(); }
 };
 
+// For journald reading stderr: no time of its own (the journal stamps each line) and the
+// syslog priority as a "<N>" prefix (sd-daemon(3)), on every line of a message.
+class JournalFormatter final : public spdlog::formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
+    const char prefix[] = {'<', static_cast<char>('0' + priority(msg.level)), '>'};
+    dest.append(prefix, prefix + sizeof prefix);
+    for (char c : std::string_view(msg.payload.data(), msg.payload.size())) {
+      dest.push_back(c);
+      if (c == '\n') dest.append(prefix, prefix + sizeof prefix);
+    }
+    dest.push_back('\n');
+  }
+  std::unique_ptr<formatter> clone() const override { return std::make_unique<JournalFormatter>(); }
+
+ private:
+  static int priority(spdlog::level::level_enum level) {
+    switch (level) {
+      case spdlog::level::critical:
+        return 2;  // LOG_CRIT
+      case spdlog::level::err:
+        return 3;  // LOG_ERR
+      case spdlog::level::warn:
+        return 4;  // LOG_WARNING
+      case spdlog::level::info:
+        return 6;  // LOG_INFO
+      default:
+        return 7;  // LOG_DEBUG
+    }
+  }
+};
+
 }  // namespace
 
-void setup_logging(bool json) {
+void setup_logging(bool json, bool journal) {
   auto logger = std::make_shared<spdlog::logger>("plextap",
                                                  std::make_shared<spdlog::sinks::stderr_sink_mt>());
   if (json)
     logger->set_formatter(std::make_unique<JsonFormatter>());
+  else if (journal || (std::getenv("JOURNAL_STREAM") && *std::getenv("JOURNAL_STREAM")))
+    logger->set_formatter(std::make_unique<JournalFormatter>());
   else
     logger->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %^%l%$ %v", spdlog::pattern_time_type::utc);
   logger->flush_on(spdlog::level::info);

@@ -44,7 +44,9 @@ class Output {
 // JSON whatever bytes the message holds.
 std::string json_log_line(std::string_view ts, std::string_view level, std::string_view message);
 
-// Process log on stderr, as text or one JSON object per line.
-void setup_logging(bool json);
+// Process log on stderr, as text or one JSON object per line; text in journald's form
+// (priority prefixes, no timestamps) with `journal`, or when JOURNAL_STREAM says stderr
+// goes to the journal, unless JSON is asked for.
+void setup_logging(bool json, bool journal = false);
 
 }  // namespace plextap::app

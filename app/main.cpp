@@ -6,6 +6,7 @@
 
 #include "app/cli.hpp"
 #include "app/commands.hpp"
+#include "app/version.hpp"
 
 namespace {
 
@@ -30,7 +31,7 @@ int main(int argc, char** argv) {
   app.set_config("--config", "",
                  "TOML config file (keys as flags, in [serve], [export], ... tables)");
   app.require_subcommand(1);
-  app.set_version_flag("--version", "plextap 0.1.0");
+  app.set_version_flag("--version", plextap::app::version_line());
 
   std::map<std::string, plextap::app::Runner> runners{
       {"serve", plextap::app::add_serve(app)},   {"export", plextap::app::add_export(app)},

@@ -14,6 +14,9 @@
 #include "analytics/views.hpp"
 #include "app/cli.hpp"
 #include "app/commands.hpp"
+#include "app/notify.hpp"
+#include "app/version.hpp"
+#include "base/process_metrics.hpp"
 #include "capture/recorder.hpp"
 #include "certs/client_tls.hpp"
 #include "enrich/enricher.hpp"
@@ -88,7 +91,7 @@ proxy::Config make_config(const ServeFlags& f) {
 }
 
 int run(const ServeFlags& f) {
-  setup_logging(f.log_format == "json");
+  setup_logging(f.log_format == "json", f.log_format == "journal");
   // OpenSSL writes to client sockets with write(2), which raises SIGPIPE when the client
   // has gone; the error return is handled, the signal must not end the process.
   std::signal(SIGPIPE, SIG_IGN);
@@ -212,6 +215,10 @@ int run(const ServeFlags& f) {
   if (enricher) server->add_metrics([&e = *enricher] { return e.metrics_text(); });
   if (watch) server->add_metrics([&w = *watch] { return w.metrics_text(); });
   if (coverage) server->add_metrics([&c = *coverage] { return c.metrics_text(); });
+  server->add_metrics(&base::process_metrics_text);
+  server->add_metrics(&build_info_metrics);
+  server->on_ready([] { notify_ready("serving"); });
+  server->on_draining([] { notify_stopping("draining: finishing requests in flight"); });
   server->run();
   server.reset();
   // After the drain, every stage is bounded so that SIGTERM ends the process within
@@ -288,8 +295,11 @@ Runner add_serve(CLI::App& app) {
                            "Do not watch the server's own notifications, sessions and resources"));
   with_env(serve->add_option("--access-log", f->access_log,
                              "Access log file, or - for standard output"));
-  with_env(serve->add_option("--log-format", f->log_format, "Log format")
-               ->check(CLI::IsMember({"text", "json"}))
+  with_env(serve
+               ->add_option("--log-format", f->log_format,
+                            "Log format (journal: text with syslog priorities and no "
+                            "timestamps, the default when JOURNAL_STREAM is set)")
+               ->check(CLI::IsMember({"text", "json", "journal"}))
                ->capture_default_str());
   with_env(serve->add_option("--threads", f->threads, "I/O threads (0: one per core)")
                ->capture_default_str());

@@ -29,9 +29,19 @@ void PrometheusText::sample(std::string_view name, std::string_view value) {
 }
 
 void PrometheusText::sample(std::string_view name, const Label& label, std::string_view value) {
-  out_.append(name).append("{").append(label.name).append("=\"");
-  append_escaped(out_, label.value, true);
-  out_.append("\"} ").append(value).append("\n");
+  sample(name, std::span<const Label>(&label, 1), value);
+}
+
+void PrometheusText::sample(std::string_view name, std::span<const Label> labels,
+                            std::string_view value) {
+  out_.append(name).append("{");
+  for (std::size_t i = 0; i < labels.size(); ++i) {
+    if (i) out_ += ',';
+    out_.append(labels[i].name).append("=\"");
+    append_escaped(out_, labels[i].value, true);
+    out_ += '"';
+  }
+  out_.append("} ").append(value).append("\n");
 }
 
 }  // namespace plextap::base

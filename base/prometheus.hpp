@@ -4,6 +4,7 @@
 #pragma once
 
 #include <concepts>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -23,6 +24,8 @@ class PrometheusText {
   // "name value" and "name{label="value"} value"; `value` is written as given.
   void sample(std::string_view name, std::string_view value);
   void sample(std::string_view name, const Label& label, std::string_view value);
+  // "name{a="x",b="y"} value": several labels, in the order given.
+  void sample(std::string_view name, std::span<const Label> labels, std::string_view value);
 
   template <std::integral T>
   void sample(std::string_view name, T value) {
@@ -31,6 +34,10 @@ class PrometheusText {
   template <std::integral T>
   void sample(std::string_view name, const Label& label, T value) {
     sample(name, label, std::string_view(std::to_string(value)));
+  }
+  template <std::integral T>
+  void sample(std::string_view name, std::span<const Label> labels, T value) {
+    sample(name, labels, std::string_view(std::to_string(value)));
   }
 
  private:

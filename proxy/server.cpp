@@ -70,6 +70,7 @@ struct Server::Impl {
   std::unique_ptr<Admin> admin;
   std::vector<net::executor_work_guard<net::io_context::executor_type>> guards;
   std::vector<MetricsSource> extra_metrics;
+  std::function<void()> ready_hook, draining_hook;
 
   void start();
   void resolve_upstream();
@@ -156,6 +157,7 @@ net::awaitable<void> Server::Impl::signal_loop() {
 net::awaitable<void> Server::Impl::drain() {
   spdlog::info("shutting down: no new connections, waiting for requests in flight");
   shared.draining = true;
+  if (draining_hook) draining_hook();
   if (admin) admin->stop();
   listener.stop();
   for (auto& worker : workers) net::post(worker.ioc, [&worker] { worker.drain(); });
@@ -224,6 +226,7 @@ void Server::Impl::start() {
       spdlog::info("forwarding to {}", shared.upstream_name);
   }
   net::co_spawn(workers.front().ioc, signal_loop(), net::detached);
+  if (ready_hook) net::post(workers.front().ioc, ready_hook);
   for (auto& worker : workers) {
     guards.push_back(net::make_work_guard(worker.ioc));
     net::co_spawn(worker.ioc, sweep_loop(worker), net::detached);
@@ -237,6 +240,14 @@ Server::~Server() = default;
 
 void Server::add_metrics(std::function<std::string()> source) {
   impl_->extra_metrics.push_back(std::move(source));
+}
+
+void Server::on_ready(std::function<void()> hook) {
+  impl_->ready_hook = std::move(hook);
+}
+
+void Server::on_draining(std::function<void()> hook) {
+  impl_->draining_hook = std::move(hook);
 }
 
 void Server::run() {

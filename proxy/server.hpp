@@ -29,6 +29,11 @@ class Server {
   // added before (before run(); called on an I/O thread for every scrape, so it must be
   // quick).
   void add_metrics(std::function<std::string()> source);
+  // Called once on an I/O thread as serving starts, every listener (the admin one too)
+  // bound and accepting; and once when the drain starts, before anything closes. Both
+  // before run(); they must be quick. (`serve` tells systemd through them.)
+  void on_ready(std::function<void()> hook);
+  void on_draining(std::function<void()> hook);
 
  private:
   struct Impl;
