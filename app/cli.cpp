@@ -8,6 +8,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <iostream>
+#include <streambuf>
 
 #include "base/json_writer.hpp"
 #include "base/time.hpp"
@@ -144,14 +146,44 @@ class JournalFormatter final : public spdlog::formatter {
   }
 };
 
+// std::cerr's lines as errors for journald: "<3>" before each.
+class JournalErrorBuffer final : public std::streambuf {
+ public:
+  explicit JournalErrorBuffer(std::streambuf* out) : out_(out) {}
+
+ protected:
+  int overflow(int c) override {
+    if (c == traits_type::eof()) return traits_type::not_eof(c);
+    if (at_line_start_ && out_->sputn("<3>", 3) != 3) return traits_type::eof();
+    at_line_start_ = c == '\n';
+    return out_->sputc(static_cast<char>(c));
+  }
+  int sync() override { return out_->pubsync(); }
+
+ private:
+  std::streambuf* out_;
+  bool at_line_start_ = true;
+};
+
 }  // namespace
+
+bool stderr_to_journal() {
+  const char* stream = std::getenv("JOURNAL_STREAM");
+  return stream && *stream;
+}
+
+void journal_priorities_on_cerr() {
+  if (!stderr_to_journal()) return;
+  static JournalErrorBuffer buffer(std::cerr.rdbuf());
+  std::cerr.rdbuf(&buffer);
+}
 
 void setup_logging(bool json, bool journal) {
   auto logger = std::make_shared<spdlog::logger>("plextap",
                                                  std::make_shared<spdlog::sinks::stderr_sink_mt>());
   if (json)
     logger->set_formatter(std::make_unique<JsonFormatter>());
-  else if (journal || (std::getenv("JOURNAL_STREAM") && *std::getenv("JOURNAL_STREAM")))
+  else if (journal || stderr_to_journal())
     logger->set_formatter(std::make_unique<JournalFormatter>());
   else
     logger->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %^%l%$ %v", spdlog::pattern_time_type::utc);

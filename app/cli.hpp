@@ -48,5 +48,10 @@ std::string json_log_line(std::string_view ts, std::string_view level, std::stri
 // (priority prefixes, no timestamps) with `journal`, or when JOURNAL_STREAM says stderr
 // goes to the journal, unless JSON is asked for.
 void setup_logging(bool json, bool journal = false);
+// True when JOURNAL_STREAM says stderr goes to the journal (systemd sets it for a unit).
+bool stderr_to_journal();
+// Under the journal, every line written to std::cerr (the one-line errors before exit)
+// gets the error priority "<3>"; otherwise nothing changes.
+void journal_priorities_on_cerr();
 
 }  // namespace plextap::app

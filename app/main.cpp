@@ -27,6 +27,7 @@ CLI::Option* with_env(CLI::Option* opt) {
 }  // namespace plextap::app
 
 int main(int argc, char** argv) {
+  plextap::app::journal_priorities_on_cerr();
   CLI::App app{"plextap: a recording reverse proxy for Plex Media Server", "plextap"};
   app.set_config("--config", "",
                  "TOML config file (keys as flags, in [serve], [export], ... tables)");

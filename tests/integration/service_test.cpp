@@ -128,6 +128,20 @@ TEST_F(ServiceTest, UnderJournaldLinesCarryPrioritiesAndNoTimestamps) {
   EXPECT_NE(err.find("\n<6>stopped"), std::string::npos) << err;
 }
 
+TEST(ServiceCli, UnderJournaldErrorsBeforeExitHaveErrorPriority) {
+  ::setenv("JOURNAL_STREAM", "8:12345", 1);
+  auto usage = run_plextap({"serve", "--no-such-flag"});
+  auto runtime = run_plextap({"certs", "show", "/nonexistent/cert.pem"});
+  ::unsetenv("JOURNAL_STREAM");
+  EXPECT_EQ(usage.exit_code, 2);
+  EXPECT_TRUE(usage.err.starts_with("<3>plextap: ")) << usage.err;
+  EXPECT_EQ(runtime.exit_code, 1);
+  EXPECT_TRUE(runtime.err.starts_with("<3>plextap ")) << runtime.err;
+  // Without the journal, the same line as always.
+  auto plain = run_plextap({"serve", "--no-such-flag"});
+  EXPECT_TRUE(plain.err.starts_with("plextap: ")) << plain.err;
+}
+
 // The value of the sample `series` (its whole name and labels as rendered), or -1.
 double sample_value(const std::string& text, const std::string& series) {
   auto at = text.find("\n" + series + " ");
