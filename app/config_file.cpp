@@ -3,6 +3,7 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <iterator>
 #include <map>
@@ -242,6 +243,24 @@ struct Walker {
   }
 };
 
+// " at key 'threads'" for a line that reads `threads = ...`, "" for any other.
+std::string key_on_line(std::string_view text, std::size_t line) {
+  for (std::size_t n = 1; n < line && !text.empty(); ++n) {
+    const auto end = text.find('\n');
+    text = end == std::string_view::npos ? std::string_view{} : text.substr(end + 1);
+  }
+  text = text.substr(0, text.find('\n'));
+  const auto eq = text.find('=');
+  if (eq == std::string_view::npos) return {};
+  auto key = text.substr(0, eq);
+  while (!key.empty() && (key.front() == ' ' || key.front() == '\t')) key.remove_prefix(1);
+  while (!key.empty() && (key.back() == ' ' || key.back() == '\t')) key.remove_suffix(1);
+  const bool bare = !key.empty() && std::all_of(key.begin(), key.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+  });
+  return bare ? " at key '" + std::string(key) + "'" : std::string();
+}
+
 }  // namespace
 
 std::size_t edit_distance(std::string_view a, std::string_view b) {
@@ -265,8 +284,9 @@ std::vector<CLI::ConfigItem> config_items(const CLI::App& app, std::string_view 
   try {
     doc = toml::parse(text, file);
   } catch (const toml::parse_error& e) {
-    throw ConfigFileError(file + ":" + std::to_string(e.source().begin.line) + ": " +
-                          std::string(e.description()));
+    const auto line = e.source().begin.line;
+    throw ConfigFileError(file + ":" + std::to_string(line) + ": syntax error" +
+                          key_on_line(text, line) + ": " + std::string(e.description()));
   }
   Walker walker{app, file, {}};
   std::vector<std::string> path;

@@ -129,7 +129,8 @@ TEST(ConfigFileTest, SyntaxErrorsAndWrongTypesNameTheLine) {
     std::string says;
   };
   for (const Case& c :
-       {Case{"[serve]\nadmin = \"127.0.0.1:0\"\nthreads = = 2\n", ":3:"},
+       {Case{"[serve]\nadmin = \"127.0.0.1:0\"\nthreads = = 2\n",
+             ":3: syntax error at key 'threads'"},
         Case{"[serve]\nthreads = \"two\"\n", ":2: key 'threads' in [serve] must be a whole number"},
         Case{"[serve]\n\n\nno-enrich = 1\n",
              ":4: key 'no-enrich' in [serve] must be true or false"},

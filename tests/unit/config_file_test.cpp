@@ -129,7 +129,7 @@ TEST(ConfigFile, WrongTypesAreRefused) {
 TEST(ConfigFile, SyntaxErrorsNameTheLine) {
   Cli cli;
   auto e = cli.error("[serve]\nthreads = 2\nupstream = \"unterminated\n");
-  EXPECT_EQ(e.find("plextap.toml:3: "), 0u) << e;
+  EXPECT_EQ(e.find("plextap.toml:3: syntax error at key 'upstream': "), 0u) << e;
   // A key given twice is an error in TOML, not the last one winning.
   e = cli.error("[serve]\nthreads = 2\nthreads = 3\n");
   EXPECT_EQ(e.find("plextap.toml:3: "), 0u) << e;
