@@ -193,24 +193,22 @@ void what_serve_does(Report& report, const ServePlan& plan) {
                                                             : "the analytics calls (tapped)") +
                                ", store up to " + size_text(plan.store_max_size) +
                                ", queue up to " + size_text(plan.queue_bytes));
+  // Enrichment and the server watch feed the store and speak with the token.
   const bool recording = plan.record != "none";
-  if (!recording)
-    report.ok("enrichment", "off: nothing is recorded");
-  else if (!plan.enrich)
-    report.ok("enrichment", "off (--no-enrich)");
-  else if (plan.plex_token.empty())
-    report.ok("enrichment", "off: no --plex-token (or PLEX_TOKEN) given");
-  else
-    report.ok("enrichment",
-              "on, each fetch at most " + std::to_string(plan.enrich_timeout.count()) + " ms");
-  if (!recording)
-    report.ok("server-watch", "off: nothing is recorded");
-  else if (!plan.server_watch)
-    report.ok("server-watch", "off (--no-server-watch)");
-  else if (plan.plex_token.empty())
-    report.ok("server-watch", "off: no --plex-token (or PLEX_TOKEN) given");
-  else
-    report.ok("server-watch", "on");
+  auto with_token = [&](const char* item, bool wanted, const char* off_flag,
+                        const std::string& on) {
+    if (!recording)
+      report.ok(item, "off: nothing is recorded");
+    else if (!wanted)
+      report.ok(item, std::string("off (") + off_flag + ")");
+    else if (plan.plex_token.empty())
+      report.ok(item, "off: no --plex-token (or PLEX_TOKEN) given");
+    else
+      report.ok(item, on);
+  };
+  with_token("enrichment", plan.enrich, "--no-enrich",
+             "on, each fetch at most " + std::to_string(plan.enrich_timeout.count()) + " ms");
+  with_token("server-watch", plan.server_watch, "--no-server-watch", "on");
   const auto& admin = plan.config.admin;
   report.ok("admin", admin.host + ":" + std::to_string(admin.port) +
                          (plan.config.admin_token.empty()
