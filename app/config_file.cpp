@@ -155,6 +155,8 @@ struct Walker {
     }
     std::string what = std::string(is_table ? "unknown table '" : "unknown key '") + name +
                        "' in " + table_label(path);
+    if (const auto reads = kReadsTableOf.find(name); is_table && reads != kReadsTableOf.end())
+      suggestion = reads->second;  // [check] -> [serve]: check reads serve's table
     if (path.empty() && !is_table) what = "key '" + name + "' outside any table";
     if (!suggestion.empty()) what += " (did you mean '" + suggestion + "'?)";
     fail(key.source(), what);
