@@ -60,16 +60,17 @@ void check_listeners(Report& report, const ServePlan& plan) {
     report.ok("listen", proxy::to_string(listener));
     any_tls = any_tls || listener.tls;
   }
-  // The flags' own checks, and the files they name loaded, without making a certificate.
-  proxy::Config without_generation;
-  apply_listener_tls(without_generation, plan.listener_tls, plan.data);
   const auto& t = plan.listener_tls;
-  if (!any_tls) {
-    report.ok("certificate", "none needed: no https:// listener");
-    return;
-  }
   fs::path file = !t.p12.empty() ? fs::path(t.p12) : fs::path(t.cert);
   try {
+    // The flags' own checks (a usage error, exit 2) and the files they name loaded, with
+    // no listener to make a certificate for.
+    proxy::Config without_generation;
+    apply_listener_tls(without_generation, t, plan.data);
+    if (!any_tls) {
+      report.ok("certificate", "none needed: no https:// listener");
+      return;
+    }
     if (!file.empty()) {
       auto credentials = certs::load_credentials({t.cert, t.key, t.p12, t.p12_password});
       check_certificate_file(report, file, credentials.cert.get());
@@ -84,6 +85,8 @@ void check_listeners(Report& report, const ServePlan& plan) {
     auto credentials = certs::read_certificate_file(file, "");
     if (!credentials.cert) throw std::runtime_error(file.string() + " holds no certificate");
     check_certificate_file(report, file, credentials.cert.get());
+  } catch (const UsageError&) {
+    throw;
   } catch (const std::exception& e) {
     report.fail("certificate", e.what());
   }

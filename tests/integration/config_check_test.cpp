@@ -215,6 +215,16 @@ TEST_F(ConfigCheckTest, ExpiredCertificateFailsAndSoonExpiringWarns) {
   EXPECT_TRUE(has_line(r.out, "fail", "certificate")) << r.out;
   EXPECT_TRUE(contains(r.out, "expired")) << r.out;
 
+  // A damaged file is a failed item among the others, not the end of the report.
+  const auto damaged = write(tmp.path() / "damaged.pem", read_file(cert).substr(0, 100));
+  r = check({"--tls-cert", damaged.string(), "--tls-key", key.string()}, true);
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_TRUE(has_line(r.out, "fail", "certificate")) << r.out;
+  EXPECT_TRUE(has_line(r.out, "ok", "upstream")) << r.out;
+  // Flags that contradict each other are still a usage error.
+  r = check({"--tls-cert", cert.string()}, true);
+  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+
   const auto soon = tmp.path() / "soon.pem", soon_key = tmp.path() / "soon.key";
   make_self_signed(soon, soon_key, 10);
   r = check({"--tls-cert", soon.string(), "--tls-key", soon_key.string()}, true);
