@@ -4,11 +4,15 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <array>
+#include <cctype>
 #include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
 #include <iostream>
+#include <optional>
 #include <streambuf>
 
 #include "base/json_writer.hpp"
@@ -17,22 +21,79 @@
 
 namespace plextap::app {
 
-std::chrono::milliseconds parse_duration(const std::string& text) {
+namespace {
+
+std::string lower(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
+
+// A number at the start of `text`: digits with at most one '.', no sign, no exponent
+// (from_chars alone would take "inf", "-1" and "1e9"). Advances `text` past it.
+std::optional<long double> leading_number(std::string_view& text) {
+  std::size_t n = 0, dots = 0, digits = 0;
+  while (n < text.size() && (is_digit(text[n]) || (text[n] == '.' && dots == 0))) {
+    if (text[n] == '.')
+      ++dots;
+    else
+      ++digits;
+    ++n;
+  }
+  if (digits == 0) return std::nullopt;
   double value = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc{} || value < 0) throw UsageError("bad duration '" + text + "'");
-  std::string_view unit(end, text.data() + text.size() - end);
-  double ms;
-  if (unit.empty() || unit == "s")
-    ms = value * 1000;
-  else if (unit == "ms")
-    ms = value;
-  else if (unit == "m")
-    ms = value * 60'000;
-  else if (unit == "h")
-    ms = value * 3'600'000;
-  else
-    throw UsageError("bad duration '" + text + "' (use ms, s, m or h)");
+  const auto parsed = std::from_chars(text.data(), text.data() + n, value);
+  if (parsed.ec != std::errc{} || parsed.ptr != text.data() + n) return std::nullopt;
+  text.remove_prefix(n);
+  return value;
+}
+
+std::string_view leading_letters(std::string_view& text) {
+  std::size_t n = 0;
+  while (n < text.size() && std::isalpha(static_cast<unsigned char>(text[n]))) ++n;
+  auto letters = text.substr(0, n);
+  text.remove_prefix(n);
+  return letters;
+}
+
+}  // namespace
+
+std::chrono::milliseconds parse_duration(const std::string& text, const std::string& flag) {
+  const std::string usage = "bad " + (flag.empty() ? std::string("duration") : flag) + " '" + text +
+                            "' (a duration: 250ms, 90s, 2m, 1h30m, 1.5h, 2d, or seconds)";
+  const std::string folded = lower(text);
+  std::string_view rest = folded;
+  long double ms = 0;
+  bool first = true;
+  while (!rest.empty()) {
+    auto value = leading_number(rest);
+    if (!value) throw UsageError(usage);
+    const auto unit = leading_letters(rest);
+    long double scale;
+    if (unit.empty() && first && rest.empty())
+      scale = 1000;  // a bare number of seconds
+    else if (unit == "ms")
+      scale = 1;
+    else if (unit == "s")
+      scale = 1000;
+    else if (unit == "m")
+      scale = 60'000;
+    else if (unit == "h")
+      scale = 3'600'000;
+    else if (unit == "d")
+      scale = 86'400'000;
+    else
+      throw UsageError(usage);
+    ms += *value * scale;
+    first = false;
+  }
+  if (first) throw UsageError(usage);
+  // A hundred years is more than any timeout or age means.
+  if (ms > 100.0L * 365 * 86'400'000) throw UsageError(usage + ": too long");
   return std::chrono::milliseconds(static_cast<long long>(ms));
 }
 
@@ -40,43 +101,38 @@ std::chrono::milliseconds parse_duration(const std::string& text) {
 // a smaller queue not one exchange at the body cap.
 std::size_t parse_size(const std::string& text, const std::string& flag) {
   const std::string usage = "bad " + flag + " '" + text +
-                            "': a whole number of bytes, or of K, M or G (e.g. 64G), at least 1M";
-  // std::stoull would take "-1" (and wrap it), leading blanks and a '+'.
-  std::size_t digits = 0;
-  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
-  std::uint64_t value = 0;
-  const auto parsed = std::from_chars(text.data(), text.data() + digits, value);
-  if (digits == 0 || parsed.ec == std::errc::invalid_argument) throw UsageError(usage);
-  const std::string unit = text.substr(digits);
+                            "': a number of bytes, or of K, M, G or T (64G, 1.5g, 512MiB), at "
+                            "least 1M";
+  const std::string folded = lower(text);
+  std::string_view rest = folded;
+  const auto value = leading_number(rest);
+  if (!value) throw UsageError(usage);
   unsigned shift = 0;
-  if (unit == "G" || unit == "GiB")
-    shift = 30;
-  else if (unit == "M" || unit == "MiB")
-    shift = 20;
-  else if (unit == "K" || unit == "KiB")
-    shift = 10;
-  else if (!unit.empty())
+  const std::string_view unit = rest;
+  for (auto [names, bits] : {std::pair{std::array<std::string_view, 3>{"k", "kb", "kib"}, 10u},
+                             std::pair{std::array<std::string_view, 3>{"m", "mb", "mib"}, 20u},
+                             std::pair{std::array<std::string_view, 3>{"g", "gb", "gib"}, 30u},
+                             std::pair{std::array<std::string_view, 3>{"t", "tb", "tib"}, 40u}})
+    if (std::find(names.begin(), names.end(), unit) != names.end()) shift = bits;
+  if (shift == 0 && !unit.empty() && unit != "b") throw UsageError(usage);
+  // A fraction of a byte means nothing.
+  if (shift == 0 && *value != static_cast<long double>(static_cast<std::uint64_t>(*value)))
     throw UsageError(usage);
-  if (parsed.ec == std::errc::result_out_of_range || value > (SIZE_MAX >> shift))
+  const long double bytes = *value * static_cast<long double>(std::uint64_t{1} << shift);
+  if (bytes > static_cast<long double>(SIZE_MAX))
     throw UsageError("bad " + flag + " '" + text + "': too large");
-  const std::size_t bytes = static_cast<std::size_t>(value) << shift;
-  if (bytes < (std::size_t{1} << 20)) throw UsageError(usage);
-  return bytes;
+  if (bytes < static_cast<long double>(std::size_t{1} << 20)) throw UsageError(usage);
+  return static_cast<std::size_t>(bytes);
 }
 
 std::int64_t parse_time(const std::string& text, std::int64_t now_ms) {
-  // An age: a number and a unit.
-  if (!text.empty() &&
-      (text.back() == 'd' || text.back() == 'h' || text.back() == 'm' || text.back() == 's') &&
-      text.find('-') == std::string::npos) {
-    double value = 0;
-    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size() - 1, value);
-    if (ec == std::errc{} && end == text.data() + text.size() - 1 && value >= 0) {
-      double unit_ms = text.back() == 'd'   ? 86'400'000
-                       : text.back() == 'h' ? 3'600'000
-                       : text.back() == 'm' ? 60'000
-                                            : 1'000;
-      return now_ms - static_cast<std::int64_t>(value * unit_ms);
+  // An age: a duration ("90m", "24h", "7d", "1h30m") before now.
+  if (!text.empty() && std::isalpha(static_cast<unsigned char>(text.back())) &&
+      text.find_first_of("-:") == std::string::npos) {
+    try {
+      return now_ms - parse_duration(text).count();
+    } catch (const UsageError&) {
+      // Reported below as a bad time.
     }
   }
   if (auto ms = base::parse_rfc3339_ms(text)) return *ms;

@@ -16,11 +16,13 @@ struct UsageError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// "500ms", "30s", "2m", "1h", or a bare number of seconds.
-std::chrono::milliseconds parse_duration(const std::string& text);
+// "250ms", "90s", "2m", "1h30m", "1.5h", "2d" (units in any letter case, parts added up)
+// or a bare number of seconds; anything else is a UsageError naming `flag`.
+std::chrono::milliseconds parse_duration(const std::string& text, const std::string& flag = {});
 
-// "64G", "512M", "1024K" (or GiB, MiB, KiB) or bytes, for the flag `flag`: at least 1M, at
-// most what a size_t holds; anything else is a UsageError naming the flag.
+// "64G", "64g", "1.5G", "512MiB", "512mb", "1024K" (K, M, G, T: powers of 1024, with or
+// without B or iB, any letter case) or bytes, for the flag `flag`: at least 1M, at most
+// what a size_t holds; anything else is a UsageError naming the flag.
 std::size_t parse_size(const std::string& text, const std::string& flag);
 
 // "2026-11-01T00:00:00Z" (RFC 3339, fraction and offset allowed), "2026-11-01" (UTC

@@ -2,6 +2,8 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstddef>
 #include <filesystem>
 #include <functional>
 #include <stdexcept>
@@ -25,6 +27,8 @@ Runner add_enrich(CLI::App& app);
 Runner add_replay(CLI::App& app);
 Runner add_certs(CLI::App& app);
 Runner add_report(CLI::App& app);
+// `check`: serve's flags (registered by serve.cpp, the one list of them), run_check's run.
+Runner add_check(CLI::App& app);
 
 // --tls-cert, --tls-key, --tls-p12, --tls-p12-password: the certificate of the https
 // listeners, for every command that has them (serve, replay serve).
@@ -54,5 +58,20 @@ proxy::UpstreamTlsOptions upstream_tls_options(const proxy::Endpoint& upstream,
                                                const UpstreamTlsFlags& flags);
 // The server as the outbound client addresses it: `upstream` spoken to with `tls`.
 net::Origin server_origin(const proxy::Endpoint& upstream, const proxy::UpstreamTlsOptions& tls);
+
+// What `serve` would run with, as `check` validates it without serving.
+struct ServePlan {
+  std::string config_file;  // the --config file it was read from, "" for none
+  proxy::Config config;     // listeners, upstream and its TLS, admin, timeouts
+  ListenerTlsFlags listener_tls;
+  std::filesystem::path data;
+  std::string record;  // tapped, all, none
+  std::string plex_token;
+  bool enrich = true, server_watch = true;
+  std::size_t store_max_size = 0, queue_bytes = 0;
+  std::chrono::milliseconds enrich_timeout{0};
+};
+// Prints one line per item (ok, warn, fail); 0 when nothing failed, 1 otherwise.
+int run_check(const ServePlan& plan);
 
 }  // namespace plextap::app

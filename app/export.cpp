@@ -54,6 +54,9 @@ int run_export(const ExportFlags& f) {
   const auto& kinds = analytics::schema_kinds();
   if (!har && std::find(kinds.begin(), kinds.end(), f.kind) == kinds.end())
     throw UsageError("unknown export kind '" + f.kind + "' (one of: " + known_kinds() + ")");
+  if (har && f.format != "jsonl")
+    throw UsageError("export har writes an HTTP Archive (JSON) document: --format " + f.format +
+                     " does not apply");
   if (har && (f.schema || !f.columns.empty() || f.no_media))
     throw UsageError(
         "export har is an HTTP Archive document: --schema, --columns and --no-media "

@@ -136,7 +136,7 @@ int run_send(const ReplaySendFlags& f) {
   options.concurrency = f.concurrency;
   options.ca_file = f.target_ca;
   options.insecure = f.insecure;
-  options.timeout = parse_duration(f.timeout);
+  options.timeout = parse_duration(f.timeout, "--timeout");
   std::vector<capture::Kind> kinds;
   for (const auto& k : f.kinds) {
     auto kind = capture::kind_from_string(k);
@@ -183,6 +183,12 @@ int run_send(const ReplaySendFlags& f) {
     throw UsageError(e.what());
   }
   report.print_summary(summary_out, summary, f.target);
+  // Nothing answered: the target is down or is not the server meant, whatever the diff.
+  if (summary.answered == 0) {
+    std::fprintf(stderr, "plextap replay send: none of the %llu requests sent to %s was answered\n",
+                 static_cast<unsigned long long>(summary.sent), f.target.c_str());
+    return 1;
+  }
   return f.fail_on_diff && summary.differ ? 1 : 0;
 }
 

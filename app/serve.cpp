@@ -76,13 +76,13 @@ proxy::Config make_config(const ServeFlags& f) {
                      "PLEXTAP_ADMIN_TOKEN) to guard the dashboard, or use a loopback address");
   config.admin_token = f.admin_token;
   config.upstream_tls = upstream_tls_options(config.upstream, f.upstream_tls);
-  config.header_timeout = parse_duration(f.header_timeout);
-  config.body_timeout = parse_duration(f.body_timeout);
-  config.keepalive_timeout = parse_duration(f.keepalive_timeout);
-  config.upstream_timeout = parse_duration(f.upstream_timeout);
-  config.connect_timeout = parse_duration(f.connect_timeout);
-  config.upstream_idle_timeout = parse_duration(f.upstream_idle_timeout);
-  config.drain_timeout = parse_duration(f.drain_timeout);
+  config.header_timeout = parse_duration(f.header_timeout, "--header-timeout");
+  config.body_timeout = parse_duration(f.body_timeout, "--body-timeout");
+  config.keepalive_timeout = parse_duration(f.keepalive_timeout, "--keepalive-timeout");
+  config.upstream_timeout = parse_duration(f.upstream_timeout, "--upstream-timeout");
+  config.connect_timeout = parse_duration(f.connect_timeout, "--connect-timeout");
+  config.upstream_idle_timeout = parse_duration(f.upstream_idle_timeout, "--upstream-idle-timeout");
+  config.drain_timeout = parse_duration(f.drain_timeout, "--drain-timeout");
   config.threads = f.threads;
   config.upstream_max_connections = f.upstream_max_connections;
   config.access_log = f.access_log;
@@ -97,7 +97,7 @@ int run(const ServeFlags& f) {
   std::signal(SIGPIPE, SIG_IGN);
   proxy::Config config = make_config(f);
   enrich::FetchTimeouts enrich_timeouts;
-  enrich_timeouts.total = parse_duration(f.enrich_timeout);
+  enrich_timeouts.total = parse_duration(f.enrich_timeout, "--enrich-timeout");
   if (enrich_timeouts.total.count() <= 0) throw UsageError("--enrich-timeout must be above 0");
   const std::size_t max_map = parse_size(f.store_max_size, "--store-max-size");
   const std::size_t queue_bytes = parse_size(f.queue_bytes, "--queue-bytes");
@@ -259,9 +259,10 @@ proxy::UpstreamTlsOptions upstream_tls_options(const proxy::Endpoint& upstream,
   return {flags.ca, flags.sni, flags.insecure};
 }
 
-Runner add_serve(CLI::App& app) {
-  auto f = std::make_shared<ServeFlags>();
-  auto* serve = app.add_subcommand("serve", "Forward Plex traffic to the server and record it");
+namespace {
+
+// Every flag of serve, on `serve` and on `check` alike: one list for both.
+void add_serve_flags(CLI::App* serve, const std::shared_ptr<ServeFlags>& f) {
   with_env(
       serve->add_option("--listen", f->listen, "Listener URL, repeatable (https:// or http://)")
           ->capture_default_str()
@@ -354,7 +355,45 @@ Runner add_serve(CLI::App& app) {
                ->add_option("--drain-timeout", f->drain_timeout,
                             "On SIGTERM, how long requests in flight may take to finish")
                ->capture_default_str());
+}
+
+// What check validates: what run() would build from the same flags.
+ServePlan plan(const ServeFlags& f) {
+  ServePlan p;
+  p.config = make_config(f);
+  p.listener_tls = f.listener_tls;
+  p.data = f.data;
+  p.record = f.record;
+  p.plex_token = f.plex_token;
+  p.enrich = !f.no_enrich;
+  p.server_watch = !f.no_server_watch;
+  p.store_max_size = parse_size(f.store_max_size, "--store-max-size");
+  p.queue_bytes = parse_size(f.queue_bytes, "--queue-bytes");
+  p.enrich_timeout = parse_duration(f.enrich_timeout, "--enrich-timeout");
+  return p;
+}
+
+}  // namespace
+
+Runner add_serve(CLI::App& app) {
+  auto f = std::make_shared<ServeFlags>();
+  add_serve_flags(app.add_subcommand("serve", "Forward Plex traffic to the server and record it"),
+                  f);
   return [f] { return run(*f); };
+}
+
+Runner add_check(CLI::App& app) {
+  auto f = std::make_shared<ServeFlags>();
+  add_serve_flags(app.add_subcommand("check",
+                                     "Check what serve would use (flags, config file, "
+                                     "certificates, upstream, data directory) without serving"),
+                  f);
+  return [f, &app] {
+    ServePlan p = plan(*f);
+    if (const auto* config = app.get_option_no_throw("--config"))
+      p.config_file = config->as<std::string>();
+    return run_check(p);
+  };
 }
 
 }  // namespace plextap::app

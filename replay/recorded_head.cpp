@@ -26,8 +26,10 @@ std::string_view trim(std::string_view v) {
 // redacted when recorded and would only confuse a client.
 bool session_owned(std::string_view name) {
   if (net::is_hop_by_hop(name)) return true;
-  for (std::string_view skip :
-       {"Content-Length", "Set-Cookie", "X-Plextap-Replayed", "X-Plextap-Truncated"})
+  // Every X-Plextap-* field is the stand-in's own (Replayed, Truncated, Replay-Miss, and
+  // any a later version adds): a recorded one would stand beside it a second time.
+  if (capture::istarts_with(name, "X-Plextap-")) return true;
+  for (std::string_view skip : {"Content-Length", "Set-Cookie"})
     if (capture::iequals(name, skip)) return true;
   return false;
 }

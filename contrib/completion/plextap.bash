@@ -4,7 +4,7 @@
 
 _plextap_flags() {
 	case "$1" in
-	serve)
+	serve | check)
 		echo "--listen --upstream --data --admin --admin-token --record --tls-cert --tls-key
 			--tls-p12 --tls-p12-password --upstream-ca --upstream-sni --upstream-insecure
 			--plex-token --no-enrich --no-server-watch --access-log --log-format --threads
@@ -73,7 +73,8 @@ _plextap() {
 
 	case "$cmd" in
 	"")
-		COMPREPLY=($(compgen -W "serve export stats enrich replay certs report --config --version --help" -- "$cur")) ;;
+		COMPREPLY=($(compgen -W "serve check export stats enrich replay certs report help --config --version --help" -- "$cur")) ;;
+	help) COMPREPLY=($(compgen -W "serve check export stats enrich replay certs report" -- "$cur")) ;;
 	replay) COMPREPLY=($(compgen -W "serve send --help" -- "$cur")) ;;
 	certs) COMPREPLY=($(compgen -W "init show --help" -- "$cur")) ;;
 	export)
