@@ -25,6 +25,8 @@ Runner add_enrich(CLI::App& app);
 Runner add_replay(CLI::App& app);
 Runner add_certs(CLI::App& app);
 Runner add_report(CLI::App& app);
+Runner add_prune(CLI::App& app);
+Runner add_backup(CLI::App& app);
 
 // --tls-cert, --tls-key, --tls-p12, --tls-p12-password: the certificate of the https
 // listeners, for every command that has them (serve, replay serve).

@@ -22,6 +22,7 @@
 #include "enrich/server_watch.hpp"
 #include "proxy/config.hpp"
 #include "proxy/server.hpp"
+#include "store/pruner.hpp"
 #include "store/store.hpp"
 #include "store/writer.hpp"
 
@@ -41,6 +42,8 @@ struct ServeFlags {
   bool no_enrich = false;
   bool no_server_watch = false;
   std::string access_log;
+  std::string access_log_format;  // empty: json with --log-format json, else plextap
+  std::string retention, exchange_retention = "30d";  // empty or "forever": keep
   std::string log_format = "text";
   unsigned threads = 0;
   std::size_t upstream_max_connections = 256;
@@ -84,7 +87,18 @@ proxy::Config make_config(const ServeFlags& f) {
   config.upstream_max_connections = f.upstream_max_connections;
   config.access_log = f.access_log;
   config.json_logs = f.log_format == "json";
+  config.access_log_format = f.access_log_format;
   return config;
+}
+
+// "90d" or a duration (cli.hpp); empty or "forever": keep forever.
+std::optional<std::chrono::milliseconds> retention_of(const std::string& text, const char* flag) {
+  if (text.empty() || text == "forever") return std::nullopt;
+  const auto d = !text.empty() && text.back() == 'd'
+                     ? parse_duration(text.substr(0, text.size() - 1) + "h") * 24
+                     : parse_duration(text);
+  if (d.count() <= 0) throw UsageError(std::string(flag) + " must be above 0 (or forever)");
+  return d;
 }
 
 int run(const ServeFlags& f) {
@@ -98,6 +112,9 @@ int run(const ServeFlags& f) {
   if (enrich_timeouts.total.count() <= 0) throw UsageError("--enrich-timeout must be above 0");
   const std::size_t max_map = parse_size(f.store_max_size, "--store-max-size");
   const std::size_t queue_bytes = parse_size(f.queue_bytes, "--queue-bytes");
+  store::Retention::Options retention;
+  retention.events = retention_of(f.retention, "--retention");
+  retention.exchanges = retention_of(f.exchange_retention, "--exchange-retention");
   // A bad CA file is reported before anything is logged or written: one line, exit 1
   // (apply_listener_tls does the same for the listeners' certificate).
   if (config.upstream.tls)
@@ -185,6 +202,13 @@ int run(const ServeFlags& f) {
     spdlog::info("server watch off: no --plex-token (or PLEX_TOKEN) given");
   }
 
+  // Retention in the background, in small transactions beside the writer's.
+  std::unique_ptr<store::Retention> pruner;
+  if (store) {
+    pruner = std::make_unique<store::Retention>(*store, retention);
+    pruner->start();
+  }
+
   // The coverage counts of /metrics, brought up to date in the background.
   std::unique_ptr<analytics::CoverageMeter> coverage;
   if (store) {
@@ -212,6 +236,7 @@ int run(const ServeFlags& f) {
   if (enricher) server->add_metrics([&e = *enricher] { return e.metrics_text(); });
   if (watch) server->add_metrics([&w = *watch] { return w.metrics_text(); });
   if (coverage) server->add_metrics([&c = *coverage] { return c.metrics_text(); });
+  if (pruner) server->add_metrics([&p = *pruner] { return p.metrics_text(); });
   server->run();
   server.reset();
   // After the drain, every stage is bounded so that SIGTERM ends the process within
@@ -221,6 +246,7 @@ int run(const ServeFlags& f) {
   if (scheduler) scheduler->stop();
   if (watch) watch->stop();
   if (coverage) coverage->stop();
+  if (pruner) pruner->stop();
   dashboard.stop();
   tap.reset();
   if (writer) writer->stop(deadline);
@@ -288,6 +314,18 @@ Runner add_serve(CLI::App& app) {
                            "Do not watch the server's own notifications, sessions and resources"));
   with_env(serve->add_option("--access-log", f->access_log,
                              "Access log file, or - for standard output"));
+  with_env(serve
+               ->add_option("--access-log-format", f->access_log_format,
+                            "Access log format: plextap, combined (nginx's) or json (default: "
+                            "json with --log-format json, else plextap)")
+               ->check(CLI::IsMember({"plextap", "combined", "json"})));
+  with_env(serve->add_option("--retention", f->retention,
+                             "Delete events older than this (e.g. 365d); default: keep forever"));
+  with_env(serve
+               ->add_option("--exchange-retention", f->exchange_retention,
+                            "Delete the raw exchanges kept for replay once older than this "
+                            "(forever: keep)")
+               ->capture_default_str());
   with_env(serve->add_option("--log-format", f->log_format, "Log format")
                ->check(CLI::IsMember({"text", "json"}))
                ->capture_default_str());

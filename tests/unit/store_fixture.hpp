@@ -40,22 +40,25 @@ inline std::vector<store::Record> fixture_records() {
       R"("client":{"id":"client-1","product":"Plex Web","version":"4.118.0","platform":"Chrome","platform_version":"120.0","device":"Linux","device_name":"Chrome","device_vendor":null,"model":"hosted","session":"0123456789abcdef"},"user":{"token_fp":"0123456789abcdef"},"remote_addr":"192.168.1.20")";
   for (int i = 0; i < 4; ++i) {
     const std::string t = std::to_string(i * 10'000);
-    event(0, i * 10'000, "1001",
-          R"({"ts":"2025-12-01T14:40:)" + std::to_string(10 + i * 10) +
-              R"(.000Z","kind":"timeline","op":null,"method":"POST","path":"/:/timeline","params":{"ratingKey":"1001","state":"playing","time":")" +
-              t + R"("},"status":200,"latency_ms":1.5,)" + client +
-              R"(,"rating_key":"1001","state":"playing","time_ms":)" + t +
-              R"(,"duration_ms":7200000,"play_queue_item_id":4711,"key":"/library/metadata/1001","termination_code":null,"termination_text":null,"media":null})",
-          true);
-  }
-  event(1, 50'000, "1001",
-        R"({"ts":"2025-12-01T14:40:50.000Z","kind":"scrobble","op":null,"method":"GET","path":"/:/scrobble","params":{"key":"1001"},"status":200,"latency_ms":2.0,)" +
-            client + R"(,"rating_key":"1001"})",
-        false);
-  event(7, 60'000, "",
-        R"({"ts":"2025-12-01T14:41:00.000Z","kind":"search","op":null,"method":"GET","path":"/hubs/search","params":{"query":"caf\u00e9"},"status":200,"latency_ms":3.0,)" +
-            client + R"(,"query":"café","results":[]})",
+    event(
+        0, i * 10'000, "1001",
+        R"({"ts":"2025-12-01T14:40:)" + std::to_string(10 + i * 10) +
+            R"(.000Z","kind":"timeline","op":null,"method":"POST","path":"/:/timeline","params":{"ratingKey":"1001","state":"playing","time":")" +
+            t + R"("},"status":200,"latency_ms":1.5,)" + client +
+            R"(,"rating_key":"1001","state":"playing","time_ms":)" + t +
+            R"(,"duration_ms":7200000,"play_queue_item_id":4711,"key":"/library/metadata/1001","termination_code":null,"termination_text":null,"media":null})",
         true);
+  }
+  event(
+      1, 50'000, "1001",
+      R"({"ts":"2025-12-01T14:40:50.000Z","kind":"scrobble","op":null,"method":"GET","path":"/:/scrobble","params":{"key":"1001"},"status":200,"latency_ms":2.0,)" +
+          client + R"(,"rating_key":"1001"})",
+      false);
+  event(
+      7, 60'000, "",
+      R"({"ts":"2025-12-01T14:41:00.000Z","kind":"search","op":null,"method":"GET","path":"/hubs/search","params":{"query":"caf\u00e9"},"status":200,"latency_ms":3.0,)" +
+          client + R"(,"query":"café","results":[]})",
+      true);
   store::Record media;
   media.table = store::Record::Table::media;
   media.rating_key = "1001";

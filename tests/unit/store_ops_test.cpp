@@ -235,7 +235,8 @@ TEST(Migration, RunsEachStepFromTheOldVersionOnceInOneTransaction) {
   Env env(path, Env::Options{});
   static const Migration steps[] = {
       {0, "not for this store", [](Txn&) { g_steps += 100; }},
-      {1, "marks", [](Txn& txn) {
+      {1, "marks",
+       [](Txn& txn) {
          ++g_steps;
          txn.put(txn.open_db("meta"), "marked", "yes");
        }},
@@ -287,11 +288,10 @@ TEST(Fixture, TheStoreOfVersion1ReadsBackWhole) {
     EXPECT_EQ(store.media("1001"), expected[expected.size() - 2].json);
     EXPECT_EQ(store.account("client-1"), expected.back().json);
     std::set<std::string> keys;
-    store.for_each_rating_key(
-        [&](std::string_view key, const std::vector<std::uint64_t>& ids) {
-          keys.emplace(key);
-          EXPECT_EQ(ids.size(), 5u);
-        });
+    store.for_each_rating_key([&](std::string_view key, const std::vector<std::uint64_t>& ids) {
+      keys.emplace(key);
+      EXPECT_EQ(ids.size(), 5u);
+    });
     EXPECT_EQ(keys, std::set<std::string>{"1001"});
     expect_consistent(store);
   }
