@@ -23,8 +23,7 @@ void backup_to_file(Env& env, const std::filesystem::path& file) {
   const std::filesystem::path temp =
       file.string() + ".tmp-" + std::to_string(static_cast<long>(::getpid()));
   int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0)
-    throw Error("cannot write " + temp.string() + ": " + std::strerror(errno), errno);
+  if (fd < 0) throw Error("cannot write " + temp.string() + ": " + std::strerror(errno), errno);
   auto fail = [&](const std::string& what, int code) {
     ::close(fd);
     ::unlink(temp.c_str());

@@ -44,8 +44,8 @@ std::filesystem::path migrate(Env& env, const std::filesystem::path& dir, std::u
   std::filesystem::create_directories(copy);
   ::chmod(copy.c_str(), 0700);
   backup_to_file(env, copy / "data.mdb");
-  spdlog::info("store: schema version {} is older than {}: copied it to {} before migrating",
-               *old, current, copy.string());
+  spdlog::info("store: schema version {} is older than {}: copied it to {} before migrating", *old,
+               current, copy.string());
 
   Txn txn(env, true);
   for (const auto& step : steps) {

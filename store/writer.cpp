@@ -183,9 +183,9 @@ void Writer::write_batch(std::vector<std::unique_ptr<Pending>>& batch) {
     if (commit_records(records)) {
       counters_.written.fetch_add(records.size(), std::memory_order_relaxed);
       counters_.events_written.fetch_add(
-          static_cast<std::uint64_t>(std::count_if(
-              records.begin(), records.end(),
-              [](const Record& r) { return r.table == Record::Table::events; })),
+          static_cast<std::uint64_t>(
+              std::count_if(records.begin(), records.end(),
+                            [](const Record& r) { return r.table == Record::Table::events; })),
           std::memory_order_relaxed);
     } else
       note_drop(records.size(), counters_.dropped_store_error);
