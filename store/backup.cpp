@@ -30,8 +30,13 @@ void backup_to_file(Env& env, const std::filesystem::path& file) {
     return Error("cannot back up the store to " + file.string() + ": " + what, code);
   };
   // MDB_CP_COMPACT copies in a read transaction of its own: the writer goes on meanwhile.
-  if (int rc = mdb_env_copyfd2(env.get(), fd, MDB_CP_COMPACT); rc != MDB_SUCCESS)
-    throw fail(mdb_strerror(rc), rc);
+  int rc = mdb_env_copyfd2(env.get(), fd, MDB_CP_COMPACT);
+  if (rc == MDB_MAP_RESIZED) {  // the writing process grew the map since this one opened it
+    env.adopt_map_size();
+    if (::ftruncate(fd, 0) == 0 && ::lseek(fd, 0, SEEK_SET) == 0)
+      rc = mdb_env_copyfd2(env.get(), fd, MDB_CP_COMPACT);
+  }
+  if (rc != MDB_SUCCESS) throw fail(mdb_strerror(rc), rc);
   if (::fsync(fd) != 0) throw fail(std::strerror(errno), errno);
   if (::close(fd) != 0) {
     ::unlink(temp.c_str());
