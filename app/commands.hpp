@@ -29,6 +29,8 @@ Runner add_certs(CLI::App& app);
 Runner add_report(CLI::App& app);
 // `check`: serve's flags (registered by serve.cpp, the one list of them), run_check's run.
 Runner add_check(CLI::App& app);
+Runner add_prune(CLI::App& app);
+Runner add_backup(CLI::App& app);
 
 // --tls-cert, --tls-key, --tls-p12, --tls-p12-password: the certificate of the https
 // listeners, for every command that has them (serve, replay serve).

@@ -68,6 +68,7 @@ int main(int argc, char** argv) {
       {"export", plextap::app::add_export(app)}, {"stats", plextap::app::add_stats(app)},
       {"enrich", plextap::app::add_enrich(app)}, {"replay", plextap::app::add_replay(app)},
       {"certs", plextap::app::add_certs(app)},   {"report", plextap::app::add_report(app)},
+      {"prune", plextap::app::add_prune(app)},   {"backup", plextap::app::add_backup(app)},
   };
   app.add_subcommand("help", "The same as --help: plextap help [SUBCOMMAND]");
 

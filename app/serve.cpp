@@ -25,6 +25,7 @@
 #include "enrich/server_watch.hpp"
 #include "proxy/config.hpp"
 #include "proxy/server.hpp"
+#include "store/pruner.hpp"
 #include "store/store.hpp"
 #include "store/writer.hpp"
 
@@ -44,6 +45,8 @@ struct ServeFlags {
   bool no_enrich = false;
   bool no_server_watch = false;
   std::string access_log;
+  std::string access_log_format;  // empty: json with --log-format json, else plextap
+  std::string retention, exchange_retention = "30d";  // empty or "forever": keep
   std::string log_format = "text";
   unsigned threads = 0;
   std::size_t upstream_max_connections = 256;
@@ -87,7 +90,18 @@ proxy::Config make_config(const ServeFlags& f) {
   config.upstream_max_connections = f.upstream_max_connections;
   config.access_log = f.access_log;
   config.json_logs = f.log_format == "json";
+  config.access_log_format = f.access_log_format;
   return config;
+}
+
+// "90d" or a duration (cli.hpp); empty or "forever": keep forever.
+std::optional<std::chrono::milliseconds> retention_of(const std::string& text, const char* flag) {
+  if (text.empty() || text == "forever") return std::nullopt;
+  const auto d = !text.empty() && text.back() == 'd'
+                     ? parse_duration(text.substr(0, text.size() - 1) + "h") * 24
+                     : parse_duration(text);
+  if (d.count() <= 0) throw UsageError(std::string(flag) + " must be above 0 (or forever)");
+  return d;
 }
 
 int run(const ServeFlags& f) {
@@ -101,6 +115,9 @@ int run(const ServeFlags& f) {
   if (enrich_timeouts.total.count() <= 0) throw UsageError("--enrich-timeout must be above 0");
   const std::size_t max_map = parse_size(f.store_max_size, "--store-max-size");
   const std::size_t queue_bytes = parse_size(f.queue_bytes, "--queue-bytes");
+  store::Retention::Options retention;
+  retention.events = retention_of(f.retention, "--retention");
+  retention.exchanges = retention_of(f.exchange_retention, "--exchange-retention");
   // A bad CA file is reported before anything is logged or written: one line, exit 1
   // (apply_listener_tls does the same for the listeners' certificate).
   if (config.upstream.tls)
@@ -188,6 +205,13 @@ int run(const ServeFlags& f) {
     spdlog::info("server watch off: no --plex-token (or PLEX_TOKEN) given");
   }
 
+  // Retention in the background, in small transactions beside the writer's.
+  std::unique_ptr<store::Retention> pruner;
+  if (store) {
+    pruner = std::make_unique<store::Retention>(*store, retention);
+    pruner->start();
+  }
+
   // The coverage counts of /metrics, brought up to date in the background.
   std::unique_ptr<analytics::CoverageMeter> coverage;
   if (store) {
@@ -219,6 +243,7 @@ int run(const ServeFlags& f) {
   server->add_metrics(&build_info_metrics);
   server->on_ready([] { notify_ready("serving"); });
   server->on_draining([] { notify_stopping("draining: finishing requests in flight"); });
+  if (pruner) server->add_metrics([&p = *pruner] { return p.metrics_text(); });
   server->run();
   server.reset();
   // After the drain, every stage is bounded so that SIGTERM ends the process within
@@ -228,6 +253,7 @@ int run(const ServeFlags& f) {
   if (scheduler) scheduler->stop();
   if (watch) watch->stop();
   if (coverage) coverage->stop();
+  if (pruner) pruner->stop();
   dashboard.stop();
   tap.reset();
   if (writer) writer->stop(deadline);
@@ -296,6 +322,18 @@ void add_serve_flags(CLI::App* serve, const std::shared_ptr<ServeFlags>& f) {
                            "Do not watch the server's own notifications, sessions and resources"));
   with_env(serve->add_option("--access-log", f->access_log,
                              "Access log file, or - for standard output"));
+  with_env(serve
+               ->add_option("--access-log-format", f->access_log_format,
+                            "Access log format: plextap, combined (nginx's) or json (default: "
+                            "json with --log-format json, else plextap)")
+               ->check(CLI::IsMember({"plextap", "combined", "json"})));
+  with_env(serve->add_option("--retention", f->retention,
+                             "Delete events older than this (e.g. 365d); default: keep forever"));
+  with_env(serve
+               ->add_option("--exchange-retention", f->exchange_retention,
+                            "Delete the raw exchanges kept for replay once older than this "
+                            "(forever: keep)")
+               ->capture_default_str());
   with_env(serve
                ->add_option("--log-format", f->log_format,
                             "Log format (journal: text with syslog priorities and no "

@@ -216,7 +216,10 @@ std::string Recorder::metrics_text() const {
   std::string out;
   base::PrometheusText text(out);
   text.family("plextap_events_recorded_total", "counter", "Events committed to the store.");
-  text.sample("plextap_events_recorded_total", v(c.written));
+  text.sample("plextap_events_recorded_total", v(c.events_written));
+  text.family("plextap_enrichment_records_written_total", "counter",
+              "Enrichment results (media entries, accounts) committed to the store.");
+  text.sample("plextap_enrichment_records_written_total", v(c.written) - v(c.events_written));
   text.family("plextap_events_dropped_total", "counter",
               "Events lost: queue full, or store not writable.");
   text.sample("plextap_events_dropped_total", {"reason", "queue_full"}, v(c.dropped_queue_full));

@@ -229,6 +229,11 @@ void ServerWatch::fetch_sessions(Clock::time_point now) {
   }
   known_sessions_ = {parsed.session_keys.begin(), parsed.session_keys.end()};
   playing_ = !parsed.session_keys.empty();
+  counters_.plays = static_cast<std::int64_t>(parsed.session_keys.size());
+  counters_.transcodes = std::count_if(parsed.events.begin(), parsed.events.end(), [](auto& e) {
+    return e.fields.find(R"("video_decision":"transcode")") != std::string::npos ||
+           e.fields.find(R"("audio_decision":"transcode")") != std::string::npos;
+  });
   for (auto& event : parsed.events) {
     counters_.events++;
     writer_.submit(std::make_unique<ServerEventRecord>(std::move(event)));
@@ -267,6 +272,12 @@ std::string ServerWatch::metrics_text() const {
   p.family("plextap_server_watch_connected", "gauge",
            "1 while the server's notification websocket is open");
   p.sample("plextap_server_watch_connected", counters_.connected.load());
+  p.family("plextap_plays_in_progress", "gauge",
+           "Items playing or paused on the server (its latest /status/sessions)");
+  p.sample("plextap_plays_in_progress", counters_.plays.load());
+  p.family("plextap_transcodes_in_progress", "gauge",
+           "Of those, items whose video or audio the server transcodes");
+  p.sample("plextap_transcodes_in_progress", counters_.transcodes.load());
   counter("plextap_server_watch_connects_total", "Notification websocket connections opened",
           counters_.connects);
   counter("plextap_server_watch_disconnects_total", "Notification websocket connections lost",

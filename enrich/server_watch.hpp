@@ -89,6 +89,9 @@ class ServerWatch {
     std::atomic<std::uint64_t> connects{0}, disconnects{0}, unknown{0}, malformed{0},
         session_fetches{0}, resource_samples{0}, unauthorized{0}, failures{0}, events{0};
     std::atomic<int> connected{0};
+    // From the latest /status/sessions snapshot: items playing (or paused), and those of
+    // them whose video or audio the server transcodes.
+    std::atomic<std::int64_t> plays{0}, transcodes{0};
   };
   Counters counters_;
   mutable std::mutex types_mutex_;

@@ -74,6 +74,8 @@ struct Config {
   std::size_t upstream_max_connections = 256;               // open and connecting, over all threads
   std::size_t max_header_bytes = 64 * 1024;
   std::string access_log;  // empty: none; "-": stdout; else a file
+  // "plextap", "combined" or "json" (access_log.hpp); empty: json with json_logs, else plextap
+  std::string access_log_format;
   bool json_logs = false;
 };
 

@@ -48,10 +48,16 @@ void warn_if_expiring(const std::string& file, const certs::CertificateInfo& inf
 }
 }  // namespace
 
+static AccessLogFormat access_log_format(const Config& c) {
+  if (c.access_log_format.empty())
+    return c.json_logs ? AccessLogFormat::json : AccessLogFormat::plextap;
+  return parse_access_log_format(c.access_log_format);
+}
+
 struct Server::Impl {
   Impl(const Config& c, capture::Tap& tap, Responder* responder)
       : config(c),
-        access_log(c.access_log, c.json_logs),
+        access_log(c.access_log, access_log_format(c)),
         shared(config, tap, access_log),
         metrics(thread_count()) {
     shared.responder = responder;
@@ -132,10 +138,19 @@ net::awaitable<void> Server::Impl::sweep_loop(Worker& worker) {
 
 net::awaitable<void> Server::Impl::signal_loop() {
   net::signal_set signals(workers.front().ioc, SIGTERM, SIGINT, SIGHUP);
+  signals.add(SIGUSR1);
   for (;;) {
     auto [ec, signo] = co_await signals.async_wait(kUseTuple);
     if (ec) co_return;
-    if (signo != SIGHUP) break;
+    if (signo != SIGHUP && signo != SIGUSR1) break;
+    // logrotate renamed the file: lines from now on go to a new one at the same path.
+    if (!config.access_log.empty() && config.access_log != "-") {
+      if (auto problem = access_log.reopen(); problem.empty())
+        spdlog::info("reopened the access log {}", config.access_log);
+      else
+        spdlog::error("cannot reopen the access log, still writing the old file: {}", problem);
+    }
+    if (signo == SIGUSR1) continue;
     if (!shared.tls_context()) {
       spdlog::info("SIGHUP: no https listener, no certificate to reload");
       continue;

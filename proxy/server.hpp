@@ -23,7 +23,8 @@ class Server {
 
   // Binds every listener (throws std::runtime_error when one cannot be bound), then
   // serves until SIGTERM or SIGINT, lets in-flight requests finish (drain timeout) and
-  // returns. SIGHUP reloads the TLS certificate files.
+  // returns. SIGHUP reloads the TLS certificate files and reopens the access log file;
+  // SIGUSR1 reopens the access log only.
   void run();
   // Adds Prometheus text lines from `source` to /metrics, after the proxy's own and those
   // added before (before run(); called on an I/O thread for every scrape, so it must be

@@ -93,11 +93,14 @@ net::awaitable<bool> Session<Stream, Upstream>::forward(RequestParser& parser) {
   }
 
   // What the access log needs after the head is rewritten (copied only when logging).
-  std::string method, target, product;
+  AccessHead logged;
   if (shared_.access_log.enabled()) {
-    method = req.method_string();
-    target = req.target();
-    product = req["X-Plex-Product"].empty() ? req[http::field::user_agent] : req["X-Plex-Product"];
+    logged.method = req.method_string();
+    logged.target = req.target();
+    logged.user_agent = req[http::field::user_agent];
+    logged.referer = req[http::field::referer];
+    logged.product = client_product(req["X-Plex-Product"], logged.target, logged.user_agent);
+    logged.version = req.version();
   }
 
   if (plan.reject) {
@@ -106,7 +109,7 @@ net::awaitable<bool> Session<Stream, Upstream>::forward(RequestParser& parser) {
     metrics_.add(metrics_.bad_requests);
     co_await send_error(plan.reject, plan.reason);
     metrics_.observe_response(plan.reject, std::chrono::steady_clock::now() - started);
-    log_access(method, target, product, plan.reject, 0, std::chrono::steady_clock::now() - started);
+    log_access(logged, plan.reject, 0, std::chrono::steady_clock::now() - started);
     co_return false;
   }
 
@@ -126,8 +129,7 @@ net::awaitable<bool> Session<Stream, Upstream>::forward(RequestParser& parser) {
     out = co_await exchange(parser, head, plan, recording.get());
   if (recording) recording->finish(out.complete);
   if (out.status) metrics_.observe_response(out.status, std::chrono::steady_clock::now() - started);
-  log_access(method, target, product, out.status, out.bytes_sent,
-             std::chrono::steady_clock::now() - started);
+  log_access(logged, out.status, out.bytes_sent, std::chrono::steady_clock::now() - started);
   co_return out.keep_alive;
 }
 

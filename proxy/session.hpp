@@ -214,8 +214,8 @@ class Session {
   boost::asio::awaitable<void> close_client();
   boost::asio::awaitable<void> watch_client();
   void stop_watching();
-  void log_access(std::string_view method, std::string_view target, std::string_view product,
-                  unsigned status, std::uint64_t bytes, std::chrono::steady_clock::duration took);
+  void log_access(const AccessHead& head, unsigned status, std::uint64_t bytes,
+                  std::chrono::steady_clock::duration took);
 
   // True when the whole body is already in the read buffer, so head and body can leave
   // in one write (and, over TLS, one record).

@@ -53,7 +53,7 @@ net::awaitable<void> Session<Stream, Upstream>::reject_bad_head(error_code ec) {
           : "malformed request: " + ec.message();
   co_await send_error(status, reason);
   metrics_.observe_response(status, {});
-  log_access("-", "-", "", status, 0, {});
+  log_access(AccessHead{"-", "-", "", "", "", 11}, status, 0, {});
 }
 
 // A request body that broke off: the client left, sent a malformed body (400), or
@@ -146,14 +146,14 @@ net::awaitable<void> Session<Stream, Upstream>::close_client() {
 }
 
 template <class Stream, class Upstream>
-void Session<Stream, Upstream>::log_access(std::string_view method, std::string_view target,
-                                           std::string_view product, unsigned status,
+void Session<Stream, Upstream>::log_access(const AccessHead& head, unsigned status,
                                            std::uint64_t bytes,
                                            std::chrono::steady_clock::duration took) {
   if (!shared_.access_log.enabled()) return;
-  shared_.access_log.write(
-      AccessRecord{remote_, method, target, product, status, bytes,
-                   std::chrono::duration_cast<std::chrono::microseconds>(took)});
+  shared_.access_log.write(AccessRecord{
+      remote_, head.method, head.target, head.product, status, bytes,
+      std::chrono::duration_cast<std::chrono::microseconds>(took), head.version, head.referer,
+      head.user_agent});
 }
 
 // While an answer is awaited or streams, a read on the client side: its close (or a
@@ -207,8 +207,7 @@ void Session<Stream, Upstream>::stop_watching() {
   template net::awaitable<void> Session<S, U>::send_error(unsigned, const std::string&);        \
   template net::awaitable<void> Session<S, U>::write_raw(std::string_view);                     \
   template net::awaitable<void> Session<S, U>::close_client();                                  \
-  template void Session<S, U>::log_access(std::string_view, std::string_view, std::string_view, \
-                                          unsigned, std::uint64_t,                              \
+  template void Session<S, U>::log_access(const AccessHead&, unsigned, std::uint64_t,            \
                                           std::chrono::steady_clock::duration);                 \
   template net::awaitable<void> Session<S, U>::watch_client();                                  \
   template void Session<S, U>::stop_watching();

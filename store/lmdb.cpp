@@ -390,6 +390,14 @@ void Txn::put(MDB_dbi dbi, std::string_view key, std::string_view value, unsigne
   if (rc != MDB_SUCCESS) throw env_.error(rc, "cannot write store");
 }
 
+bool Txn::del(MDB_dbi dbi, std::string_view key) {
+  MDB_val k = to_val(key);
+  int rc = mdb_del(txn_, dbi, &k, nullptr);
+  if (rc == MDB_NOTFOUND) return false;
+  if (rc != MDB_SUCCESS) throw env_.error(rc, "cannot delete from store");
+  return true;
+}
+
 Cursor::Cursor(const Txn& txn, MDB_dbi dbi) : txn_(txn) {
   if (int rc = mdb_cursor_open(txn.get(), dbi, &cursor_); rc != MDB_SUCCESS)
     throw txn.env().error(rc, "cannot open store cursor");

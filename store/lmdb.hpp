@@ -121,6 +121,8 @@ class Txn {
 
   std::optional<std::string_view> get(MDB_dbi dbi, std::string_view key) const;
   void put(MDB_dbi dbi, std::string_view key, std::string_view value, unsigned flags = 0);
+  // Deletes `key` (write transactions); false when it was not there.
+  bool del(MDB_dbi dbi, std::string_view key);
 
   // Runs an LMDB call that reads pages, in a read transaction under the fault guard;
   // returns its code. A fault throws a damage Error. In a write transaction it runs as is.

@@ -11,6 +11,7 @@
 
 #include "base/time.hpp"
 #include "store/checksum.hpp"
+#include "store/migration.hpp"
 
 namespace plextap::store {
 namespace {
@@ -115,6 +116,8 @@ Store::Store(const std::filesystem::path& dir, bool read_only, std::size_t initi
       drops_(dir_) {
   // The drop count's files are made while there is space: adding to it later needs none.
   if (!read_only) drops_.prepare();
+  // An older store is copied and migrated before anything else reads it (migration.hpp).
+  if (!read_only) migrate(env_, dir_, kSchemaVersion);
   Txn txn(env_, !read_only);
   unsigned create = read_only ? 0 : MDB_CREATE;
   // A table this store must have: missing in a store that has a schema version, it was
@@ -130,13 +133,21 @@ Store::Store(const std::filesystem::path& dir, bool read_only, std::size_t initi
   meta = table("meta");
   auto version = txn.get(meta, "schema_version");
   if (version) {
-    const bool digits = !version->empty() && version->size() <= 10 &&
+    const bool digits = !version->empty() && version->size() <= 9 &&
                         version->find_first_not_of("0123456789") == std::string_view::npos;
     if (!digits) throw env_.damage("its schema version is not a number");
-    if (*version != std::to_string(kSchemaVersion))
+    const auto number = static_cast<std::uint32_t>(std::stoul(std::string(*version)));
+    if (number > kSchemaVersion)
       throw Error("store " + dir.string() + " has schema version " + std::string(*version) +
-                      "; this plextap reads version " + std::to_string(kSchemaVersion),
+                      ", written by a later plextap; this one reads up to version " +
+                      std::to_string(kSchemaVersion),
                   MDB_INCOMPATIBLE);
+    // Read-only, an older store reads as it is when no step changed the encoding since.
+    for (const auto& step : migrations())
+      if (number < kSchemaVersion && step.from >= number)
+        throw Error("store " + dir.string() + " has schema version " + std::string(*version) +
+                        "; start `plextap serve` on it once to migrate it (a copy is kept)",
+                    MDB_INCOMPATIBLE);
   } else if (read_only) {
     throw Error("store " + dir.string() + " is not initialised", MDB_INVALID);
   } else {

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "base/rate_limited_log.hpp"
 
 namespace plextap::store {
@@ -178,9 +180,14 @@ void Writer::write_batch(std::vector<std::unique_ptr<Pending>>& batch) {
   auto group_started = std::chrono::steady_clock::now();
   auto commit = [&] {
     if (records.empty()) return;
-    if (commit_records(records))
+    if (commit_records(records)) {
       counters_.written.fetch_add(records.size(), std::memory_order_relaxed);
-    else
+      counters_.events_written.fetch_add(
+          static_cast<std::uint64_t>(
+              std::count_if(records.begin(), records.end(),
+                            [](const Record& r) { return r.table == Record::Table::events; })),
+          std::memory_order_relaxed);
+    } else
       note_drop(records.size(), counters_.dropped_store_error);
     records.clear();
     group_bytes = 0;

@@ -115,7 +115,8 @@ class Writer {
   };
   struct Counters {
     std::atomic<std::uint64_t> submitted{0};
-    std::atomic<std::uint64_t> written{0};
+    std::atomic<std::uint64_t> written{0};         // records of every table
+    std::atomic<std::uint64_t> events_written{0};  // of them, events (not media, accounts)
     std::atomic<std::uint64_t> dropped_queue_full{0};
     std::atomic<std::uint64_t> dropped_queue_bytes{0};  // over the byte budget
     std::atomic<std::uint64_t> dropped_store_error{0};

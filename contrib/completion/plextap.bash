@@ -7,7 +7,8 @@ _plextap_flags() {
 	serve | check)
 		echo "--listen --upstream --data --admin --admin-token --record --tls-cert --tls-key
 			--tls-p12 --tls-p12-password --upstream-ca --upstream-sni --upstream-insecure
-			--plex-token --no-enrich --no-server-watch --access-log --log-format --threads
+			--plex-token --no-enrich --no-server-watch --access-log --access-log-format
+			--log-format --retention --exchange-retention --threads
 			--body-cap --queue --queue-bytes --store-max-size --header-timeout --body-timeout
 			--keepalive-timeout --upstream-timeout --connect-timeout --upstream-idle-timeout
 			--upstream-max-connections --enrich-timeout --drain-timeout --help" ;;
@@ -19,6 +20,8 @@ _plextap_flags() {
 		echo "--data --upstream --upstream-ca --upstream-sni --upstream-insecure --plex-token
 			--ttl --timeout --concurrency --refresh --help" ;;
 	report) echo "--data --since --until --user --format --output --help" ;;
+	prune) echo "--before --exchanges-only --data --help" ;;
+	backup) echo "--data --help" ;;
 	"replay serve")
 		echo "--data --har --since --until --listen --admin --ignore-param --tls-cert --tls-key
 			--tls-p12 --tls-p12-password --access-log --log-format --threads --help" ;;
@@ -73,8 +76,14 @@ _plextap() {
 
 	case "$cmd" in
 	"")
-		COMPREPLY=($(compgen -W "serve check export stats enrich replay certs report help --config --version --help" -- "$cur")) ;;
-	help) COMPREPLY=($(compgen -W "serve check export stats enrich replay certs report" -- "$cur")) ;;
+		COMPREPLY=($(compgen -W "serve check export stats enrich replay certs report prune backup help --config --version --help" -- "$cur")) ;;
+	help) COMPREPLY=($(compgen -W "serve check export stats enrich replay certs report prune backup" -- "$cur")) ;;
+	backup)
+		if [[ "$cur" == -* ]]; then
+			COMPREPLY=($(compgen -W "$(_plextap_flags backup)" -- "$cur"))
+		else
+			COMPREPLY=($(compgen -f -- "$cur"))
+		fi ;;
 	replay) COMPREPLY=($(compgen -W "serve send --help" -- "$cur")) ;;
 	certs) COMPREPLY=($(compgen -W "init show --help" -- "$cur")) ;;
 	export)

@@ -55,14 +55,15 @@ class ServerWatchTest : public ProxyTest {
   }
 
   // A timeline update sent to the stand-in server itself, bypassing plextap.
-  void play_directly(std::string_view state, long long time_ms) {
+  void play_directly(std::string_view state, long long time_ms,
+                     const std::string& product = "DirectApp") {
     auto c = HttpClient::plain(upstream.port());
     std::string target = "/:/timeline?ratingKey=4242&key=%2Flibrary%2Fmetadata%2F4242&state=";
     target += state;
     target += "&time=" + std::to_string(time_ms) + "&duration=600000";
     auto req = c->request(http::verb::get, target);
     req.set("X-Plex-Client-Identifier", std::string(kDirectClient));
-    req.set("X-Plex-Product", "DirectApp");
+    req.set("X-Plex-Product", product);
     req.set("X-Plex-Token", std::string(kToken));
     EXPECT_EQ(c->send(std::move(req)).result_int(), 200);
   }
@@ -189,6 +190,24 @@ TEST_F(ServerWatchTest, MetricsShowTheWatch) {
   EXPECT_TRUE(contains(m, "plextap_server_watch_malformed_total 0"));
   EXPECT_TRUE(contains(m, "plextap_server_watch_unauthorized_total 0"));
   EXPECT_FALSE(contains(m, "plextap_server_watch_session_fetches_total 0"));
+  EXPECT_TRUE(contains(m, "\nplextap_plays_in_progress 1\n")) << m;
+  EXPECT_TRUE(contains(m, "\nplextap_transcodes_in_progress 0\n")) << m;
+}
+
+// The gauges follow the latest sessions snapshot: a transcoded play counts in both.
+TEST_F(ServerWatchTest, PlaysAndTranscodesInProgressAreGauges) {
+  start({"--plex-token", std::string(kToken)});
+  ASSERT_TRUE(await_listener());
+  play_directly("playing", 5000, "TranscodedApp");
+  std::string m;
+  EXPECT_TRUE(wait_until(
+      [&] {
+        m = metrics();
+        return contains(m, "\nplextap_transcodes_in_progress 1\n");
+      },
+      10s, 100ms))
+      << m;
+  EXPECT_TRUE(contains(m, "\nplextap_plays_in_progress 1\n")) << m;
 }
 
 }  // namespace

@@ -781,7 +781,11 @@ bool StandInUpstream::Impl::send_server(tcp::socket& s, const http::request<http
                  p.client + R"(","product":")" + p.product + R"(","state":")" + p.state +
                  R"(","title":"Direct player","local":true,"relayed":false,"secure":false},)"
                  R"("Session":{"id":"sess-)" +
-                 p.session_key + R"(","bandwidth":4321,"location":"lan"}})";
+                 p.session_key + R"(","bandwidth":4321,"location":"lan"})" +
+                 (p.product == "TranscodedApp"
+                      ? R"(,"TranscodeSession":{"videoDecision":"transcode","audioDecision":"copy"})"
+                      : "") +
+                 "}";
       } else {
         items +=
             R"(<Video ratingKey=")" + p.rating_key + R"(" sessionKey=")" + p.session_key +
@@ -792,7 +796,12 @@ bool StandInUpstream::Impl::send_server(tcp::socket& s, const http::request<http
             p.client + R"(" product=")" + p.product + R"(" state=")" + p.state +
             R"(" title="Direct player" local="1" relayed="0" secure="0"/>)"
             R"(<Session id="sess-)" +
-            p.session_key + R"(" bandwidth="4321" location="lan"/></Video>)";
+            p.session_key + R"(" bandwidth="4321" location="lan"/>)" +
+            // A player named for it is transcoded (the server watch's gauges).
+            (p.product == "TranscodedApp"
+                 ? R"(<TranscodeSession videoDecision="transcode" audioDecision="copy"/>)"
+                 : "") +
+            "</Video>";
       }
     }
     const std::string size = std::to_string(now.size());

@@ -74,6 +74,6 @@ MANPATH=$root/usr/share/man systemd-analyze verify "$tmp/verify/plextap.service"
 	fail "systemd-analyze verify"
 
 rotate=$root/etc/logrotate.d/plextap
-grep -q 'systemctl kill -s HUP plextap.service' "$rotate" || fail "logrotate does not send SIGHUP"
+grep -q 'systemctl kill -s USR1 plextap.service' "$rotate" || fail "logrotate does not send SIGUSR1"
 ! grep -q '^[^#]*copytruncate' "$rotate" || fail "logrotate uses copytruncate"
 echo ok

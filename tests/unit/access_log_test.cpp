@@ -95,7 +95,7 @@ TEST(AccessLogJson, WholeLinesAreValidJsonForInvalidUtf8) {
   test_support::TempDir dir;
   const auto file = dir.path() / "access.log";
   {
-    AccessLog log(file.string(), true);
+    AccessLog log(file.string(), AccessLogFormat::json);
     AccessRecord r;
     r.remote = "127.0.0.1";
     r.method = "G\xC3T";
@@ -122,6 +122,21 @@ TEST(AccessLogJson, WholeLinesAreValidJsonForInvalidUtf8) {
   EXPECT_EQ(target, "/a?b=\xEF\xBF\xBD\xEF\xBF\xBD\xC2\x9B&X-Plex-Token=REDACTED");
   EXPECT_EQ(product, "Plex \xEF\xBF\xBD\xEF\xBF\xBD\"\n");
   EXPECT_TRUE(simdjson::validate_utf8(line.data(), line.size()));
+}
+
+TEST(AccessLogProduct, FromTheHeaderThenTheQueryInAnyCaseThenTheUserAgent) {
+  EXPECT_EQ(client_product("Plex for LG", "/a?X-Plex-Product=Web", "UA"), "Plex for LG");
+  EXPECT_EQ(client_product("", "/a?b=1&x-plex-product=Plex%20Web&c=2", "UA"), "Plex Web");
+  EXPECT_EQ(client_product("", "/a?X%2DPlex%2DProduct=Plex+Web", "UA"), "Plex Web");
+  EXPECT_EQ(client_product("", "/a?X-Plex-Productx=no&X-Plex-Product=", "UA"), "UA");
+  EXPECT_EQ(client_product("", "/a#X-Plex-Product=frag", "UA"), "UA");
+}
+
+TEST(AccessLogFormat, NamesAreTheThreeFormats) {
+  EXPECT_EQ(parse_access_log_format("combined"), AccessLogFormat::combined);
+  EXPECT_EQ(parse_access_log_format("json"), AccessLogFormat::json);
+  EXPECT_EQ(parse_access_log_format("plextap"), AccessLogFormat::plextap);
+  EXPECT_THROW(parse_access_log_format("common"), std::invalid_argument);
 }
 
 }  // namespace
