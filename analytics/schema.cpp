@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include "base/json_writer.hpp"
+#include "base/text_distance.hpp"
 
 namespace plextap::analytics {
 namespace {
@@ -401,21 +402,6 @@ void add_columns(const std::vector<Field>& fields, const std::string& prefix,
   }
 }
 
-std::size_t edit_distance(std::string_view a, std::string_view b) {
-  std::vector<std::size_t> row(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    std::size_t diagonal = row[0];
-    row[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      std::size_t above = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1])});
-      diagonal = above;
-    }
-  }
-  return row[b.size()];
-}
-
 std::string_view trim(std::string_view s) {
   while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
   while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
@@ -606,7 +592,7 @@ std::vector<std::string> select_columns(const Schema& schema, std::string_view c
       std::size_t best = std::string::npos;
       for (const auto* list : {&columns, &objects})
         for (const auto& c : *list)
-          if (auto d = edit_distance(name, c); d < best) {
+          if (auto d = base::edit_distance(name, c); d < best) {
             best = d;
             closest = c;
           }

@@ -9,6 +9,8 @@
 #include <map>
 #include <sstream>
 
+#include "base/text_distance.hpp"
+
 namespace plextap::app {
 namespace {
 
@@ -103,7 +105,7 @@ struct Walker {
     std::string best;
     std::size_t best_distance = std::max<std::size_t>(2, name.size() / 3) + 1;
     for (const auto& c : candidates) {
-      auto d = edit_distance(name, c);
+      auto d = base::edit_distance(name, c);
       if (d < best_distance) best_distance = d, best = c;
     }
     return best;
@@ -264,21 +266,6 @@ std::string key_on_line(std::string_view text, std::size_t line) {
 }
 
 }  // namespace
-
-std::size_t edit_distance(std::string_view a, std::string_view b) {
-  std::vector<std::size_t> row(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    std::size_t diagonal = row[0];
-    row[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      const std::size_t above = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diagonal = above;
-    }
-  }
-  return row[b.size()];
-}
 
 std::vector<CLI::ConfigItem> config_items(const CLI::App& app, std::string_view text,
                                           const std::string& file) {

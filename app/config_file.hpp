@@ -18,9 +18,6 @@ struct ConfigFileError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// Edits (insertions, deletions, substitutions) that turn `a` into `b`.
-std::size_t edit_distance(std::string_view a, std::string_view b);
-
 // The config items of `text` (the contents of `file`, named in messages) for the
 // subcommands of `app`: one table per subcommand ([serve], [replay.send], ...), its keys
 // the long flag names without dashes. `check` reads [serve]. Keys whose flag's

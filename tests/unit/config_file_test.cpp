@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "tests/unit/temp_dir.hpp"
+#include "base/text_distance.hpp"
 
 namespace plextap::app {
 namespace {
@@ -173,10 +174,10 @@ TEST(ConfigFile, ThroughTheParserTheCommandLineWinsAndConfigGoesAnywhere) {
 }
 
 TEST(ConfigFile, EditDistance) {
-  EXPECT_EQ(edit_distance("upstream", "upstream"), 0u);
-  EXPECT_EQ(edit_distance("upstrem", "upstream"), 1u);
-  EXPECT_EQ(edit_distance("listne", "listen"), 2u);
-  EXPECT_EQ(edit_distance("", "abc"), 3u);
+  EXPECT_EQ(base::edit_distance("upstream", "upstream"), 0u);
+  EXPECT_EQ(base::edit_distance("upstrem", "upstream"), 1u);
+  EXPECT_EQ(base::edit_distance("listne", "listen"), 2u);
+  EXPECT_EQ(base::edit_distance("", "abc"), 3u);
 }
 
 }  // namespace
