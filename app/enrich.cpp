@@ -37,13 +37,13 @@ int run(const EnrichFlags& f) {
   auto tls = upstream_tls_options(upstream, f.upstream_tls);
   if (f.plex_token.empty()) throw UsageError("enrich needs --plex-token (or PLEX_TOKEN)");
   enrich::FetchTimeouts timeouts;
-  timeouts.total = parse_duration(f.timeout);
+  timeouts.total = parse_duration(f.timeout, "--timeout");
   if (timeouts.total.count() <= 0) throw UsageError("--timeout must be above 0");
   store::Store store(std::filesystem::path(f.data) / "store", false);
   store::Writer writer(store, {});
   enrich::ServerClient source(server_origin(upstream, tls), f.plex_token, timeouts);
   enrich::Enricher::Options options;
-  options.ttl = parse_duration(f.ttl);
+  options.ttl = parse_duration(f.ttl, "--ttl");
   options.concurrency = f.concurrency;
   options.refresh = f.refresh;
   enrich::Enricher enricher(store, writer, source, options);
