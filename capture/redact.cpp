@@ -240,6 +240,38 @@ void setting_value(std::string_view s, std::size_t at, std::vector<Span>& out) {
   }
 }
 
+// A multipart/form-data part whose quoted name (`name="…token"`, the quote at `quote`) ends
+// in "token": its content, from after the blank line that ends the part's headers up to the
+// next boundary line (or the end of a body cut short). True when the name is such a part's.
+bool form_data_part(std::string_view s, std::size_t quote, std::size_t end,
+                    std::vector<Span>& out) {
+  constexpr std::string_view kName = "name=";
+  if (quote < kName.size() || ifind(s.substr(quote - kName.size(), kName.size()), kName, 0) != 0)
+    return false;
+  const std::size_t line = s.rfind('\n', quote);
+  const std::size_t line_start = line == std::string_view::npos ? 0 : line + 1;
+  const std::string_view header = s.substr(line_start, quote - line_start);
+  if (ifind(header, "content-disposition", 0) == std::string_view::npos ||
+      ifind(header, "form-data", 0) == std::string_view::npos)
+    return false;
+  // The part's headers end with an empty line (CRLF CRLF, or LF LF from a lax client).
+  std::size_t begin = s.find("\r\n\r\n", end);
+  std::size_t skip = 4;
+  if (const std::size_t lf = s.find("\n\n", end); lf < begin) {
+    begin = lf;
+    skip = 2;
+  }
+  if (begin == std::string_view::npos) return true;  // cut before its content: nothing kept
+  begin += skip;
+  std::size_t stop = s.find("\n--", begin);
+  if (stop == std::string_view::npos)
+    stop = s.size();
+  else if (stop > begin && s[stop - 1] == '\r')
+    --stop;
+  if (stop > begin) out.push_back({begin, stop});
+  return true;
+}
+
 // After a name ending in "token" at s[at, end): its value, if it has one in a form we know.
 void key_value(std::string_view s, std::size_t at, std::size_t end, std::vector<Span>& out) {
   if (end >= s.size()) return;
@@ -251,10 +283,12 @@ void key_value(std::string_view s, std::size_t at, std::size_t end, std::vector<
       if (i < s.size() && s[i] == '"') quoted_value(s, i, true, out);
       return;
     }
-    // A quoted value ending in "token" names a setting (see setting_value).
+    // A quoted value ending in "token" names a form-data part, or a setting (see
+    // setting_value).
     std::size_t first = at;
     while (first > 0 && s[first - 1] != s[end] && is_name_char(s[first - 1])) --first;
-    if (first > 0 && s[first - 1] == s[end]) setting_value(s, at, out);
+    if (first > 0 && s[first - 1] == s[end] && !form_data_part(s, first - 1, end + 1, out))
+      setting_value(s, at, out);
     return;
   }
   if (s[end] == '>') {

@@ -53,6 +53,8 @@ bool is_token_name(std::string_view name);
 // - JSON key       "accessToken": "v"      -> "accessToken": "REDACTED" (strings only)
 // - XML element    <authentication-token>v<  -> <authentication-token>REDACTED<
 // - parameter      authToken=v (form bodies, scripts) up to the next '&', ';', blank, ...
+// - form-data part Content-Disposition: form-data; name="X-Plex-Token" … the part's content
+//                  up to the next boundary line
 // A value cut by the end of the body (a truncated recording) is redacted to the end.
 std::optional<std::string> redact_body(std::string_view body);
 

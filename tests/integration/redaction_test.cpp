@@ -166,6 +166,7 @@ struct Secrets {
   std::string semicolon = "tokSemicolon5c6d";
   std::string form_body = "tokFormBody7e8f";
   std::string form_encoded_name = "tokFormName9a0b";
+  std::string multipart = "tokMultipart4d6e";
   std::string location = "tokLocation1c2d";
   std::string content_location = "tokContentLoc3e4f";
   std::string referer = "tokReferer5a6b";
@@ -187,6 +188,7 @@ struct Secrets {
             semicolon,
             form_body,
             form_encoded_name,
+            multipart,
             location,
             content_location,
             referer,
@@ -307,6 +309,12 @@ class RedactionTest : public ::testing::Test {
          "/:/prefs",
          {{"Content-Type", form}},
          "a=1&" + encode_every_byte("X-Plex-Token") + "=" + s.form_encoded_name},
+        {http::verb::put,
+         "/:/prefs",
+         {{"Content-Type", "multipart/form-data; boundary=XyZ"}},
+         "--XyZ\r\nContent-Disposition: form-data; name=\"FriendlyName\"\r\n\r\nsrv\r\n"
+         "--XyZ\r\nContent-Disposition: form-data; name=\"X-Plex-Token\"\r\n\r\n" +
+             s.multipart + "\r\n--XyZ--\r\n"},
         {http::verb::get, "/web/login", {}, {}},
         {http::verb::get,
          "/library/sections",
@@ -369,11 +377,11 @@ TEST_F(RedactionTest, NoTokenIsWrittenAnywhereWhateverItsSpellingOrPlace) {
     EXPECT_EQ(received[i].target, sent[i].target);
     EXPECT_EQ(received[i].body, sent[i].body);
   }
-  EXPECT_EQ(got[10].result_int(), 302);
-  EXPECT_EQ(got[10][http::field::location], "/web/index.html#!/?X-Plex-Token=" + secrets.location);
-  EXPECT_EQ(got[12].body(), account_xml);
-  EXPECT_EQ(got[13][http::field::content_encoding], "gzip");
-  EXPECT_EQ(got[13].body(), gzip(account_json));
+  EXPECT_EQ(got[11].result_int(), 302);
+  EXPECT_EQ(got[11][http::field::location], "/web/index.html#!/?X-Plex-Token=" + secrets.location);
+  EXPECT_EQ(got[13].body(), account_xml);
+  EXPECT_EQ(got[14][http::field::content_encoding], "gzip");
+  EXPECT_EQ(got[14].body(), gzip(account_json));
 
   // Everything stored, then serve stopped so that every line of the access log is out.
   const std::size_t stored = sent.size() - kMediaRequests;

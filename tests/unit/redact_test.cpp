@@ -231,6 +231,29 @@ TEST(RedactBody, FormBodies) {
             "a=1&url=%2Fp%3FX-Plex-Token%3DREDACTED%26b%3D2");
 }
 
+// A multipart form (a client uploading, or anything sending form-data) names its fields in
+// the part headers; a part named like a token has its content replaced, to the boundary.
+TEST(RedactBody, MultipartFormDataParts) {
+  const std::string body =
+      "--XyZ\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\nMy list\r\n"
+      "--XyZ\r\nContent-Disposition: form-data; name=\"X-Plex-Token\"\r\n"
+      "Content-Type: text/plain\r\n\r\ntok-multi-9f\r\n"
+      "--XyZ\r\ncontent-disposition: FORM-DATA; NAME=\"authToken\"\r\n\r\ntok-2\r\n--XyZ--\r\n";
+  auto redacted = redact_body(body);
+  ASSERT_TRUE(redacted);
+  EXPECT_EQ(*redacted,
+            "--XyZ\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\nMy list\r\n"
+            "--XyZ\r\nContent-Disposition: form-data; name=\"X-Plex-Token\"\r\n"
+            "Content-Type: text/plain\r\n\r\nREDACTED\r\n"
+            "--XyZ\r\ncontent-disposition: FORM-DATA; NAME=\"authToken\"\r\n\r\nREDACTED\r\n"
+            "--XyZ--\r\n");
+  // Cut by the end of a recording: redacted to the end; LF-only line ends too.
+  EXPECT_EQ(redact_body("--b\nContent-Disposition: form-data; name=\"token\"\n\ntok-cut"),
+            "--b\nContent-Disposition: form-data; name=\"token\"\n\nREDACTED");
+  // Cut inside the part's headers: nothing of its content was kept, nothing to replace.
+  EXPECT_FALSE(redact_body("--b\r\nContent-Disposition: form-data; name=\"token\"\r\nContent-Ty"));
+}
+
 TEST(RedactBody, UrlsInsideAnswers) {
   EXPECT_EQ(redact_body(R"(<Video thumb="/library/metadata/1/thumb?X-Plex-Token=tok&amp;w=1"/>)"),
             R"(<Video thumb="/library/metadata/1/thumb?X-Plex-Token=REDACTED&amp;w=1"/>)");
