@@ -11,6 +11,7 @@
 #include <boost/beast/ssl/ssl_stream.hpp>
 
 #include "certs/client_tls.hpp"
+#include "net/running_call.hpp"
 #include "net/use_tuple.hpp"
 
 namespace plextap::net {
@@ -151,6 +152,29 @@ bool RunningCalls::cancelled() {
   return cancelled_;
 }
 
+CallEnd run_call(RunningCalls& calls, asio::awaitable<void> call, std::string& error,
+                 std::optional<std::chrono::steady_clock::time_point> deadline) {
+  // Declared first, destroyed last: the coroutine of a stopped call goes with it, here.
+  asio::io_context ioc(1);
+  RunningCalls::Scope running(calls, ioc);
+  if (!running.admitted()) return CallEnd::refused;
+  bool finished = false;
+  asio::co_spawn(ioc, std::move(call), [&](std::exception_ptr e) {
+    finished = true;
+    if (!e) return;
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      error = ex.what();
+    }
+  });
+  if (deadline)
+    ioc.run_until(*deadline);
+  else
+    ioc.run();
+  return finished ? CallEnd::finished : CallEnd::stopped;
+}
+
 void HttpClient::cancel() {
   calls_.cancel();
 }
@@ -167,36 +191,23 @@ GetResult HttpClient::get(const std::string& target, const Fields& fields) {
           tls_ && tls_->verify,
           timeouts_.progress,
           result};
-  // Declared first, destroyed last: what a stopped request leaves pending (the coroutine
-  // with its socket and TLS state) is destroyed here, on this thread, never elsewhere.
-  asio::io_context ioc(1);
-  RunningCalls::Scope running(calls_, ioc);
-  if (!running.admitted()) {
-    result.cancelled = true;
-    result.error = "cancelled: shutting down";
-    return result;
-  }
-
-  bool finished = false;
-  asio::co_spawn(ioc, get.run(), [&](std::exception_ptr e) {
-    finished = true;
-    if (!e) return;
-    try {
-      std::rethrow_exception(e);
-    } catch (const std::exception& ex) {
-      result.error = ex.what();
-    }
-  });
-  ioc.run_until(deadline);
-  if (!finished) {
-    result = {};
-    if (calls_.cancelled()) {
+  switch (run_call(calls_, get.run(), result.error, deadline)) {
+    case CallEnd::finished:
+      break;
+    case CallEnd::refused:
       result.cancelled = true;
       result.error = "cancelled: shutting down";
-    } else {
-      result.timed_out = true;
-      result.error = "no complete answer within " + seconds_text(timeouts_.total);
-    }
+      break;
+    case CallEnd::stopped:
+      result = {};
+      if (calls_.cancelled()) {
+        result.cancelled = true;
+        result.error = "cancelled: shutting down";
+      } else {
+        result.timed_out = true;
+        result.error = "no complete answer within " + seconds_text(timeouts_.total);
+      }
+      break;
   }
   return result;
 }

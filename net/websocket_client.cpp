@@ -10,6 +10,7 @@
 #include <boost/beast/websocket/ssl.hpp>
 
 #include "certs/client_tls.hpp"
+#include "net/running_call.hpp"
 #include "net/use_tuple.hpp"
 
 namespace plextap::net {
@@ -140,28 +141,8 @@ WebsocketEnd WebsocketClient::run(const std::string& target, const Fields& field
                on_open,
                on_text,
                end};
-  // Declared first, destroyed last: a stopped connection's coroutine and stream are
-  // destroyed here, on this thread.
-  asio::io_context ioc(1);
-  RunningCalls::Scope running(calls_, ioc);
-  if (!running.admitted()) {
-    end.cancelled = true;
-    end.error = "cancelled: shutting down";
-    return end;
-  }
-
-  bool finished = false;
-  asio::co_spawn(ioc, c.run(), [&](std::exception_ptr e) {
-    finished = true;
-    if (!e) return;
-    try {
-      std::rethrow_exception(e);
-    } catch (const std::exception& ex) {
-      end.error = ex.what();
-    }
-  });
-  ioc.run();
-  if (!finished) {  // only cancel() stops the io_context before the coroutine ends
+  // Only cancel() stops a connection before its coroutine ends.
+  if (run_call(calls_, c.run(), end.error) != CallEnd::finished) {
     end.cancelled = true;
     end.error = "cancelled: shutting down";
   }
