@@ -12,10 +12,7 @@
 // An exchange is three steps: send_request (the head, and the body if any, relayed),
 // read_response_head (skipping interim answers, retrying once on a pooled connection
 // the server had closed) and relay_response (head and body to the client); the last two
-// run beside watch_client, which notices a client that leaves meanwhile.
-#include <poll.h>
-
-#include <boost/asio/experimental/awaitable_operators.hpp>
+// run under a ClientWatch, which notices a client that leaves meanwhile.
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
@@ -29,12 +26,6 @@ using boost::system::error_code;
 using net::ip::tcp;
 
 namespace {
-
-// Whether the peer has closed or reset the connection (its side: data may still wait).
-bool peer_closed(tcp::socket& socket) {
-  pollfd p{socket.native_handle(), POLLIN | POLLRDHUP, 0};
-  return ::poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
-}
 
 // The errors of a pooled connection the server closed while it was idle.
 bool closed_by_server(error_code ec) {
@@ -54,7 +45,7 @@ net::awaitable<void> Session<Stream, Upstream>::run() {
   auto timeout = config_.header_timeout;
   for (bool keep_alive = true; keep_alive && !shared_.draining;) {
     // Idle keep-alive connections should cost little: a large read buffer goes back
-    // here, between requests, never while the client watcher may be reading into it.
+    // here, between requests.
     if (buffer_.capacity() > 16 * 1024 && buffer_.size() == 0) buffer_.shrink_to_fit();
     RequestParser parser;
     parser.header_limit(static_cast<std::uint32_t>(config_.max_header_bytes));
@@ -142,11 +133,17 @@ auto Session<Stream, Upstream>::exchange(RequestParser& parser, const RequestHea
 
   // The client has sent all of this request: from here on, watch for it leaving, so an
   // abandoned stream or long poll lets go of its server connection at once.
-  using namespace net::experimental::awaitable_operators;
   watch_upstream_ = &sent.up;
-  watching_ = {true, false, false};
-  Outcome out = co_await (answer(sent.up, plan, recording, sent.ec, sent.body_streamed) &&
-                          watch_client());
+  watch_.start(beast::get_lowest_layer(client_).socket(), &on_client_gone_);
+  std::optional<ResponseParser> rp;
+  std::optional<Outcome> failed =
+      co_await read_response_head(sent.up, rp, plan, sent.ec, sent.body_streamed);
+  Outcome out;
+  if (failed)
+    out = *failed;
+  else
+    out = co_await relay_response(sent.up, *rp, plan, recording);
+  watch_.stop();
   watch_upstream_ = nullptr;
   if (out.tunnel) {
     metrics_.add(metrics_.websocket_tunnels);
@@ -209,23 +206,6 @@ auto Session<Stream, Upstream>::send_request(RequestParser& parser, const Reques
   co_return sent;
 }
 
-// Reads the answer to a request that has been sent (or failed to be: `ec`) and streams
-// it to the client. Runs beside watch_client(), and stops it when done.
-template <class Stream, class Upstream>
-auto Session<Stream, Upstream>::answer(std::unique_ptr<Connection>& up, const RequestPlan& plan,
-                                       capture::Recording* recording, error_code ec,
-                                       bool body_streamed) -> net::awaitable<Outcome> {
-  std::optional<ResponseParser> rp;
-  std::optional<Outcome> failed = co_await read_response_head(up, rp, plan, ec, body_streamed);
-  Outcome out;
-  if (failed)
-    out = *failed;
-  else
-    out = co_await relay_response(up, *rp, plan, recording);
-  stop_watching();
-  co_return out;
-}
-
 // Step two: the final response head into `rp`, or the outcome of an exchange that ended
 // without one. A pooled connection the server had closed is replaced once, when sending
 // the request again is safe.
@@ -242,7 +222,7 @@ auto Session<Stream, Upstream>::read_response_head(std::unique_ptr<Connection>& 
       ec = co_await read_final_head(*up, rp, plan.head, answer_started);
     }
     if (!ec) co_return std::nullopt;
-    if (watching_.gone) co_return Outcome{};  // the client left; nobody to answer
+    if (watch_.gone()) co_return Outcome{};  // the client left; nobody to answer
     if (ec == beast::error::timeout) {
       metrics_.add(metrics_.upstream_timeouts);
       std::string reason = "upstream " + shared_.upstream_name + " did not answer in time";
@@ -352,14 +332,14 @@ auto Session<Stream, Upstream>::relay_response(std::unique_ptr<Connection>& up,
     metrics_.add(metrics_.bytes_from_upstream, out.bytes_sent);
     if (relay.ec) {
       metrics_.add(metrics_.bytes_to_clients, written);
-      if (relay.source_failed && !watching_.gone) metrics_.add(metrics_.upstream_errors);
+      if (relay.source_failed && !watch_.gone()) metrics_.add(metrics_.upstream_errors);
       co_return out;  // mid-body: nothing to do but close both sides
     }
   }
   metrics_.add(metrics_.bytes_to_clients, written);
   out.complete = true;
   out.keep_alive = rplan.keep_alive;
-  if (rplan.server_keep_alive && rp.is_done() && !watching_.gone) pool().release(std::move(up));
+  if (rplan.server_keep_alive && rp.is_done() && !watch_.gone()) pool().release(std::move(up));
   co_return out;
 }
 

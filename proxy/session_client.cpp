@@ -1,6 +1,8 @@
 // A session's dealings with its client apart from relaying: the answers the proxy
 // writes itself (bad heads, failed bodies, unreachable or failing servers, 100 Continue),
 // the watch on a client whose answer is pending, the access log line, and the close.
+#include <poll.h>
+
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
@@ -14,11 +16,6 @@ namespace http = beast::http;
 using boost::system::error_code;
 using net::ip::tcp;
 
-namespace {
-// How much of a client's next request is read ahead while its current answer streams.
-constexpr std::size_t kReadAheadLimit = 64 * 1024;
-}  // namespace
-
 std::string remote_address(const tcp::socket& socket) {
   error_code ec;
   auto ep = socket.remote_endpoint(ec);
@@ -27,6 +24,11 @@ std::string remote_address(const tcp::socket& socket) {
   if (addr.is_v6() && addr.to_v6().is_v4_mapped())
     return net::ip::make_address_v4(net::ip::v4_mapped, addr.to_v6()).to_string();
   return addr.to_string();
+}
+
+bool peer_closed(tcp::socket& socket) {
+  pollfd p{socket.native_handle(), POLLIN | POLLRDHUP, 0};
+  return ::poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
 }
 
 bool client_left(error_code ec) {
@@ -156,46 +158,53 @@ void Session<Stream, Upstream>::log_access(const AccessHead& head, unsigned stat
       head.user_agent});
 }
 
-// While an answer is awaited or streams, a read on the client side: its close (or a
-// reset) cancels the server side at once. Bytes of a next request that arrive meanwhile
-// are kept for it, up to kReadAheadLimit; after that the client is not read until the
-// answer ends.
-template <class Stream, class Upstream>
-net::awaitable<void> Session<Stream, Upstream>::watch_client() {
-  while (watching_.active) {
-    if (buffer_.size() >= kReadAheadLimit) {
-      watch_parked_.expires_at(std::chrono::steady_clock::time_point::max());
-      co_await watch_parked_.async_wait(kUseTuple);
-      continue;
-    }
-    beast::get_lowest_layer(client_).expires_never();
-    watching_.reading = true;
-    auto [ec, n] = co_await client_.async_read_some(buffer_.prepare(4096), kUseTuple);
-    watching_.reading = false;
-    buffer_.commit(n);
-    if (!watching_.active || ec == net::error::operation_aborted) break;
-    if (ec) {
-      watching_.gone = true;
-      metrics_.add(metrics_.client_aborts);
-      // Shut down, not closed: a TLS upstream's OpenSSL still holds the descriptor.
-      if (watch_upstream_ && *watch_upstream_) {
-        error_code ignored;
-        auto& socket = (*watch_upstream_)->stream.socket();
-        socket.shutdown(tcp::socket::shutdown_both, ignored);
-        socket.cancel(ignored);
-      }
-      break;
-    }
-  }
-  watching_.active = false;
+void ClientWatch::stop() {
+  auto& s = *state_;
+  if (!s.active) return;
+  s.active = false;
+  ++s.generation;
+  error_code ignored;
+  if (s.waiting) s.client->cancel(ignored);
+  s.poll_timer.cancel();
+  s.waiting = false;
 }
 
+void ClientWatch::wait(const std::shared_ptr<State>& st, std::uint64_t generation) {
+  st->waiting = true;
+  st->client->async_wait(tcp::socket::wait_read, [st, generation](error_code ec) {
+    if (!st->active || st->generation != generation) return;
+    st->waiting = false;
+    if (ec) return;  // the socket failed or closed: the answer's write will say so
+    ready(st, generation);
+  });
+}
+
+void ClientWatch::ready(const std::shared_ptr<State>& st, std::uint64_t generation) {
+  if (peer_closed(*st->client)) {
+    st->active = false;
+    st->gone = true;
+    (*st->on_gone)();
+    return;
+  }
+  // Bytes wait to be read (a next request, or a TLS record): look for the close by poll.
+  st->poll_timer.expires_after(kPollEvery);
+  st->poll_timer.async_wait([st, generation](error_code ec) {
+    if (ec || !st->active || st->generation != generation) return;
+    ready(st, generation);
+  });
+}
+
+// The watched client left: its answer's server connection is shut down, not closed (a TLS
+// upstream's OpenSSL still holds the descriptor), which ends the exchange on that side.
 template <class Stream, class Upstream>
-void Session<Stream, Upstream>::stop_watching() {
-  watching_.active = false;
-  error_code ignored;
-  if (watching_.reading) beast::get_lowest_layer(client_).socket().cancel(ignored);
-  watch_parked_.cancel();
+void Session<Stream, Upstream>::client_gone() {
+  metrics_.add(metrics_.client_aborts);
+  if (watch_upstream_ && *watch_upstream_) {
+    error_code ignored;
+    auto& socket = (*watch_upstream_)->stream.socket();
+    socket.shutdown(tcp::socket::shutdown_both, ignored);
+    socket.cancel(ignored);
+  }
 }
 
 #define PLEXTAP_INSTANTIATE(S, U)                                                               \
@@ -209,8 +218,7 @@ void Session<Stream, Upstream>::stop_watching() {
   template net::awaitable<void> Session<S, U>::close_client();                                  \
   template void Session<S, U>::log_access(const AccessHead&, unsigned, std::uint64_t,            \
                                           std::chrono::steady_clock::duration);                 \
-  template net::awaitable<void> Session<S, U>::watch_client();                                  \
-  template void Session<S, U>::stop_watching();
+  template void Session<S, U>::client_gone();
 PLEXTAP_FOR_EACH_SESSION(PLEXTAP_INSTANTIATE)
 #undef PLEXTAP_INSTANTIATE
 

@@ -765,12 +765,16 @@ TEST_F(FramingResponse, Http10ClientGetsAPlainBodyEndedByTheClose) {
 struct Leaving {
   const char* name;
   bool tls;
-  bool events;  // server-sent events; else a long poll with no head yet
+  bool events;             // server-sent events; else a long poll with no head yet
+  bool next_started = false;  // the client had sent the start of a next request
 };
 
 void PrintTo(const Leaving& c, std::ostream* os) {
   *os << c.name;
 }
+
+// Bytes of a next request that wait to be read do not hide the client's leaving.
+constexpr std::string_view kNextStarted = "GET /next HTTP/1.1\r\nHo";
 
 class FramingClientLeaves : public FramingTest, public ::testing::WithParamInterface<Leaving> {};
 TEST_P(FramingClientLeaves, ServerSideClosedAtOnce) {
@@ -804,6 +808,7 @@ TEST_P(FramingClientLeaves, ServerSideClosedAtOnce) {
     } else {
       a->write(std::move(req));
       ASSERT_TRUE(upstream.wait_requests(1, 3s));
+      if (GetParam().next_started) a->write_raw(kNextStarted);
       std::this_thread::sleep_for(200ms);
     }
     left = Clock::now();
@@ -815,6 +820,9 @@ TEST_P(FramingClientLeaves, ServerSideClosedAtOnce) {
       ASSERT_TRUE(a.read_until("data: 1", 3s)) << escape_bytes(a.unread());
     } else {
       ASSERT_TRUE(upstream.wait_requests(1, 3s));
+      if (GetParam().next_started) {
+        ASSERT_TRUE(a.send(kNextStarted));
+      }
       std::this_thread::sleep_for(200ms);
     }
     left = Clock::now();
@@ -834,7 +842,11 @@ INSTANTIATE_TEST_SUITE_P(Framing, FramingClientLeaves,
                          ::testing::Values(Leaving{"EventStream", false, true},
                                            Leaving{"LongPoll", false, false},
                                            Leaving{"EventStreamOverHttps", true, true},
-                                           Leaving{"LongPollOverHttps", true, false}),
+                                           Leaving{"LongPollOverHttps", true, false},
+                                           Leaving{"LongPollWithANextRequestStarted", false, false,
+                                                   true},
+                                           Leaving{"LongPollOverHttpsWithANextRequestStarted",
+                                                   true, false, true}),
                          [](const auto& info) { return std::string(info.param.name); });
 
 // ==== Well-behaved traffic passes unchanged ====
@@ -908,3 +920,4 @@ TEST_F(FramingWellBehaved, PipelinedRequestsAnsweredInOrder) {
 
 }  // namespace
 }  // namespace plextap::itest
+
