@@ -116,15 +116,20 @@ class TlsStream {
   // they leave in one TLS record and one system call.
   template <class ConstBuffers, class Token>
   auto async_write_some(const ConstBuffers& buffers, Token&& token) {
-    constexpr std::size_t kCoalesce = 16 * 1024;
+    constexpr std::size_t kCoalesce = 16 * 1024, kKeepJoined = 4 * 1024;
     std::size_t total = boost::asio::buffer_size(buffers);
     boost::asio::const_buffer first;
     if (boost::asio::buffer_sequence_begin(buffers) != boost::asio::buffer_sequence_end(buffers))
       first = *boost::asio::buffer_sequence_begin(buffers);
-    std::shared_ptr<std::string> joined;
     boost::asio::const_buffer buf = first;
+    std::shared_ptr<std::string> large;
     if (first.size() < total && total <= kCoalesce) {
-      joined = std::make_shared<std::string>();
+      // A small write joins into the stream's own buffer (one write is in flight on a
+      // stream at a time), so a small answer costs no allocation; a larger one gets its
+      // own, so that an idle connection keeps little.
+      std::string* joined = &impl_->joined;
+      if (total > kKeepJoined) joined = (large = std::make_shared<std::string>()).get();
+      joined->clear();
       joined->reserve(total);
       for (auto it = boost::asio::buffer_sequence_begin(buffers);
            it != boost::asio::buffer_sequence_end(buffers); ++it) {
@@ -139,7 +144,7 @@ class TlsStream {
         if (buf.size()) break;
       }
     }
-    return run(Io{[buf, joined](SSL* ssl, std::size_t& n) {
+    return run(Io{[buf, large](SSL* ssl, std::size_t& n) {
                  if (buf.size() == 0) return 1;
                  int rc = SSL_write(ssl, buf.data(),
                                     static_cast<int>(std::min<std::size_t>(buf.size(), INT_MAX)));
@@ -175,6 +180,7 @@ class TlsStream {
     std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
     boost::asio::steady_timer read_timer, write_timer;
     bool read_timed_out = false, write_timed_out = false;
+    std::string joined;  // the buffers of a write joined into one (async_write_some)
     // Which wait a timer belongs to: a timer that fired just as its wait completed must
     // not cancel the next one.
     std::uint64_t read_tick = 0, write_tick = 0;
