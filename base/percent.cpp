@@ -3,18 +3,23 @@
 namespace plextap::base {
 
 std::string percent_decode(std::string_view s, Plus plus) {
+  // Runs without an escape are copied whole: most names and values have none.
   std::string out;
   out.reserve(s.size());
+  std::size_t run = 0;
   for (std::size_t i = 0; i < s.size(); ++i) {
-    if (plus == Plus::space && s[i] == '+') {
+    const bool space = s[i] == '+' && plus == Plus::space;
+    if (!space && !(s[i] == '%' && is_percent_escape(s, i))) continue;
+    out.append(s, run, i - run);
+    if (space) {
       out.push_back(' ');
-    } else if (is_percent_escape(s, i)) {
+    } else {
       out.push_back(percent_escaped_byte(s, i));
       i += 2;
-    } else {
-      out.push_back(s[i]);
     }
+    run = i + 1;
   }
+  out.append(s, run);
   return out;
 }
 

@@ -123,6 +123,23 @@ TEST(JsonWriter, ValidJsonAndUtf8ForAnyTwoBytes) {
     }
 }
 
+// Plain text is passed over eight bytes at a time: every byte, at every place of a run of
+// plain ones, is escaped exactly as it is alone.
+TEST(JsonWriter, AnyByteInsideLongPlainTextIsEscapedAsAlone) {
+  for (int b = 0; b < 256; ++b) {
+    const std::string one(1, static_cast<char>(b));
+    std::string alone;
+    append_json_escaped(alone, one);
+    for (std::size_t at = 0; at < 20; ++at) {
+      std::string in(20, 'x');
+      in[at] = static_cast<char>(b);
+      std::string out;
+      append_json_escaped(out, in);
+      ASSERT_EQ(out, std::string(at, 'x') + alone + std::string(19 - at, 'x')) << b << " at " << at;
+    }
+  }
+}
+
 TEST(JsonWriter, ReplacesInvalidUtf8) {
   const std::string r = "\xEF\xBF\xBD";
   EXPECT_EQ(json_quoted("a\xFF"
