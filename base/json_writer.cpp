@@ -1,6 +1,7 @@
 // JSON text output: string escaping with UTF-8 repair, and locale-free number formatting.
 #include "base/json_writer.hpp"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <cmath>
@@ -29,11 +30,11 @@ constexpr auto kPlain = [] {
 constexpr bool all_plain(std::uint64_t w) {
   constexpr std::uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
   auto some_zero = [](std::uint64_t v) { return (v - ones) & ~v & high; };
-  std::uint64_t bad = w & high;                  // not ASCII
-  bad |= (w - ones * 0x20) & ~w & high;          // below 0x20
+  std::uint64_t bad = w & high;          // not ASCII
+  bad |= (w - ones * 0x20) & ~w & high;  // below 0x20
   bad |= some_zero(w ^ (ones * '"'));
   bad |= some_zero(w ^ (ones * '\\'));
-  bad |= some_zero(w ^ (ones * 0x7F));           // DEL
+  bad |= some_zero(w ^ (ones * 0x7F));  // DEL
   return bad == 0;
 }
 
@@ -126,9 +127,24 @@ void append_json_string(std::string& out, std::string_view s) {
 }
 
 void JsonWriter::key(std::string_view name) {
-  if (need_comma_) out_.push_back(',');
-  append_json_string(out_, name);
-  out_.push_back(':');
+  // Nearly every key is a short plain name: one append, no escaper.
+  constexpr std::size_t kShort = 60;
+  if (name.size() <= kShort && std::all_of(name.begin(), name.end(), [](char c) {
+        return kPlain[static_cast<unsigned char>(c)];
+      })) {
+    char buf[kShort + 4];
+    char* p = buf;
+    if (need_comma_) *p++ = ',';
+    *p++ = '"';
+    p = std::copy(name.begin(), name.end(), p);
+    *p++ = '"';
+    *p++ = ':';
+    out_.append(buf, static_cast<std::size_t>(p - buf));
+  } else {
+    if (need_comma_) out_.push_back(',');
+    append_json_string(out_, name);
+    out_.push_back(':');
+  }
   need_comma_ = false;
 }
 

@@ -58,7 +58,8 @@ std::string rfc3339_ms(std::int64_t ms) {
     // Every event carries one: digits by hand, as snprintf costs ten times as much.
     std::string out = "0000-00-00T00:00:00.000Z";
     auto put = [&](std::size_t at, unsigned v, int width) {
-      for (int k = width - 1; k >= 0; --k, v /= 10) out[at + static_cast<std::size_t>(k)] = char('0' + v % 10);
+      for (int k = width - 1; k >= 0; --k, v /= 10)
+        out[at + static_cast<std::size_t>(k)] = char('0' + v % 10);
     };
     put(0, static_cast<unsigned>(c.year), 4);
     put(5, c.month, 2);

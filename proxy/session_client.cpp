@@ -207,17 +207,17 @@ void Session<Stream, Upstream>::client_gone() {
   }
 }
 
-#define PLEXTAP_INSTANTIATE(S, U)                                                               \
-  template net::awaitable<void> Session<S, U>::reject_bad_head(error_code);                     \
-  template auto Session<S, U>::fail_request_body(const RelayResult&)->net::awaitable<Outcome>;  \
-  template auto Session<S, U>::fail_connect(error_code)->net::awaitable<Outcome>;               \
-  template auto Session<S, U>::fail_upstream(unsigned, const std::string&)                      \
-      ->net::awaitable<Outcome>;                                                                \
-  template net::awaitable<void> Session<S, U>::send_error(unsigned, const std::string&);        \
-  template net::awaitable<void> Session<S, U>::write_raw(std::string_view);                     \
-  template net::awaitable<void> Session<S, U>::close_client();                                  \
-  template void Session<S, U>::log_access(const AccessHead&, unsigned, std::uint64_t,            \
-                                          std::chrono::steady_clock::duration);                 \
+#define PLEXTAP_INSTANTIATE(S, U)                                                              \
+  template net::awaitable<void> Session<S, U>::reject_bad_head(error_code);                    \
+  template auto Session<S, U>::fail_request_body(const RelayResult&)->net::awaitable<Outcome>; \
+  template auto Session<S, U>::fail_connect(error_code)->net::awaitable<Outcome>;              \
+  template auto Session<S, U>::fail_upstream(unsigned, const std::string&)                     \
+      ->net::awaitable<Outcome>;                                                               \
+  template net::awaitable<void> Session<S, U>::send_error(unsigned, const std::string&);       \
+  template net::awaitable<void> Session<S, U>::write_raw(std::string_view);                    \
+  template net::awaitable<void> Session<S, U>::close_client();                                 \
+  template void Session<S, U>::log_access(const AccessHead&, unsigned, std::uint64_t,          \
+                                          std::chrono::steady_clock::duration);                \
   template void Session<S, U>::client_gone();
 PLEXTAP_FOR_EACH_SESSION(PLEXTAP_INSTANTIATE)
 #undef PLEXTAP_INSTANTIATE

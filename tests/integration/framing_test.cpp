@@ -765,7 +765,7 @@ TEST_F(FramingResponse, Http10ClientGetsAPlainBodyEndedByTheClose) {
 struct Leaving {
   const char* name;
   bool tls;
-  bool events;             // server-sent events; else a long poll with no head yet
+  bool events;                // server-sent events; else a long poll with no head yet
   bool next_started = false;  // the client had sent the start of a next request
 };
 
@@ -838,16 +838,14 @@ TEST_P(FramingClientLeaves, ServerSideClosedAtOnce) {
   std::printf("%s: server side closed %lld ms after the client left\n", GetParam().name, after);
   EXPECT_LE(after, 300) << "the design asks for 100 ms";
 }
-INSTANTIATE_TEST_SUITE_P(Framing, FramingClientLeaves,
-                         ::testing::Values(Leaving{"EventStream", false, true},
-                                           Leaving{"LongPoll", false, false},
-                                           Leaving{"EventStreamOverHttps", true, true},
-                                           Leaving{"LongPollOverHttps", true, false},
-                                           Leaving{"LongPollWithANextRequestStarted", false, false,
-                                                   true},
-                                           Leaving{"LongPollOverHttpsWithANextRequestStarted",
-                                                   true, false, true}),
-                         [](const auto& info) { return std::string(info.param.name); });
+INSTANTIATE_TEST_SUITE_P(
+    Framing, FramingClientLeaves,
+    ::testing::Values(Leaving{"EventStream", false, true}, Leaving{"LongPoll", false, false},
+                      Leaving{"EventStreamOverHttps", true, true},
+                      Leaving{"LongPollOverHttps", true, false},
+                      Leaving{"LongPollWithANextRequestStarted", false, false, true},
+                      Leaving{"LongPollOverHttpsWithANextRequestStarted", true, false, true}),
+    [](const auto& info) { return std::string(info.param.name); });
 
 // ==== Well-behaved traffic passes unchanged ====
 
@@ -920,4 +918,3 @@ TEST_F(FramingWellBehaved, PipelinedRequestsAnsweredInOrder) {
 
 }  // namespace
 }  // namespace plextap::itest
-
