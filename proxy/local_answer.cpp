@@ -19,15 +19,14 @@ using boost::system::error_code;
 template <class Stream, class Upstream>
 auto Session<Stream, Upstream>::answer_locally(RequestParser& parser, const RequestPlan& plan)
     -> net::awaitable<Outcome> {
-  auto& req = parser.get();
   Outcome out;
   if (!parser.is_done()) {
     if (plan.expects_continue) co_await write_raw("HTTP/1.1 100 Continue\r\n\r\n");
     char* buf = relay_buffer();
     BodyGuard guard{*this};
     while (!parser.is_done()) {
-      req.body().data = buf;
-      req.body().size = kRelayBuffer;
+      parser.body().data = buf;
+      parser.body().size = kRelayBuffer;
       guard.begin();
       auto [ec, n] = co_await http::async_read_some(client_, buffer_, parser, kUseTuple);
       const bool timed_out = guard.end();
@@ -40,8 +39,7 @@ auto Session<Stream, Upstream>::answer_locally(RequestParser& parser, const Requ
     }
     release_relay_buffer();
   }
-  auto reply =
-      shared_.responder->respond(LocalRequest{to_sv(req.method_string()), target_, request_fields_});
+  auto reply = shared_.responder->respond(LocalRequest{parser.method(), target_, parser.fields()});
 
   const bool keep_alive = plan.keep_alive && !shared_.draining;
   const bool bodyless =

@@ -53,7 +53,7 @@ boost::asio::awaitable<RelayResult> relay_body(Src& src, boost::beast::flat_buff
                                                OnPiece on_piece) {
   namespace net = boost::asio;
   namespace http = boost::beast::http;
-  auto& body = parser.get().body();
+  auto& body = parser.body();
   char* piece = buf + kChunkPrefix;
   RelayResult r;
   for (;;) {

@@ -47,7 +47,9 @@ net::awaitable<void> Session<Stream, Upstream>::run() {
     // Idle keep-alive connections should cost little: a large read buffer goes back
     // here, between requests.
     if (buffer_.capacity() > 16 * 1024 && buffer_.size() == 0) buffer_.shrink_to_fit();
-    RequestParser parser;
+    request_head_in_.trim();
+    response_head_in_.trim();
+    RequestParser parser(request_head_in_);
     parser.header_limit(static_cast<std::uint32_t>(config_.max_header_bytes));
     parser.body_limit(boost::none);
     tcp_layer.expires_after(timeout);
@@ -72,11 +74,8 @@ net::awaitable<void> Session<Stream, Upstream>::run() {
 template <class Stream, class Upstream>
 net::awaitable<bool> Session<Stream, Upstream>::forward(RequestParser& parser) {
   auto started = std::chrono::steady_clock::now();
-  auto& req = parser.get();
-  client_version_ = req.version() >= 11 ? 11 : 10;
-  collect_fields(req, request_fields_);
-  const RequestHeadIn head{to_sv(req.method_string()), to_sv(req.target()), req.version(),
-                           request_fields_};
+  client_version_ = parser.version() >= 11 ? 11 : 10;
+  const RequestHeadIn head{parser.method(), parser.target(), parser.version(), parser.fields()};
   RequestPlan plan = plan_request(head, shared_.upstream_host);
   if (!plan.reject && !parser_agrees(plan, parser)) {
     plan.reject = 400;
@@ -86,12 +85,13 @@ net::awaitable<bool> Session<Stream, Upstream>::forward(RequestParser& parser) {
   // What the access log needs after the head is rewritten (copied only when logging).
   AccessHead logged;
   if (shared_.access_log.enabled()) {
-    logged.method = req.method_string();
-    logged.target = req.target();
-    logged.user_agent = req[http::field::user_agent];
-    logged.referer = req[http::field::referer];
-    logged.product = client_product(req["X-Plex-Product"], logged.target, logged.user_agent);
-    logged.version = req.version();
+    logged.method = parser.method();
+    logged.target = parser.target();
+    logged.user_agent = parser.field("User-Agent");
+    logged.referer = parser.field("Referer");
+    logged.product =
+        client_product(parser.field("X-Plex-Product"), logged.target, logged.user_agent);
+    logged.version = parser.version();
   }
 
   if (plan.reject) {
@@ -107,9 +107,9 @@ net::awaitable<bool> Session<Stream, Upstream>::forward(RequestParser& parser) {
   std::unique_ptr<capture::Recording> recording;
   // The target as the server gets it (an absolute-form one without a path gains its "/").
   target_.assign(plan.slash ? "/" : "").append(plan.target);
-  if (shared_.tap.wants(to_sv(req.method_string()), target_)) {
-    capture::RequestHead rhead{to_sv(req.method_string()),       target_, request_fields_, remote_,
-                               std::chrono::system_clock::now(), tls_};
+  if (shared_.tap.wants(parser.method(), target_)) {
+    capture::RequestHead rhead{
+        parser.method(), target_, parser.fields(), remote_, std::chrono::system_clock::now(), tls_};
     recording = shared_.tap.open(rhead);
   }
 
@@ -253,7 +253,7 @@ template <class Stream, class Upstream>
 net::awaitable<error_code> Session<Stream, Upstream>::read_final_head(
     Connection& up, std::optional<ResponseParser>& rp, bool head_only, bool& started) {
   for (;;) {
-    rp.emplace();
+    rp.emplace(response_head_in_);
     rp->header_limit(static_cast<std::uint32_t>(config_.max_header_bytes));
     rp->body_limit(boost::none);
     if (head_only) rp->skip(true);
@@ -263,7 +263,7 @@ net::awaitable<error_code> Session<Stream, Upstream>::read_final_head(
     metrics_.add(metrics_.bytes_from_upstream, n);
     // By number: Beast's status enum maps codes it does not know (103 Early Hints,
     // 104-199) to `unknown`, which is not informational.
-    const unsigned status = rp->get().result_int();
+    const unsigned status = rp->status();
     if (status / 100 != 1 || status == 101) co_return error_code{};
   }
 }
@@ -276,10 +276,7 @@ auto Session<Stream, Upstream>::relay_response(std::unique_ptr<Connection>& up,
                                                capture::Recording* recording)
     -> net::awaitable<Outcome> {
   Outcome out;
-  auto& res = rp.get();
-  collect_fields(res, response_fields_);
-  const ResponseHeadIn head{res.result_int(), to_sv(res.reason()), res.version(),
-                            response_fields_};
+  const ResponseHeadIn head{rp.status(), rp.reason(), rp.version(), rp.fields()};
   ResponsePlan rplan = plan_response(
       head, ResponseContext{plan.head, plan.upgrade, client_version_, plan.keep_alive});
   if (!rplan.bad && !parser_agrees(rplan, rp)) {
@@ -293,7 +290,7 @@ auto Session<Stream, Upstream>::relay_response(std::unique_ptr<Connection>& up,
     co_return co_await fail_upstream(502, reason);
   }
   out.status = head.status;
-  if (recording) recording->response_head(capture::ResponseHead{head.status, response_fields_});
+  if (recording) recording->response_head(capture::ResponseHead{head.status, rp.fields()});
   rplan.keep_alive = rplan.keep_alive && !shared_.draining;
   response_head_.clear();
   write_response_head(response_head_, head, rplan, client_version_);

@@ -10,8 +10,6 @@
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/http/buffer_body.hpp>
-#include <boost/beast/http/parser.hpp>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -20,22 +18,14 @@
 #include <vector>
 
 #include "proxy/framing.hpp"
+#include "proxy/head_parser.hpp"
 #include "proxy/relay.hpp"
 #include "proxy/worker.hpp"
 
 namespace plextap::proxy {
 
-using RequestParser = boost::beast::http::request_parser<boost::beast::http::buffer_body>;
-using ResponseParser = boost::beast::http::response_parser<boost::beast::http::buffer_body>;
-
 inline std::string_view to_sv(boost::beast::string_view s) {
   return {s.data(), s.size()};
-}
-
-template <class Fields>
-void collect_fields(const Fields& fields, std::vector<Field>& out) {
-  out.clear();
-  for (const auto& f : fields) out.push_back({to_sv(f.name_string()), to_sv(f.value())});
 }
 
 // The client's address for logs and recordings ("-" when it is gone already).
@@ -277,8 +267,8 @@ class Session {
   unsigned client_version_ = 11;
   boost::beast::flat_buffer buffer_;
   BufferPool::Buffer relay_buffer_;
-  std::vector<Field> request_fields_;
-  std::vector<Field> response_fields_;
+  HeadStore request_head_in_;  // the heads as read: what the parsers fill
+  HeadStore response_head_in_;
   std::string target_;  // the origin-form target, as the server gets it
   std::string request_head_;
   std::string response_head_;

@@ -4,13 +4,11 @@
 // answers: whatever a server sends, the client gets one well-framed response with the
 // body the server's framing delimited, or a 502.
 //
-// The proxy's own steps are run as the session runs them: Beast's parser reads the head
-// and the body pieces, proxy/framing plans, writes the head and frames each piece. The
-// first input byte picks the direction and the piece size (so bodies split into many
-// pieces), the second the request the answer belongs to.
+// The proxy's own steps are run as the session runs them: its head parser (Beast's
+// basic_parser underneath) reads the head and the body pieces, proxy/framing plans, writes the head
+// and frames each piece. The first input byte picks the direction and the piece size (so bodies
+// split into many pieces), the second the request the answer belongs to.
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/http/buffer_body.hpp>
-#include <boost/beast/http/parser.hpp>
 #include <cctype>
 #include <cstdint>
 #include <cstdio>
@@ -21,6 +19,7 @@
 #include <vector>
 
 #include "proxy/framing.hpp"
+#include "proxy/head_parser.hpp"
 
 namespace http = boost::beast::http;
 using plextap::proxy::Field;
@@ -150,15 +149,6 @@ void strict_body(std::string_view s, std::size_t at, Strict& m, bool bodyless, b
   m.consumed = to_end ? s.size() : at;
 }
 
-template <class Fields>
-std::vector<Field> fields_of(const Fields& fields) {
-  std::vector<Field> out;
-  for (const auto& f : fields)
-    out.push_back({std::string_view(f.name_string().data(), f.name_string().size()),
-                   std::string_view(f.value().data(), f.value().size())});
-  return out;
-}
-
 // Feeds `in` to `parser`'s body in pieces of at most `room` bytes, framing each as the
 // relay does. Returns false when the bytes end before the body (the session would wait,
 // then close) or the body is malformed (400 / 502).
@@ -168,7 +158,7 @@ bool relay(Parser& parser, std::string_view& in, std::size_t room, Framing frami
   std::vector<char> buf(plextap::proxy::kChunkPrefix + room + plextap::proxy::kChunkSuffix);
   char* piece = buf.data() + plextap::proxy::kChunkPrefix;
   while (!parser.is_done()) {
-    auto& b = parser.get().body();
+    auto& b = parser.body();
     b.data = piece;
     b.size = room;
     boost::system::error_code ec;
@@ -189,18 +179,16 @@ bool relay(Parser& parser, std::string_view& in, std::size_t room, Framing frami
 }
 
 void fuzz_request(std::string_view in, std::size_t room) {
-  http::request_parser<http::buffer_body> parser;
+  plextap::proxy::HeadStore store;
+  plextap::proxy::RequestParser parser(store);
   parser.header_limit(64 * 1024);
   parser.body_limit(boost::none);
   boost::system::error_code ec;
   std::size_t used = parser.put(boost::asio::buffer(in.data(), in.size()), ec);
   if (ec || !parser.is_header_done()) return;  // 400 / 431, or still waiting
   in.remove_prefix(used);
-  auto& req = parser.get();
-  auto fields = fields_of(req);
-  plextap::proxy::RequestHeadIn head{
-      std::string_view(req.method_string().data(), req.method_string().size()),
-      std::string_view(req.target().data(), req.target().size()), req.version(), fields};
+  plextap::proxy::RequestHeadIn head{parser.method(), parser.target(), parser.version(),
+                                     parser.fields()};
   auto plan = plextap::proxy::plan_request(head, "127.0.0.1:32400");
   if (plan.reject) {
     if (plan.reject < 400 || plan.reject > 505) violated("a refusal that is not an error");
@@ -229,9 +217,10 @@ void fuzz_request(std::string_view in, std::size_t room) {
 void fuzz_response(std::string_view in, std::size_t room, unsigned char context_bits) {
   plextap::proxy::ResponseContext context{(context_bits & 1) != 0, (context_bits & 2) != 0,
                                           (context_bits & 4) ? 10u : 11u, (context_bits & 8) == 0};
-  std::optional<http::response_parser<http::buffer_body>> reading;
+  plextap::proxy::HeadStore store;
+  std::optional<plextap::proxy::ResponseParser> reading;
   for (;;) {
-    reading.emplace();
+    reading.emplace(store);
     reading->header_limit(64 * 1024);
     reading->body_limit(boost::none);
     if (context.head_request) reading->skip(true);
@@ -239,15 +228,12 @@ void fuzz_response(std::string_view in, std::size_t room, unsigned char context_
     std::size_t used = reading->put(boost::asio::buffer(in.data(), in.size()), ec);
     if (ec || !reading->is_header_done()) return;  // 502, or still waiting
     in.remove_prefix(used);
-    auto status = reading->get().result_int();
+    auto status = reading->status();
     if (status / 100 != 1 || status == 101) break;  // interim answers are skipped
   }
   auto& parser = *reading;
-  auto& res = parser.get();
-  auto fields = fields_of(res);
-  plextap::proxy::ResponseHeadIn head{res.result_int(),
-                                      std::string_view(res.reason().data(), res.reason().size()),
-                                      res.version(), fields};
+  plextap::proxy::ResponseHeadIn head{parser.status(), parser.reason(), parser.version(),
+                                      parser.fields()};
   auto plan = plextap::proxy::plan_response(head, context);
   if (plan.bad || plan.tunnel || !plextap::proxy::parser_agrees(plan, parser)) return;
 
