@@ -132,12 +132,17 @@ auto Session<Stream, Upstream>::exchange(RequestParser& parser, const RequestHea
   if (sent.done) co_return *sent.done;
 
   // The client has sent all of this request: from here on, watch for it leaving, so an
-  // abandoned stream or long poll lets go of its server connection at once.
+  // abandoned stream or long poll lets go of its server connection at once. An answer
+  // that is there already, whole, needs no watch (and saves arranging one): a read that
+  // does not wait comes first.
   watch_upstream_ = &sent.up;
-  watch_.start(beast::get_lowest_layer(client_).socket(), &on_client_gone_);
+  auto& client_socket = beast::get_lowest_layer(client_).socket();
+  if (sent.ec || !read_now(*sent.up)) watch_.start(client_socket, &on_client_gone_);
   std::optional<ResponseParser> rp;
   std::optional<Outcome> failed =
       co_await read_response_head(sent.up, rp, plan, sent.ec, sent.body_streamed);
+  if (!failed && !watch_.active() && !rp->is_done() && !body_already_buffered(*sent.up, *rp))
+    watch_.start(client_socket, &on_client_gone_);
   Outcome out;
   if (failed)
     out = *failed;
@@ -151,6 +156,23 @@ auto Session<Stream, Upstream>::exchange(RequestParser& parser, const RequestHea
                         metrics_);
   }
   co_return out;
+}
+
+// Reads what the server has sent already into the connection's buffer, without waiting;
+// true if that was anything. Only over plain TCP: a TLS upstream is read as before.
+template <class Stream, class Upstream>
+bool Session<Stream, Upstream>::read_now(Connection& up) {
+  if constexpr (std::is_same_v<Upstream, beast::tcp_stream>) {
+    auto& socket = up.stream.socket();
+    error_code ec;
+    if (!socket.non_blocking()) socket.non_blocking(true, ec);  // once per connection
+    std::size_t n = 0;
+    if (!ec) n = socket.read_some(up.buffer.prepare(kReadNow), ec);
+    up.buffer.commit(n);
+    return !ec && n > 0;  // would_block, or a failure the next read meets again
+  } else {
+    return false;
+  }
 }
 
 // Step one: a connection from the pool, and the request on it (the head alone, or the

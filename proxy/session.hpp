@@ -138,6 +138,7 @@ class ClientWatch {
     wait(state_, ++s.generation);
   }
   void stop();
+  bool active() const { return state_->active; }
   bool gone() const { return state_->gone; }
 
  private:
@@ -217,6 +218,8 @@ class Session {
   // session.cpp: one request forwarded, in three steps, its client watched meanwhile.
   boost::asio::awaitable<Outcome> exchange(RequestParser& parser, const RequestHeadIn& head,
                                            const RequestPlan& plan, capture::Recording* recording);
+  bool read_now(Connection& up);
+  static constexpr std::size_t kReadNow = 16 * 1024;
   boost::asio::awaitable<Sent> send_request(RequestParser& parser, const RequestHeadIn& head,
                                             const RequestPlan& plan, capture::Recording* recording);
   boost::asio::awaitable<std::optional<Outcome>> read_response_head(
