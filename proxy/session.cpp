@@ -186,7 +186,8 @@ auto Session<Stream, Upstream>::send_request(RequestParser& parser, const Reques
   write_request_head(request_head_, head, plan, remote_, tls_);
   Sent sent;
   const auto asked = std::chrono::steady_clock::now();
-  sent.up = co_await pool().acquire(sent.ec);
+  sent.up = pool().take_idle();
+  if (!sent.up) sent.up = co_await pool().acquire(sent.ec);
   // A request that took a while to get its connection (it waited for a place, or a new
   // connection was made) goes out only if its client is still there: nobody would read
   // the answer to a scrobble sent for a client that gave up.

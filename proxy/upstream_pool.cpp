@@ -142,13 +142,12 @@ net::awaitable<std::unique_ptr<UpstreamConnection<Stream>>> UpstreamPool<Stream>
   co_return co_await take(ec, false);
 }
 
+// A pooled connection is used again only if nothing has arrived on it since its last
+// response ended: bytes there now (a server that overran its framing late, a stray answer)
+// or its close make it unusable, and they must never reach the next client.
 template <class Stream>
-net::awaitable<std::unique_ptr<UpstreamConnection<Stream>>> UpstreamPool<Stream>::take(
-    boost::system::error_code& ec, bool pooled_ok) {
-  // A pooled connection is used again only if nothing has arrived on it since its last
-  // response ended: bytes there now (a server that overran its framing late, a stray
-  // answer) or its close make it unusable, and they must never reach the next client.
-  while (pooled_ok && !idle_.empty()) {
+std::unique_ptr<UpstreamConnection<Stream>> UpstreamPool<Stream>::take_idle() {
+  while (!idle_.empty()) {
     auto conn = std::move(idle_.back());
     idle_.pop_back();
     if (!still_open(*conn)) {
@@ -156,8 +155,19 @@ net::awaitable<std::unique_ptr<UpstreamConnection<Stream>>> UpstreamPool<Stream>
       continue;
     }
     conn->reused = true;
-    ec = {};
-    co_return conn;
+    return conn;
+  }
+  return nullptr;
+}
+
+template <class Stream>
+net::awaitable<std::unique_ptr<UpstreamConnection<Stream>>> UpstreamPool<Stream>::take(
+    boost::system::error_code& ec, bool pooled_ok) {
+  if (pooled_ok) {
+    if (auto conn = take_idle()) {
+      ec = {};
+      co_return conn;
+    }
   }
   if (budget_->try_take()) co_return co_await connect(ec);
 

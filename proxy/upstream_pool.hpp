@@ -91,6 +91,9 @@ class UpstreamPool {
   // An idle connection that is still open with nothing to read, or a new one when the
   // budget allows; else waits for one. `ec` is PoolError::busy when none came in time.
   boost::asio::awaitable<std::unique_ptr<Connection>> acquire(boost::system::error_code& ec);
+  // A pooled connection that is still clean, without suspending; null if there is none (then
+  // acquire() connects or waits). The usual case of a busy proxy, so it costs no coroutine.
+  std::unique_ptr<Connection> take_idle();
   // A new connection (never a pooled one), within the budget like acquire().
   boost::asio::awaitable<std::unique_ptr<Connection>> acquire_new(boost::system::error_code& ec);
   // Returns a connection whose last response ended with keep-alive, exactly where its
