@@ -21,6 +21,7 @@ struct SinkFlags {
   std::string data = "./plextap-data";
   std::string since, server_id;
   bool init = false, once = false;
+  std::size_t batch = 20'000;
 };
 
 // The Plex server the store records: --server-id, else what serve learnt from the server.
@@ -47,6 +48,7 @@ int run_sink(const SinkFlags& f) {
   if (!f.since.empty()) options.since_ms = parse_time(f.since);
   options.once = f.once;
   options.fail_fast = true;
+  options.batch_events = f.batch;
   sink::Sink sink(store, options);
 
   // SIGINT and SIGTERM end the sink from a thread of their own (stop() is no signal
@@ -92,6 +94,11 @@ Runner add_sink(CLI::App& app) {
   with_env(cmd->add_flag("--once", f->once,
                          "Replicate what the store holds, end open plays as an export does, and "
                          "exit"));
+  with_env(cmd->add_option("--batch", f->batch,
+                           "Events per transaction at most (larger: faster catch-up, longer "
+                           "transactions)")
+               ->check(CLI::Range(std::size_t{1}, std::size_t{1'000'000}))
+               ->capture_default_str());
   return [f] { return run_sink(*f); };
 }
 

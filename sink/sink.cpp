@@ -333,6 +333,8 @@ void Sink::replicate() {
     if (derive) derived_at = Clock::now();
     if (events > 0 || read != position || !changes.empty())
       commit(position, read, events, &batch, changes);
+    else if (derive)
+      db.query("SELECT 1");  // idle: a database gone away shows in plextap_sink_connected
     position = read;
     replicated_ = read;
     rows_ += events;
