@@ -180,9 +180,12 @@ std::string schema_sql() {
       "  last_id bigint NOT NULL,\n"
       "  events bigint NOT NULL DEFAULT 0,\n"
       "  updated_at timestamptz NOT NULL DEFAULT now()\n);\n";
+  // The keys compare byte by byte (COLLATE "C"): ids have no language, and every insert
+  // compares them in the primary key's index, where a locale's collation costs the most.
   for (const Table& t : tables()) {
-    sql += "CREATE TABLE IF NOT EXISTS " + identifier(t.name) + " (\n  server_id text NOT NULL,\n";
-    if (t.derived) sql += "  row_key text NOT NULL,\n";
+    sql += "CREATE TABLE IF NOT EXISTS " + identifier(t.name) +
+           " (\n  server_id text COLLATE \"C\" NOT NULL,\n";
+    if (t.derived) sql += "  row_key text COLLATE \"C\" NOT NULL,\n";
     for (const Column& c : t.columns)
       sql += "  " + identifier(c.name) + " " + std::string(sql_name(c.type)) +
              (c.name == "id" && !t.derived ? " NOT NULL" : "") + ",\n";
