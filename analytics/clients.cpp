@@ -84,9 +84,9 @@ std::vector<ClientRow> ClientTally::rows() const {
 std::vector<ClientRow> ClientTally::take_rows(store::Store& store) {
   std::vector<ClientRow> rows;
   rows.reserve(rows_.size());
-  for (auto& [id, row] : rows_) {
-    complete_user(row, store);
-    rows.push_back(std::move(row));
+  for (auto& entry : rows_) {
+    complete_user(entry.second, store);
+    rows.push_back(std::move(entry.second));
   }
   rows_.clear();
   std::sort(rows.begin(), rows.end(), [](const ClientRow& a, const ClientRow& b) {

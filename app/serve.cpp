@@ -212,9 +212,11 @@ int run(const ServeFlags& f) {
     spdlog::info("server watch off: no --plex-token (or PLEX_TOKEN) given");
   }
 
-  // Which server the store records, for the rows the sink tags (no token needed).
+  // Which server the store records, for the rows the sink tags. Asked only where plextap
+  // speaks to the server on its own account anyway (a token, or a sink to feed): a proxy
+  // that only forwards sends the server nothing of its own.
   std::unique_ptr<enrich::ServerIdentity> identity;
-  if (writer) {
+  if (writer && (!f.plex_token.empty() || !f.sink.empty())) {
     identity = std::make_unique<enrich::ServerIdentity>(
         *store, server_origin(config.upstream, config.upstream_tls), enrich_timeouts);
     identity->start();
@@ -270,7 +272,10 @@ int run(const ServeFlags& f) {
   server->add_metrics(&base::process_metrics_text);
   server->add_metrics(&build_info_metrics);
   server->on_ready([] { notify_ready("serving"); });
-  server->on_draining([] { notify_stopping("draining: finishing requests in flight"); });
+  server->on_draining([&replica] {
+    notify_stopping("draining: finishing requests in flight");
+    if (replica) replica->request_stop();  // a connect in progress may take its timeout
+  });
   if (pruner) server->add_metrics([&p = *pruner] { return p.metrics_text(); });
   server->run();
   server.reset();

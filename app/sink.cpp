@@ -60,7 +60,7 @@ int run_sink(const SinkFlags& f) {
   std::thread stopper([&] {
     int received = 0;
     sigwait(&signals, &received);
-    sink.stop();
+    sink.request_stop();
   });
   struct Join {
     std::thread& t;

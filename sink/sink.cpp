@@ -166,13 +166,17 @@ void Sink::start() {
   thread_ = std::thread([this] { run(); });  // run() retries every failure: nothing escapes
 }
 
-void Sink::stop() {
+void Sink::request_stop() {
   stop_ = true;
   {
     std::lock_guard lock(mutex_);
     if (db_) db_->cancel();
   }
   wake_.notify_all();
+}
+
+void Sink::stop() {
+  request_stop();
   if (thread_.joinable()) thread_.join();
 }
 

@@ -49,8 +49,10 @@ class Sink {
   // Replicates until stop() (or, with `once`, until the database holds what the store did).
   void run();
   // run() on a thread of its own (serve), and its end: the statement in progress is
-  // cancelled, nothing is waited for.
+  // cancelled, nothing is waited for. request_stop() only asks (serve asks as it starts
+  // draining, so that the sink has ended by the time stop() joins it).
   void start();
+  void request_stop();
   void stop();
 
   // plextap_sink_lag_seconds, _rows_total, _errors_total, _connected.

@@ -173,7 +173,7 @@ class TimelineStream {
 };
 
 TEST_F(SinkTest, KilledMidStreamResumesWithoutLossOrDuplicate) {
-  start({"--no-enrich", "--no-server-watch"});
+  start({"--no-enrich", "--no-server-watch", "--plex-token", "sink-token"});
   pg.create_database("kill");
   TimelineStream stream(proxy->http_port());
   std::optional<BackgroundPlextap> sink_process;
@@ -205,7 +205,7 @@ TEST_F(SinkTest, KilledMidStreamResumesWithoutLossOrDuplicate) {
 }
 
 TEST_F(SinkTest, DatabaseStoppedAndStartedMidRunCatchesUp) {
-  start({"--no-enrich", "--no-server-watch"});
+  start({"--no-enrich", "--no-server-watch", "--plex-token", "sink-token"});
   pg.create_database("away");
   TimelineStream stream(proxy->http_port());
   BackgroundPlextap sink_process(
@@ -233,9 +233,9 @@ TEST_F(SinkTest, DatabaseStoppedAndStartedMidRunCatchesUp) {
 }
 
 TEST_F(SinkTest, TwoServersFeedOneDatabase) {
-  ASSERT_NO_FATAL_FAILURE(record_story_and_stop({"--no-enrich", "--no-server-watch"}));
+  ASSERT_NO_FATAL_FAILURE(record_story_and_stop({"--no-enrich", "--no-server-watch", "--plex-token", "sink-token"}));
   // A second store, of a second server: the web client alone.
-  PlextapProcess second(upstream.port(), {"--no-enrich", "--no-server-watch"});
+  PlextapProcess second(upstream.port(), {"--no-enrich", "--no-server-watch", "--plex-token", "sink-token"});
   {
     auto c = HttpClient::plain(second.http_port(), 10s);
     ASSERT_EQ(play_story(*c, kWeb), kStoryLength);
@@ -262,7 +262,7 @@ TEST_F(SinkTest, TwoServersFeedOneDatabase) {
 }
 
 TEST_F(SinkTest, BadUrlPasswordOrServerIdIsOneLineAndExitOne) {
-  ASSERT_NO_FATAL_FAILURE(record_story_and_stop({"--no-enrich", "--no-server-watch"}));
+  ASSERT_NO_FATAL_FAILURE(record_story_and_stop({"--no-enrich", "--no-server-watch", "--plex-token", "sink-token"}));
   auto one_line = [](const CliResult& r) {
     return std::count(r.err.begin(), r.err.end(), '\n') == 1 && r.err.starts_with("plextap sink: ");
   };
@@ -291,7 +291,7 @@ TEST_F(SinkTest, BadUrlPasswordOrServerIdIsOneLineAndExitOne) {
 
   // A store whose server never said who it is, and no --server-id.
   StandInUpstream anonymous;
-  PlextapProcess other(anonymous.port(), {"--no-enrich", "--no-server-watch"});
+  PlextapProcess other(anonymous.port(), {"--no-enrich", "--no-server-watch", "--plex-token", "sink-token"});
   other.signal(SIGTERM);
   ASSERT_EQ(other.wait_exit(15s), 0);
   r = sink(pg.conninfo(), {}, other.dir() / "data");
