@@ -260,8 +260,9 @@ void Sink::replicate() {
       std::stoull(*db.query("SELECT last_id FROM sink_progress WHERE server_id = $1",
                             {server_id})[0][0]);
   replicated_ = done;
+  // Where reading resumes; beyond what the database holds when --since says so.
   std::uint64_t position = done;
-  if (options_.since_ms)
+  if (options_.since_ms && *options_.since_ms > 0)
     position = std::max(position, store::first_id_at(*options_.since_ms) - 1);
   spdlog::info("sink: replicating Plex server {} into {}, after event {}", server_id,
                shown_url(options_.url), position);
@@ -335,12 +336,13 @@ void Sink::replicate() {
                         Clock::now() - derived_at >= (caught_up ? kDerivedEvery * 5 : kDerivedEvery);
     auto changes = derive ? derived.take(now_ms() - kSettleMs, final) : DerivedRows::Changes{};
     if (derive) derived_at = Clock::now();
-    if (events > 0 || read != position || !changes.empty())
-      commit(position, read, events, &batch, changes);
+    if (events > 0 || read != position || !changes.empty()) {
+      commit(replicated_, read, events, &batch, changes);
+      replicated_ = read;
+    }
     else if (derive)
       db.query("SELECT 1");  // idle: a database gone away shows in plextap_sink_connected
     position = read;
-    replicated_ = read;
     rows_ += events;
     note_lag(position);
     if (final) return;

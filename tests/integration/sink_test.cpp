@@ -259,6 +259,17 @@ TEST_F(SinkTest, TwoServersFeedOneDatabase) {
     expect_table_is_export(sink::table_named(table), "two", std::string(kServerId));
     expect_table_is_export(sink::table_named(table), "two", "second-server", second_data);
   }
+
+  // --since leaves the older events out of a database that has none yet.
+  const auto events = export_lines("events");
+  const std::string since = events[kStoryLength].str("/ts");
+  const auto later = std::count_if(events.begin(), events.end(),
+                                   [&](const JsonLine& e) { return e.str("/ts") >= since; });
+  pg.create_database("later");
+  r = sink(pg.uri("later"), {"--once", "--since", since});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(pg.value("SELECT count(*) FROM events", "later"), std::to_string(later));
+  EXPECT_EQ(pg.value("SELECT count(*) FROM events WHERE ts < " + sql_text(since), "later"), "0");
 }
 
 TEST_F(SinkTest, BadUrlPasswordOrServerIdIsOneLineAndExitOne) {
