@@ -84,23 +84,26 @@ std::vector<ClientRow> ClientTally::rows() const {
 std::vector<ClientRow> ClientTally::take_rows(store::Store& store) {
   std::vector<ClientRow> rows;
   rows.reserve(rows_.size());
-  for (auto& [id, row] : rows_) {
-    if (row.user_fields.empty()) {
-      if (auto stored = store.account(id)) {
-        // `,"account_id":…,"name":…`, or empty when enrichment named no account.
-        if (auto fields = capture::account_user_fields(*stored); fields && fields->size() > 1)
-          row.user_fields = fields->substr(1);
-        else if (!fields)
-          store.note_damage("the account of client " + id + ": not JSON");
-      }
-    }
-    rows.push_back(std::move(row));
+  for (auto& entry : rows_) {
+    complete_user(entry.second, store);
+    rows.push_back(std::move(entry.second));
   }
   rows_.clear();
   std::sort(rows.begin(), rows.end(), [](const ClientRow& a, const ClientRow& b) {
     return std::tie(a.first_seen_ms, a.client_id) < std::tie(b.first_seen_ms, b.client_id);
   });
   return rows;
+}
+
+void complete_user(ClientRow& row, store::Store& store) {
+  if (!row.user_fields.empty()) return;
+  if (auto stored = store.account(row.client_id)) {
+    // `,"account_id":…,"name":…`, or empty when enrichment named no account.
+    if (auto fields = capture::account_user_fields(*stored); fields && fields->size() > 1)
+      row.user_fields = fields->substr(1);
+    else if (!fields)
+      store.note_damage("the account of client " + row.client_id + ": not JSON");
+  }
 }
 
 std::vector<ClientRow> collect_clients(store::Store& store, std::optional<std::int64_t> since_ms,

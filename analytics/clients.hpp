@@ -77,6 +77,9 @@ class ClientTally {
   std::unique_ptr<PlayBuilder> plays_;
 };
 
+// The user of a row no event named: the account enrichment resolved for the client, if any.
+void complete_user(ClientRow& row, store::Store& store);
+
 // Every client named by the events in [since, until), first seen first. The user is the
 // account the server's latest session snapshot of the client named, else the one
 // enrichment resolved for it.

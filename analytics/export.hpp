@@ -31,6 +31,15 @@ struct ExportOptions {
 std::vector<std::uint8_t> kinds_of_export(const std::string& name);
 const std::vector<std::string>& event_export_names();
 
+class MediaJoin;
+
+// `{"id":"N",…}`: the stored event with its id in front, as a string (ids exceed 2^53, where
+// JavaScript and jq 1.6 round numbers), and enrichment joined unless `join` is null: one
+// record of `export events`, in `out`.
+void event_record(std::string& out, const store::StoredEvent& e, MediaJoin* join);
+// `{"rating_key":…,…}`: one record of `export media`, of a media entry that is a JSON object.
+std::string media_record(std::string_view rating_key, std::string_view value);
+
 // The sink of an export: the format, the schema of its kind and the columns asked for.
 std::unique_ptr<RecordSink> open_sink(const ExportOptions& options, std::FILE* out);
 

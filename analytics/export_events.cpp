@@ -60,9 +60,9 @@ store::EventFilter store_filter(const ExportOptions& o, const std::vector<std::u
   return f;
 }
 
-// `{"id":"N",…}`: the stored JSON with its id in front, as a string (ids exceed 2^53, where
-// JavaScript and jq 1.6 round numbers), and enrichment joined unless `join` is null.
-void event_json(std::string& out, const store::StoredEvent& e, MediaJoin* join) {
+}  // namespace
+
+void event_record(std::string& out, const store::StoredEvent& e, MediaJoin* join) {
   out.clear();
   out += "{\"id\":\"";
   out += std::to_string(e.id);
@@ -73,8 +73,6 @@ void event_json(std::string& out, const store::StoredEvent& e, MediaJoin* join) 
   else
     out.append(e.json.substr(1));
 }
-
-}  // namespace
 
 const std::vector<std::string>& event_export_names() {
   static const std::vector<std::string> names{"events", "timeline",      "scrobbles",  "ratings",
@@ -126,7 +124,7 @@ std::uint64_t export_events(store::Store& store, const ExportOptions& options, s
   auto emit = [&](const store::StoredEvent& e) {
     trimmer.tick(e.json);
     if (filter.accepts(e)) {
-      event_json(json, e, joined);
+      event_record(json, e, joined);
       add_outcome(e);
       sink->write(json);
     }

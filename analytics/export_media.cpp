@@ -14,10 +14,7 @@ std::uint64_t export_media(store::Store& store, const ExportOptions& options, st
   auto record = [&](std::string_view key, std::string_view value) {
     auto doc = parser.parse(value.data(), value.size());
     if (doc.error() || !doc.value().is_object()) return false;
-    json = "{\"rating_key\":";
-    base::append_json_string(json, key);
-    if (value.size() > 2) json += ',';
-    json.append(value.substr(1));
+    json = media_record(key, value);
     return true;
   };
   store.for_each_media([&](std::string_view key, std::string_view value) {
@@ -29,6 +26,14 @@ std::uint64_t export_media(store::Store& store, const ExportOptions& options, st
   });
   sink->flush();
   return sink->written();
+}
+
+std::string media_record(std::string_view rating_key, std::string_view value) {
+  std::string json = "{\"rating_key\":";
+  base::append_json_string(json, rating_key);
+  if (value.size() > 2) json += ',';
+  json.append(value.substr(1));
+  return json;
 }
 
 }  // namespace plextap::analytics

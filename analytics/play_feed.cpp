@@ -70,21 +70,23 @@ const ItemFacts* ItemCache::operator()(std::string_view key) {
   return it->second ? &*it->second : nullptr;
 }
 
-void read_events(store::Store& store, const store::EventFilter& filter, bool all_kinds,
-                 const EventVisit& visit) {
+std::uint64_t read_events(store::Store& store, const store::EventFilter& filter, bool all_kinds,
+                          const EventVisit& visit, std::size_t max_events) {
   store::MapTrimmer trimmer;
   capture::EventReader reader;
   capture::EventFields fields;
-  store.for_each_event(filter, [&](const store::StoredEvent& e) {
+  std::size_t read = 0;
+  return store.for_each_event(filter, [&](const store::StoredEvent& e) {
     trimmer.tick(e.json);
+    const bool more = max_events == 0 || ++read < max_events;
     const auto kind = static_cast<Kind>(e.kind);
-    if (!all_kinds && !makes_plays(kind)) return true;
+    if (!all_kinds && !makes_plays(kind)) return more;
     if (!reader.read(e.json, kind, fields)) {
       store.note_damage("event " + std::to_string(e.id) + ": its JSON does not parse");
-      return true;
+      return more;
     }
     visit(e, kind, fields);
-    return true;
+    return more;
   });
 }
 

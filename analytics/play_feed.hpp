@@ -36,8 +36,9 @@ using EventVisit =
 
 // Reads the events of `filter` in store order and calls `visit` with each one's fields:
 // those of every kind when `all_kinds`, else only of the kinds plays are made of. An event
-// whose JSON does not parse is counted as damage and skipped.
-void read_events(store::Store& store, const store::EventFilter& filter, bool all_kinds,
-                 const EventVisit& visit);
+// whose JSON does not parse is counted as damage and skipped. With `max_events`, stops
+// after that many events of the store (skipped ones included). Returns the last id read.
+std::uint64_t read_events(store::Store& store, const store::EventFilter& filter, bool all_kinds,
+                          const EventVisit& visit, std::size_t max_events = 0);
 
 }  // namespace plextap::analytics

@@ -11,7 +11,9 @@
 #include "app/commands.hpp"
 #include "certs/certificate_info.hpp"
 #include "certs/credentials.hpp"
+#include "enrich/server_identity.hpp"
 #include "net/http_client.hpp"
+#include "sink/pg.hpp"
 #include "store/store.hpp"
 
 namespace plextap::app {
@@ -116,11 +118,7 @@ void check_upstream(Report& report, const ServePlan& plan) {
                 name + " answered GET /identity with " + std::to_string(identity.status));
     return;
   }
-  std::string version;
-  if (auto at = identity.body.find("version=\""); at != std::string::npos) {
-    auto end = identity.body.find('"', at + 9);
-    if (end != std::string::npos) version = identity.body.substr(at + 9, end - at - 9);
-  }
+  const std::string version = enrich::identity_attribute(identity.body, "version");
   report.ok("upstream", name + " answers GET /identity" +
                             (version.empty() ? std::string() : " (version " + version + ")"));
   if (plan.plex_token.empty()) return;
@@ -179,6 +177,19 @@ void check_store(Report& report, const ServePlan& plan) {
   }
 }
 
+void check_sink(Report& report, const ServePlan& plan) {
+  if (plan.sink.empty()) {
+    report.ok("sink", "off (no --sink)");
+    return;
+  }
+  try {
+    sink::Connection db(plan.sink);
+    report.ok("sink", sink::shown_url(plan.sink) + " accepts the connection");
+  } catch (const std::exception& e) {
+    report.fail("sink", e.what());
+  }
+}
+
 std::string size_text(std::size_t bytes) {
   char out[32];
   const bool gib = bytes >= (std::size_t{1} << 30);
@@ -230,6 +241,7 @@ int run_check(const ServePlan& plan) {
   check_listeners(report, plan);
   check_upstream(report, plan);
   if (check_data_dir(report, plan.data) && plan.record != "none") check_store(report, plan);
+  check_sink(report, plan);
   what_serve_does(report, plan);
   std::fflush(stdout);
   return report.failed() ? 1 : 0;

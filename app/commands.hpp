@@ -31,6 +31,7 @@ Runner add_report(CLI::App& app);
 Runner add_check(CLI::App& app);
 Runner add_prune(CLI::App& app);
 Runner add_backup(CLI::App& app);
+Runner add_sink(CLI::App& app);
 
 // --tls-cert, --tls-key, --tls-p12, --tls-p12-password: the certificate of the https
 // listeners, for every command that has them (serve, replay serve).
@@ -72,6 +73,7 @@ struct ServePlan {
   bool enrich = true, server_watch = true;
   std::size_t store_max_size = 0, queue_bytes = 0;
   std::chrono::milliseconds enrich_timeout{0};
+  std::string sink;  // PostgreSQL URL; empty: none
 };
 // Prints one line per item (ok, warn, fail); 0 when nothing failed, 1 otherwise.
 int run_check(const ServePlan& plan);

@@ -69,6 +69,7 @@ int main(int argc, char** argv) {
       {"enrich", plextap::app::add_enrich(app)}, {"replay", plextap::app::add_replay(app)},
       {"certs", plextap::app::add_certs(app)},   {"report", plextap::app::add_report(app)},
       {"prune", plextap::app::add_prune(app)},   {"backup", plextap::app::add_backup(app)},
+      {"sink", plextap::app::add_sink(app)},
   };
   app.add_subcommand("help", "The same as --help: plextap help [SUBCOMMAND]");
 

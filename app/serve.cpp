@@ -22,9 +22,12 @@
 #include "enrich/enricher.hpp"
 #include "enrich/scheduler.hpp"
 #include "enrich/server_client.hpp"
+#include "enrich/server_identity.hpp"
 #include "enrich/server_watch.hpp"
 #include "proxy/config.hpp"
 #include "proxy/server.hpp"
+#include "sink/pg.hpp"
+#include "sink/sink.hpp"
 #include "store/pruner.hpp"
 #include "store/store.hpp"
 #include "store/writer.hpp"
@@ -48,6 +51,7 @@ struct ServeFlags {
   std::string access_log_format;  // empty: json with --log-format json, else plextap
   std::string retention, exchange_retention = "30d";  // empty or "forever": keep
   std::string log_format = "text";
+  std::string sink;  // PostgreSQL URL; empty: no sink
   unsigned threads = 0;
   std::size_t upstream_max_connections = 256;
   std::size_t body_cap = std::size_t{1} << 20;
@@ -122,6 +126,9 @@ int run(const ServeFlags& f) {
   // (apply_listener_tls does the same for the listeners' certificate).
   if (config.upstream.tls)
     certs::make_client_context({config.upstream_tls.ca_file, !config.upstream_tls.insecure});
+
+  // A sink URL libpq cannot read fails now, before anything is served (one line, exit 1).
+  if (!f.sink.empty()) sink::shown_url(f.sink);
 
   std::filesystem::path data = f.data;
   // The usage checks of the certificate flags come before the data directory is made.
@@ -205,6 +212,28 @@ int run(const ServeFlags& f) {
     spdlog::info("server watch off: no --plex-token (or PLEX_TOKEN) given");
   }
 
+  // Which server the store records, for the rows the sink tags. Asked only where plextap
+  // speaks to the server on its own account anyway (a token, or a sink to feed): a proxy
+  // that only forwards sends the server nothing of its own.
+  std::unique_ptr<enrich::ServerIdentity> identity;
+  if (writer && (!f.plex_token.empty() || !f.sink.empty())) {
+    identity = std::make_unique<enrich::ServerIdentity>(
+        *store, server_origin(config.upstream, config.upstream_tls), enrich_timeouts);
+    identity->start();
+  }
+
+  // Replication into PostgreSQL on a thread of its own: it only reads the store, so a
+  // database that is down or slow costs its lag, never forwarding or recording.
+  std::unique_ptr<sink::Sink> replica;
+  if (store && !f.sink.empty()) {
+    sink::SinkOptions options;
+    options.url = f.sink;
+    replica = std::make_unique<sink::Sink>(*store, options);
+    replica->start();
+  } else if (!f.sink.empty()) {
+    spdlog::error("sink off: there is no store to replicate");
+  }
+
   // Retention in the background, in small transactions beside the writer's.
   std::unique_ptr<store::Retention> pruner;
   if (store) {
@@ -239,10 +268,14 @@ int run(const ServeFlags& f) {
   if (enricher) server->add_metrics([&e = *enricher] { return e.metrics_text(); });
   if (watch) server->add_metrics([&w = *watch] { return w.metrics_text(); });
   if (coverage) server->add_metrics([&c = *coverage] { return c.metrics_text(); });
+  if (replica) server->add_metrics([&r = *replica] { return r.metrics_text(); });
   server->add_metrics(&base::process_metrics_text);
   server->add_metrics(&build_info_metrics);
   server->on_ready([] { notify_ready("serving"); });
-  server->on_draining([] { notify_stopping("draining: finishing requests in flight"); });
+  server->on_draining([&replica] {
+    notify_stopping("draining: finishing requests in flight");
+    if (replica) replica->request_stop();  // a connect in progress may take its timeout
+  });
   if (pruner) server->add_metrics([&p = *pruner] { return p.metrics_text(); });
   server->run();
   server.reset();
@@ -252,6 +285,8 @@ int run(const ServeFlags& f) {
   const auto deadline = std::chrono::steady_clock::now() + kAfterDrain;
   if (scheduler) scheduler->stop();
   if (watch) watch->stop();
+  if (identity) identity->stop();
+  if (replica) replica->stop();
   if (coverage) coverage->stop();
   if (pruner) pruner->stop();
   dashboard.stop();
@@ -340,6 +375,9 @@ void add_serve_flags(CLI::App* serve, const std::shared_ptr<ServeFlags>& f) {
                             "timestamps, the default when JOURNAL_STREAM is set)")
                ->check(CLI::IsMember({"text", "json", "journal"}))
                ->capture_default_str());
+  with_env(serve->add_option("--sink", f->sink,
+                             "Replicate the store into this PostgreSQL database (a conninfo "
+                             "string or postgres:// URI), as plextap sink does"));
   with_env(serve->add_option("--threads", f->threads, "I/O threads (0: one per core)")
                ->capture_default_str());
   with_env(
@@ -408,6 +446,7 @@ ServePlan plan(const ServeFlags& f) {
   p.store_max_size = parse_size(f.store_max_size, "--store-max-size");
   p.queue_bytes = parse_size(f.queue_bytes, "--queue-bytes");
   p.enrich_timeout = parse_duration(f.enrich_timeout, "--enrich-timeout");
+  p.sink = f.sink;
   return p;
 }
 

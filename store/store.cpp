@@ -303,6 +303,19 @@ std::optional<std::string> Store::account(std::string_view client_id) {
   return std::string(*value);
 }
 
+std::optional<std::string> Store::meta_value(std::string_view key) {
+  Txn txn(env_, false);
+  auto value = txn.get(meta, key);
+  if (!value) return std::nullopt;
+  return std::string(*value);
+}
+
+void Store::put_meta(std::string_view key, std::string_view value) {
+  Txn txn(env_, true);
+  txn.put(meta, key, value);
+  txn.commit();
+}
+
 void Store::for_each_media(const std::function<bool(std::string_view, std::string_view)>& fn) {
   if (!media_table) return;
   Txn txn(env_, false);

@@ -1,7 +1,8 @@
 // The LMDB store: its tables, the record encoding, and reading events back.
 //
 // Tables (each a named LMDB database):
-//   meta           "schema_version" -> decimal text; "created_at" -> RFC 3339 text
+//   meta           "schema_version" -> decimal text; "created_at" -> RFC 3339 text;
+//                  "server_id" -> the Plex server's machineIdentifier, once serve has learnt it
 //   events         id (u64 BE) -> EventHeader (16 bytes) + the event as a JSON object
 //   exchanges      id (u64 BE) -> the raw exchange, encoded by capture (opaque here)
 //   by_kind        kind (1 byte) + id (u64 BE) -> empty
@@ -108,6 +109,10 @@ class Store {
   std::optional<std::string> exchange(std::uint64_t id);
   std::optional<std::string> media(std::string_view rating_key);
   std::optional<std::string> account(std::string_view client_id);
+  // A value of the meta table, or null. put_meta writes one in a transaction of its own
+  // (beside the writer's: LMDB takes them in turn).
+  std::optional<std::string> meta_value(std::string_view key);
+  void put_meta(std::string_view key, std::string_view value);
   // Every media entry in rating-key order; `fn` returns false to stop.
   void for_each_media(const std::function<bool(std::string_view key, std::string_view value)>& fn);
   // Every distinct rating key events name, with the ids of its events (ascending).

@@ -8,7 +8,7 @@ _plextap_flags() {
 		echo "--listen --upstream --data --admin --admin-token --record --tls-cert --tls-key
 			--tls-p12 --tls-p12-password --upstream-ca --upstream-sni --upstream-insecure
 			--plex-token --no-enrich --no-server-watch --access-log --access-log-format
-			--log-format --retention --exchange-retention --threads
+			--log-format --retention --exchange-retention --sink --threads
 			--body-cap --queue --queue-bytes --store-max-size --header-timeout --body-timeout
 			--keepalive-timeout --upstream-timeout --connect-timeout --upstream-idle-timeout
 			--upstream-max-connections --enrich-timeout --drain-timeout --help" ;;
@@ -22,6 +22,7 @@ _plextap_flags() {
 	report) echo "--data --since --until --user --format --output --help" ;;
 	prune) echo "--before --exchanges-only --data --help" ;;
 	backup) echo "--data --help" ;;
+	sink) echo "--data --since --server-id --init --once --batch --help" ;;
 	"replay serve")
 		echo "--data --har --since --until --listen --admin --ignore-param --tls-cert --tls-key
 			--tls-p12 --tls-p12-password --access-log --log-format --threads --help" ;;
@@ -76,8 +77,9 @@ _plextap() {
 
 	case "$cmd" in
 	"")
-		COMPREPLY=($(compgen -W "serve check export stats enrich replay certs report prune backup help --config --version --help" -- "$cur")) ;;
-	help) COMPREPLY=($(compgen -W "serve check export stats enrich replay certs report prune backup" -- "$cur")) ;;
+		COMPREPLY=($(compgen -W "serve check export stats enrich replay certs report prune backup sink help --config --version --help" -- "$cur")) ;;
+	help) COMPREPLY=($(compgen -W "serve check export stats enrich replay certs report prune backup sink" -- "$cur")) ;;
+	sink) COMPREPLY=($(compgen -W "$(_plextap_flags sink)" -- "$cur")) ;;
 	backup)
 		if [[ "$cur" == -* ]]; then
 			COMPREPLY=($(compgen -W "$(_plextap_flags backup)" -- "$cur"))

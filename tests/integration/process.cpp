@@ -199,6 +199,36 @@ int PlextapProcess::open_fds() const {
   return n;
 }
 
+BackgroundPlextap::BackgroundPlextap(const std::vector<std::string>& args) {
+  std::vector<std::string> argv{PLEXTAP_BINARY};
+  argv.insert(argv.end(), args.begin(), args.end());
+  pid_ = spawn(argv, tmp_.path(), tmp_.path() / "stdout.log", tmp_.path() / "stderr.log");
+}
+
+BackgroundPlextap::~BackgroundPlextap() {
+  if (!exit_code_) {
+    ::kill(pid_, SIGKILL);
+    reap_within(pid_, 5s);
+  }
+}
+
+void BackgroundPlextap::signal(int signo) const {
+  if (!exit_code_) ::kill(pid_, signo);
+}
+
+std::optional<int> BackgroundPlextap::wait_exit(std::chrono::milliseconds limit) {
+  if (!exit_code_) exit_code_ = reap_within(pid_, limit);
+  return exit_code_;
+}
+
+std::string BackgroundPlextap::stderr_text() const {
+  return read_file(tmp_.path() / "stderr.log");
+}
+
+std::string BackgroundPlextap::stdout_text() const {
+  return read_file(tmp_.path() / "stdout.log");
+}
+
 CliResult run_plextap(const std::vector<std::string>& args, std::chrono::milliseconds limit) {
   TempDir tmp;
   std::vector<std::string> argv{PLEXTAP_BINARY};

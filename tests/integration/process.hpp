@@ -86,6 +86,27 @@ struct CliResult {
   std::string err;
 };
 
+// plextap with `args` in a scratch directory, running in the background until it ends, is
+// signalled, or is killed with the object.
+class BackgroundPlextap {
+ public:
+  explicit BackgroundPlextap(const std::vector<std::string>& args);
+  ~BackgroundPlextap();  // SIGKILL if still running
+  BackgroundPlextap(const BackgroundPlextap&) = delete;
+  BackgroundPlextap& operator=(const BackgroundPlextap&) = delete;
+
+  void signal(int signo) const;
+  // As PlextapProcess::wait_exit.
+  std::optional<int> wait_exit(std::chrono::milliseconds limit);
+  std::string stderr_text() const;
+  std::string stdout_text() const;
+
+ private:
+  TempDir tmp_;
+  pid_t pid_ = -1;
+  std::optional<int> exit_code_;
+};
+
 // Runs plextap with `args` in a scratch directory, to completion or at most `limit`.
 CliResult run_plextap(const std::vector<std::string>& args,
                       std::chrono::milliseconds limit = std::chrono::seconds(10));
