@@ -159,7 +159,8 @@ auto Session<Stream, Upstream>::exchange(RequestParser& parser, const RequestHea
 }
 
 // Reads what the server has sent already into the connection's buffer, without waiting;
-// true if that was anything. Only over plain TCP: a TLS upstream is read as before.
+// true if that holds the end of a head (a head still coming would be waited for unwatched).
+// Only over plain TCP: a TLS upstream is read as before.
 template <class Stream, class Upstream>
 bool Session<Stream, Upstream>::read_now(Connection& up) {
   if constexpr (std::is_same_v<Upstream, beast::tcp_stream>) {
@@ -169,7 +170,10 @@ bool Session<Stream, Upstream>::read_now(Connection& up) {
     std::size_t n = 0;
     if (!ec) n = socket.read_some(up.buffer.prepare(kReadNow), ec);
     up.buffer.commit(n);
-    return !ec && n > 0;  // would_block, or a failure the next read meets again
+    if (ec || n == 0) return false;  // would_block, or a failure the next read meets again
+    const auto data = up.buffer.cdata();
+    return std::string_view(static_cast<const char*>(data.data()), data.size()).find("\r\n\r\n") !=
+           std::string_view::npos;
   } else {
     return false;
   }
