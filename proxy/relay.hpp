@@ -61,14 +61,23 @@ boost::asio::awaitable<RelayResult> relay_body(Src& src, boost::beast::flat_buff
     if (!parser.is_done()) {
       body.data = piece;
       body.size = kPieceRoom;
-      guard.begin();
-      auto [ec, got] = co_await http::async_read_some(src, src_buffer, parser, kUseTuple);
-      if (guard.end()) {
-        r.ec = boost::beast::error::timeout;
-        r.source_failed = r.timed_out = true;
-        co_return r;
+      // Bytes read already (with the head, or after the last piece) are parsed where
+      // they lie; only when they give nothing is the source read.
+      boost::system::error_code ec;
+      if (src_buffer.size()) {
+        src_buffer.consume(parser.put(src_buffer.data(), ec));
+        if (ec == http::error::need_more || ec == http::error::need_buffer) ec = {};
       }
-      if (ec == http::error::need_buffer) ec = {};
+      if (!ec && body.size == kPieceRoom && !parser.is_done()) {
+        guard.begin();
+        auto [rec, got] = co_await http::async_read_some(src, src_buffer, parser, kUseTuple);
+        if (guard.end()) {
+          r.ec = boost::beast::error::timeout;
+          r.source_failed = r.timed_out = true;
+          co_return r;
+        }
+        ec = rec == http::error::need_buffer ? boost::system::error_code{} : rec;
+      }
       if (ec) {
         r.ec = ec;
         r.source_failed = true;

@@ -284,7 +284,19 @@ net::awaitable<error_code> Session<Stream, Upstream>::read_final_head(
     rp->header_limit(static_cast<std::uint32_t>(config_.max_header_bytes));
     rp->body_limit(boost::none);
     if (head_only) rp->skip(true);
-    auto [ec, n] = co_await http::async_read_header(up.stream, up.buffer, *rp, kUseTuple);
+    // A head that has arrived whole (read_now) is parsed where it lies; else it is read.
+    error_code ec;
+    std::size_t n = 0;
+    if (up.buffer.size()) {
+      n = rp->put(up.buffer.data(), ec);
+      up.buffer.consume(n);
+      if (ec == http::error::need_more) ec = {};
+    }
+    if (!ec && !rp->is_header_done()) {
+      auto [rec, rn] = co_await http::async_read_header(up.stream, up.buffer, *rp, kUseTuple);
+      ec = rec;
+      n += rn;
+    }
     if (n || up.buffer.size()) started = true;
     if (ec) co_return ec;
     metrics_.add(metrics_.bytes_from_upstream, n);
